@@ -1,0 +1,1 @@
+"""The zenaton engine: store, replay, task pool, daemon and control."""

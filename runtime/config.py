@@ -1,0 +1,154 @@
+"""zenaton.toml + environment + .env, resolved into one frozen Config.
+
+Precedence for the app id, token and environment (as the original agent read
+them): process environment, then the project's .env, then zenaton.toml.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CONFIG_FILE = "zenaton.toml"
+DEFAULT_STORE = "sqlite:///.zenaton/zenaton.db"
+
+# section -> key -> (type, default)
+SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
+    "project": {
+        "name": (str, None),
+        "env": (str, "dev"),
+        "boot": (str, "boot.py"),
+        "module": (str, None),
+        "timezone": (str, "UTC"),
+    },
+    "store": {"url": (str, DEFAULT_STORE), "durability": (str, "full")},
+    "daemon": {
+        "concurrency": (int, 8),
+        "reload": (bool, True),
+        "http": (str, "127.0.0.1:4001"),
+        "cache_size": (int, 1000),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    app_id: str
+    api_token: str | None
+    env: str
+    boot: str | None
+    module: str | None
+    timezone: str
+    store_url: str  # absolute
+    durability: str
+    concurrency: int
+    reload: bool
+    http: str
+    cache_size: int
+    has_config_file: bool
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".zenaton"
+
+
+def find_root(start: Path) -> tuple[Path, bool]:
+    """The nearest directory holding zenaton.toml (or else a boot.py), from start upwards."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / CONFIG_FILE).is_file():
+            return directory, True
+    for directory in (start, *start.parents):
+        if (directory / "boot.py").is_file():
+            return directory, False
+    raise ConfigError(
+        f"no zenaton project found in {start} or its parents (no {CONFIG_FILE} or boot.py); "
+        "run `zenaton init` to create one"
+    )
+
+
+def read_toml(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    values: dict[str, dict[str, Any]] = {}
+    for section, content in raw.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(SCHEMA)})")
+        if not isinstance(content, dict):
+            raise ConfigError(f"{path}: {section} must be a table ([{section}])")
+        for key, value in content.items():
+            if key not in SCHEMA[section]:
+                known = ", ".join(SCHEMA[section])
+                raise ConfigError(f"{path}: unknown key {section}.{key} (known in [{section}]: {known})")
+            expected = SCHEMA[section][key][0]
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                want = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
+                raise ConfigError(f"{path}: {section}.{key} must be a {want}, not {value!r}")
+        values[section] = content
+    return values
+
+
+def load_config(
+    project: Path | None = None, *, env: str | None = None, environ: dict[str, str] | None = None
+) -> Config:
+    """Find the project from ``project`` (or the working directory) and resolve its config."""
+    root, has_file = find_root(project or Path.cwd())
+    values = read_toml(root / CONFIG_FILE) if has_file else {}
+
+    def get(section: str, key: str) -> Any:
+        return values.get(section, {}).get(key, SCHEMA[section][key][1])
+
+    environ = dict(os.environ if environ is None else environ)
+    dotenv = {k: v for k, v in dotenv_values(root / ".env").items() if v is not None} if (root / ".env").is_file() else {}
+
+    def setting(variable: str, fallback: Any) -> Any:
+        return environ.get(variable) or dotenv.get(variable) or fallback
+
+    concurrency = get("daemon", "concurrency")
+    if concurrency < 1:
+        raise ConfigError(f"{root / CONFIG_FILE}: daemon.concurrency must be at least 1, not {concurrency}")
+    durability = get("store", "durability")
+    if durability not in ("full", "fast"):
+        raise ConfigError(f'{root / CONFIG_FILE}: store.durability must be "full" or "fast", not {durability!r}')
+    return Config(
+        root=root,
+        app_id=setting("ZENATON_APP_ID", get("project", "name") or root.name),
+        api_token=setting("ZENATON_API_TOKEN", None),
+        env=env or setting("ZENATON_APP_ENV", get("project", "env")),
+        boot=get("project", "boot"),
+        module=get("project", "module"),
+        timezone=get("project", "timezone"),
+        store_url=absolute_store_url(get("store", "url"), root),
+        durability=durability,
+        concurrency=concurrency,
+        reload=get("daemon", "reload"),
+        http=get("daemon", "http"),
+        cache_size=get("daemon", "cache_size"),
+        has_config_file=has_file,
+    )
+
+
+def absolute_store_url(url: str, root: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix):
+        path = Path(url[len(prefix):])
+        if not path.is_absolute():
+            path = root / path
+        return prefix + str(path)
+    return url

@@ -1,0 +1,190 @@
+"""Dispatch, find, pause, resume, kill, retry and send_event as store writes.
+
+Clients never touch a journal: they create instances and post inbox items; the
+daemon applies them. ``Control`` is what the CLI and the SDK's client runtime
+use; ``ClientRuntime`` adapts it to the SDK's Runtime protocol.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from zenaton._jobs import check_custom_id
+from zenaton._runtime import current_runtime
+from zenaton.abstracts.workflow import Workflow
+from zenaton.client import Client
+from zenaton.exceptions import InstanceStateError, UnknownInstanceError
+
+from .errors import AmbiguousError, NotFoundError, StateError
+from .instances import new_instance
+from .loader import Project
+from .models import UNFINISHED, Instance, InstanceStatus, Kind
+from .serializer import Codec
+from .store import Store, open_store
+
+MIN_PREFIX = 6
+
+
+class Control:
+    """Client-side operations on one store, in one environment."""
+
+    def __init__(self, store: Store, codec: Codec, env: str) -> None:
+        self.store = store
+        self.codec = codec
+        self.env = env
+
+    # -- dispatch and lookup ---------------------------------------------
+    def dispatch(self, job: Any, custom_id: str | None = None) -> Instance:
+        instance, started, task = new_instance(self.codec, job, env=self.env, now=self.store.now(), custom_id=custom_id)
+        self.store.create_instance(instance, started, task)
+        return instance
+
+    def get(self, instance_id: str) -> Instance:
+        instance = self.store.get_instance(instance_id)
+        if instance is None:
+            raise NotFoundError(f"no instance {instance_id!r}")
+        return instance
+
+    def by_custom_id(self, name: str, custom_id: Any, *, unfinished_only: bool = False) -> Instance | None:
+        """The newest instance of this workflow name with this custom id in this env."""
+        matches = self.store.list_instances(env=self.env, name=name, custom_id=check_custom_id(custom_id), kind="workflow")
+        if unfinished_only:
+            matches = [m for m in matches if m.status in UNFINISHED]
+        unfinished = [m for m in matches if m.status in UNFINISHED]
+        return (unfinished or matches or [None])[0]
+
+    def resolve(self, ref: str, name: str | None = None) -> Instance:
+        """An instance by generated id, unique id prefix (>= 6 chars) or custom id."""
+        instance = self.store.get_instance(ref)
+        if instance is not None:
+            return instance
+        if len(ref) >= MIN_PREFIX:
+            by_prefix = self.store.list_instances(id_prefix=ref, name=name, limit=2)
+            if len(by_prefix) > 1:
+                raise AmbiguousError(f"id prefix {ref!r} matches several instances; give more characters")
+            if by_prefix:
+                return by_prefix[0]
+        by_custom = self.store.list_instances(env=self.env, custom_id=ref, name=name)
+        unfinished = [i for i in by_custom if i.status in UNFINISHED] or by_custom
+        names = sorted({i.name for i in unfinished})
+        if len(names) > 1:
+            raise AmbiguousError(
+                f"custom id {ref!r} matches instances of {', '.join(names)}; say which with --name"
+            )
+        if unfinished:
+            return unfinished[0]
+        raise NotFoundError(f"no instance {ref!r} (not an id, an id prefix or a custom id in env {self.env!r})")
+
+    def properties(self, instance: Instance) -> dict[str, Any]:
+        text = instance.properties or instance.data
+        value = self.codec.decode(text)
+        return dict(vars(value)) if not isinstance(value, dict) else value
+
+    # -- control ---------------------------------------------------------
+    def pause(self, instance: Instance) -> None:
+        self._require(instance, "pause", InstanceStatus.RUNNING, workflow_only=True)
+        self.store.post(instance.id, "pause")
+
+    def resume(self, instance: Instance) -> None:
+        self._require(instance, "resume", InstanceStatus.PAUSED, workflow_only=True)
+        self.store.post(instance.id, "resume")
+
+    def kill(self, instance: Instance) -> None:
+        self._require(instance, "kill", InstanceStatus.RUNNING, InstanceStatus.PAUSED, InstanceStatus.FAILED)
+        self.store.post(instance.id, "kill")
+
+    def retry(self, instance: Instance) -> None:
+        self._require(instance, "retry", InstanceStatus.PAUSED, InstanceStatus.FAILED)
+        if not instance.error:
+            raise StateError(f"instance {instance.id} is paused but has no error to retry; use resume")
+        self.store.post(instance.id, "retry")
+
+    def send_event(self, instance: Instance, event: Any) -> None:
+        if instance.kind is not Kind.WORKFLOW:
+            raise StateError(f"instance {instance.id} is a task; only workflows receive events")
+        if instance.status not in UNFINISHED:
+            raise StateError(
+                f"{instance.name} {instance.id} is {instance.status.value}; the event {type(event).__name__} was not delivered"
+            )
+        name = type(event).__name__
+        self.store.post(instance.id, "event", name, self.codec.encode(event, name))
+
+    def _require(self, instance: Instance, action: str, *allowed: InstanceStatus, workflow_only: bool = False) -> None:
+        if workflow_only and instance.kind is not Kind.WORKFLOW:
+            raise StateError(f"cannot {action} task instance {instance.id}; only workflows can be paused and resumed")
+        if instance.status not in allowed:
+            raise StateError(f"cannot {action} {instance.name} {instance.id}: it is {instance.status.value}")
+
+
+class ClientRuntime:
+    """The SDK's runtime outside workflows: plain scripts, tasks, web apps."""
+
+    def __init__(self, control: Control, env_from_client: bool = True) -> None:
+        self._control = control
+        self._env_from_client = env_from_client
+
+    @property
+    def control_api(self) -> Control:
+        client = Client.current()
+        if self._env_from_client and client is not None and client.app_env:
+            self._control.env = str(client.app_env)
+        return self._control
+
+    def execute(self, jobs: Sequence[Any]) -> list[Any]:
+        # Outside a workflow, as in the original SDK, execute() runs the job here and now.
+        return [job.handle() for job in jobs]
+
+    def dispatch(self, jobs: Sequence[Any]) -> None:
+        for job in jobs:
+            self.control_api.dispatch(job)
+
+    def wait(self, wait: Any) -> None:
+        return None
+
+    def find(self, workflow_class: type, custom_id: Any) -> Workflow | None:
+        instance = self.control_api.by_custom_id(workflow_class.__name__, custom_id)
+        if instance is None:
+            return None
+        value = self.control_api.codec.decode(instance.properties or instance.data)
+        if isinstance(value, workflow_class) or not hasattr(value, "__dict__"):
+            return value
+        found = workflow_class.__new__(workflow_class)
+        found.__dict__.update(vars(value))
+        return found
+
+    def send_event(self, workflow_class: type, custom_id: Any, event: Any) -> None:
+        self.control_api.send_event(self._target(workflow_class, custom_id), event)
+
+    def control(self, workflow_class: type, custom_id: Any, action: str) -> None:
+        api = self.control_api
+        instance = self._target(workflow_class, custom_id)
+        try:
+            getattr(api, action)(instance)
+        except StateError as error:
+            raise InstanceStateError(str(error)) from None
+
+    def _target(self, workflow_class: type, custom_id: Any) -> Instance:
+        instance = self.control_api.by_custom_id(workflow_class.__name__, custom_id, unfinished_only=True)
+        if instance is None:
+            raise UnknownInstanceError(
+                f"no running or paused {workflow_class.__name__} instance with id {custom_id!r} "
+                f"in env {self.control_api.env!r}"
+            )
+        return instance
+
+
+def default_runtime() -> ClientRuntime:
+    """The runtime for a plain script: the project found from the working directory."""
+    from .config import load_config
+
+    config = load_config()
+    store = open_store(config.store_url, durability=config.durability)
+    runtime = ClientRuntime(Control(store, Project(config.root).codec, config.env))
+    current_runtime.set(runtime)  # later calls in this context reuse the connection
+    return runtime
+
+
+def task_runtime(project: Project, store_url: str, env: str) -> ClientRuntime:
+    """The runtime installed while a task runs: dispatches go to the task's env."""
+    store = open_store(store_url)
+    return ClientRuntime(Control(store, project.codec, env), env_from_client=False)
+

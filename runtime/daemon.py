@@ -1,0 +1,137 @@
+"""The daemon: one engine, a worker pool, signals, a pid lock and crash recovery."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .config import Config
+from .engine import Engine
+from .errors import DaemonError
+from .loader import load_project
+from .pool import WorkerPool
+from .store import open_store
+
+IDLE_POLL = 0.05  # seconds between looks at the store when nothing is happening
+GRACE = 10.0  # seconds running attempts get to finish on stop
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    pid: int
+    started_at: float
+    store: str
+
+
+class PidLock:
+    """An flock on .zenaton/daemon.lock: released by the kernel even after kill -9."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "daemon.lock"
+        self._fd: int | None = None
+
+    def acquire(self, store_url: str) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            info = read_info(self.path.parent)
+            pid = info.pid if info else "unknown"
+            raise DaemonError(f"a daemon is already running on this store (pid {pid})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "started_at": time.time(), "store": store_url}).encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+
+def read_info(state_dir: Path) -> DaemonInfo | None:
+    """The running daemon's pid and start time, or None when no daemon holds the lock."""
+    path = state_dir / "daemon.lock"
+    if not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = path.read_text() or "{}"
+            data = json.loads(text) if text.strip() else {}
+            return DaemonInfo(int(data.get("pid", 0)), float(data.get("started_at", 0)), str(data.get("store", "")))
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def run_daemon(config: Config, *, concurrency: int | None = None, log: Callable[[str], None] = print) -> int:
+    """Run in the foreground until SIGINT/SIGTERM; returns the exit code."""
+    lock = PidLock(config.state_dir)
+    lock.acquire(config.store_url)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    stopping: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.append(signum)
+        try:
+            os.write(wake_write, b"x")
+        except BlockingIOError:
+            pass
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    store = open_store(config.store_url, durability=config.durability)
+    pool = None
+    try:
+        project = load_project(config.root, config.boot, config.module)
+        workers = concurrency or config.concurrency
+        pool = WorkerPool(
+            project, root=config.root, boot=config.boot, module=config.module,
+            store_url=config.store_url, concurrency=workers,
+        )
+        pool.add_wake_fd(wake_read)
+        engine = Engine(store, project, pool, cache_size=config.cache_size, log=log)
+        recovered = store.recover()
+        log(
+            f"zenaton daemon started (pid {os.getpid()}, env {config.env}, {workers} workers, "
+            f"store {config.store_url}); {recovered} interrupted task(s) re-queued"
+        )
+        busy = True
+        while not stopping:
+            busy = engine.step(0.0 if busy else _idle_timeout(store)) > 0
+        log("stopping: waiting for running tasks to finish")
+        engine.claiming = False
+        finished, unfinished = pool.shutdown(GRACE)
+        engine.take_outcomes(finished)
+        engine.step(0.0)
+        store.recover()  # attempts cut short run again next time
+        log(f"zenaton daemon stopped ({len(unfinished)} task(s) re-queued)")
+        return 0
+    finally:
+        if pool is not None:
+            pool.close()
+        store.close()
+        lock.release()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(wake_read)
+        os.close(wake_write)
+
+
+def _idle_timeout(store: object) -> float:
+    wakeup = store.next_wakeup()  # type: ignore[attr-defined]
+    if wakeup is None:
+        return IDLE_POLL
+    return max(0.0, min(IDLE_POLL, wakeup - time.time()))

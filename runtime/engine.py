@@ -1,0 +1,147 @@
+"""The engine: claim ready work, decide, commit in one batch, hand tasks to the pool.
+
+The engine does the I/O around the pure decision core. One ``step()``:
+1. collect inputs: finished task attempts, due timers, ready instances' inbox;
+2. activate each instance concerned (its run from the LRU, or rebuilt by replay);
+3. commit everything as ONE batch (group commit) — nothing runs before it is durable;
+4. claim queued tasks for the free workers.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict
+from typing import Any, Callable
+
+from .activation import Activation
+from .clock import Clock, SystemClock
+from .loader import Project
+from .models import Kind, TaskRecord
+from .replay import WorkflowRun
+from .store import Batch, Store
+from .tasks import Attempt, Outcome
+
+Log = Callable[[str], None]
+
+
+class RunCache:
+    """Suspended workflow runs by instance id, least recently used evicted first."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(0, capacity)
+        self._runs: OrderedDict[str, WorkflowRun] = OrderedDict()
+
+    def get(self, instance_id: str) -> WorkflowRun | None:
+        run = self._runs.get(instance_id)
+        if run is not None:
+            self._runs.move_to_end(instance_id)
+        return run
+
+    def put(self, instance_id: str, run: WorkflowRun) -> None:
+        self._runs[instance_id] = run
+        self._runs.move_to_end(instance_id)
+        while len(self._runs) > self.capacity:
+            _, evicted = self._runs.popitem(last=False)
+            evicted.close()
+
+    def evict(self, instance_id: str) -> None:
+        run = self._runs.pop(instance_id, None)
+        if run is not None:
+            run.close()
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
+class Engine:
+    """Drives every instance of one store. Tests call ``run_until_idle()``."""
+
+    def __init__(
+        self,
+        store: Store,
+        project: Project,
+        runner: Any,
+        *,
+        clock: Clock | None = None,
+        cache_size: int = 1000,
+        batch_limit: int = 500,
+        log: Log | None = None,
+    ) -> None:
+        self.store = store
+        self.project = project
+        self.runner = runner
+        self.clock = clock or SystemClock()
+        self.cache = RunCache(cache_size)
+        self.batch_limit = batch_limit
+        self.log: Log = log or (lambda message: None)
+        self.in_flight: dict[str, TaskRecord] = {}
+        self._pending: list[Outcome] = []
+        self.claiming = True
+
+    def step(self, timeout: float = 0.0) -> int:
+        """One round; returns how many things happened (0 means idle)."""
+        outcomes = self._pending + list(self.runner.poll(timeout))
+        self._pending = []
+        now = self.clock.now()
+        work: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"outcomes": [], "timers": [], "ready": []})
+        for outcome in outcomes:
+            task = self.in_flight.pop(outcome.task_id, None)
+            if task is not None:
+                work[task.instance_id]["outcomes"].append((task, outcome))
+        for timer in self.store.due_timers(now, self.batch_limit):
+            work[timer.instance_id]["timers"].append(timer)
+        for instance_id in self.store.ready_instances(self.batch_limit):
+            work[instance_id]["ready"].append(True)
+        batch = Batch()
+        for instance_id, inputs in work.items():
+            instance = self.store.get_instance(instance_id)
+            if instance is None:
+                continue
+            activation = Activation(self, instance, batch, now)
+            if instance.kind is Kind.TASK:
+                activation.run_task_outcomes(inputs["outcomes"], inbox=self._inbox(instance_id, inputs))
+            else:
+                activation.run_workflow(inputs["outcomes"], inputs["timers"], self._inbox(instance_id, inputs))
+        if batch:
+            self.store.apply(batch)
+        claimed = self._claim(now)
+        return len(outcomes) + len(work) + claimed
+
+    def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Step until nothing is left to do now (tests; time only moves with the clock)."""
+        rounds = 0
+        while rounds < max_rounds:
+            rounds += 1
+            if self.step() == 0 and self.runner.busy() == 0:
+                return rounds
+        raise RuntimeError(f"engine still busy after {max_rounds} rounds")
+
+    def take_outcomes(self, outcomes: list[Outcome]) -> None:
+        """Outcomes gathered outside step() (graceful shutdown) for the next step."""
+        self._pending.extend(outcomes)
+
+    def _inbox(self, instance_id: str, inputs: dict[str, list[Any]]) -> list[Any] | None:
+        return self.store.inbox(instance_id) if inputs["ready"] else None
+
+    def _claim(self, now: float) -> int:
+        if not self.claiming:
+            return 0
+        free = self.runner.free_slots()
+        if free <= 0:
+            return 0
+        tasks = self.store.claim_tasks(now, min(free, self.batch_limit))
+        for task in tasks:
+            self.in_flight[task.id] = task
+            self.runner.submit(self._attempt(task))
+        return len(tasks)
+
+    def _attempt(self, task: TaskRecord) -> Attempt:
+        instance = self.store.get_instance(task.instance_id)
+        env = instance.env if instance else ""
+        max_time = None
+        try:
+            job = self.project.codec.decode(task.data)
+            limit = job.max_processing_time()
+            if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
+                max_time = float(limit)
+        except Exception:  # the attempt itself will report what is wrong with the task
+            max_time = None
+        return Attempt(task.id, task.instance_id, env, task.name, task.data, task.retry_index, max_time)

@@ -1,0 +1,202 @@
+"""An instance and its journal as data for people and scripts (inspect, --json).
+
+Reads only records; decodes nothing of the project (``display`` never imports).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Any
+
+from .models import Entry, Instance, JournalEntry
+from .serializer import display
+
+STEP_ENTRIES = {
+    Entry.TASK_SCHEDULED: "task",
+    Entry.WAIT_STARTED: "wait",
+    Entry.DISPATCHED: "dispatch",
+}
+MARKERS = {
+    Entry.EVENT_RECEIVED: "event",
+    Entry.PAUSED: "pause",
+    Entry.RESUMED: "resume",
+    Entry.RETRIED: "retry",
+    Entry.KILLED: "kill",
+    Entry.ERROR: "error",
+    Entry.COMPLETED: "completed",
+}
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def shown(text: str | None) -> Any:
+    return None if text is None else display(text)
+
+
+def instance_summary(instance: Instance) -> dict[str, Any]:
+    return {
+        "id": instance.id,
+        "kind": instance.kind.value,
+        "name": instance.name,
+        "version": instance.version,
+        "custom_id": instance.custom_id,
+        "env": instance.env,
+        "status": instance.status.value,
+        "parent_id": instance.parent_id,
+        "created_at": iso(instance.created_at),
+        "updated_at": iso(instance.updated_at),
+    }
+
+
+def instance_view(instance: Instance, journal: list[JournalEntry]) -> dict[str, Any]:
+    view = instance_summary(instance)
+    error = json.loads(instance.error) if instance.error else None
+    view["error"] = _public_error(error)
+    view["properties"] = shown(instance.properties or instance.data)
+    view["steps"] = steps(journal, shown(instance.data))
+    return view
+
+
+def _public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not error:
+        return None
+    public = {"class": error.get("class"), "message": error.get("message"), "traceback": error.get("traceback")}
+    for key in ("position", "task", "recorded", "requested", "stdout", "stderr"):
+        if key in error:
+            public[key] = error[key]
+    return public
+
+
+def steps(journal: list[JournalEntry], initial: Any) -> list[dict[str, Any]]:
+    """One item per position (task, wait, dispatch) or marker (event, pause, ...), in journal order."""
+    items: list[dict[str, Any]] = []
+    by_position: dict[int, dict[str, Any]] = {}
+    properties = initial
+    for entry in journal:
+        if entry.properties is not None:
+            properties = display(entry.properties)
+        step = _step_for(entry, items, by_position)
+        if step is not None:
+            step["properties"] = properties
+            step["_seq"] = entry.seq
+    previous = initial
+    for step in items:
+        step["changed"] = _changes(previous, step["properties"])
+        previous = step["properties"]
+        step.pop("_seq", None)
+    return items
+
+
+def _step_for(entry: JournalEntry, items: list[dict[str, Any]], by_position: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+    data = json.loads(entry.data) if entry.data and entry.type is not Entry.EVENT_RECEIVED else None
+    if entry.type in STEP_ENTRIES and entry.position is not None:
+        kind = STEP_ENTRIES[entry.type]
+        if kind == "task" and data and data.get("group") is not None:
+            kind = "parallel"
+        if kind == "dispatch" and data and data.get("wait"):
+            kind = "workflow"
+        step = _new_step(entry, kind)
+        step["status"] = "completed" if kind == "dispatch" else "running"
+        if kind == "dispatch":
+            step["finished_at"] = iso(entry.created_at)
+            step["result"] = {"id": data["id"]} if data else None
+        if kind == "wait":
+            step["fire_at"] = iso(data.get("fire_at")) if data else None
+            step["status"] = "waiting"
+        by_position[entry.position] = step
+        items.append(step)
+        return step
+    if entry.type in (Entry.TASK_COMPLETED, Entry.TASK_FAILED, Entry.CHILD_COMPLETED, Entry.TIMER_FIRED):
+        step = by_position.get(entry.position) if entry.position is not None else None
+        if step is None:  # a standalone task's own attempts (position 0)
+            step = _new_step(entry, "task")
+            by_position[entry.position or 0] = step
+            items.append(step)
+        _finish_step(step, entry, data)
+        return step
+    if entry.type is Entry.EVENT_RECEIVED:
+        step = _new_step(entry, "event")
+        step.update(status="received", finished_at=iso(entry.created_at), result=shown(entry.data))
+        _resolve_wait(by_position, entry)
+        items.append(step)
+        return step
+    if entry.type in MARKERS:
+        step = _new_step(entry, MARKERS[entry.type])
+        step.update(status="done", finished_at=iso(entry.created_at))
+        if entry.type is Entry.ERROR and data:
+            step["error"] = _public_error(data)
+            step["status"] = "failed"
+        if entry.type is Entry.COMPLETED and data:
+            step["result"] = data.get("result") and display(json.dumps(data["result"]))
+        items.append(step)
+        return step
+    return None
+
+
+def _new_step(entry: JournalEntry, kind: str) -> dict[str, Any]:
+    return {
+        "position": entry.position,
+        "kind": kind,
+        "name": entry.name,
+        "status": "running",
+        "attempts": 0,
+        "started_at": iso(entry.created_at),
+        "finished_at": None,
+        "duration": None,
+        "result": None,
+        "error": None,
+        "output": [],
+    }
+
+
+def _finish_step(step: dict[str, Any], entry: JournalEntry, data: dict[str, Any] | None) -> None:
+    data = data or {}
+    if entry.type in (Entry.TASK_COMPLETED, Entry.TASK_FAILED):
+        step["attempts"] += 1
+        step["output"].append({"attempt": step["attempts"], "stdout": data.get("stdout", ""), "stderr": data.get("stderr", "")})
+    if entry.type is Entry.TASK_FAILED:
+        step["error"] = data.get("error")
+        step["status"] = "retrying" if data.get("retry_in") else "failed"
+        if not data.get("retry_in"):
+            _close(step, entry)
+        return
+    if entry.type is Entry.TIMER_FIRED:
+        if step["status"] == "waiting":
+            step["status"] = "timed out"
+            _close(step, entry)
+        return
+    step["status"] = "completed"
+    step["error"] = None
+    step["result"] = display(json.dumps(data.get("result")))
+    _close(step, entry)
+
+
+def _resolve_wait(by_position: dict[int, dict[str, Any]], entry: JournalEntry) -> None:
+    for step in by_position.values():
+        if step["kind"] == "wait" and step["status"] == "waiting" and step["name"] == entry.name:
+            step["status"] = "completed"
+            step["result"] = shown(entry.data)
+            _close(step, entry)
+            return
+
+
+def _close(step: dict[str, Any], entry: JournalEntry) -> None:
+    step["finished_at"] = iso(entry.created_at)
+    started = _dt.datetime.fromisoformat(step["started_at"].replace("Z", "+00:00"))
+    step["duration"] = round(entry.created_at - started.timestamp(), 6)
+
+
+def _changes(before: Any, after: Any) -> dict[str, Any]:
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return {} if before == after else {"value": {"from": before, "to": after}}
+    changed: dict[str, Any] = {}
+    for key in sorted(set(before) | set(after), key=str):
+        if key == "__class__":
+            continue
+        if before.get(key) != after.get(key):
+            changed[key] = {"from": before.get(key), "to": after.get(key)}
+    return changed

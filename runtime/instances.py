@@ -1,0 +1,79 @@
+"""Turning a job object into the records of a new instance."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from zenaton._jobs import check_custom_id
+from zenaton.abstracts.task import Task
+from zenaton.abstracts.workflow import Workflow
+from zenaton.workflows.version import Version
+
+from .models import Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus
+from .serializer import Codec
+from .store import NewEntry
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_instance(
+    codec: Codec,
+    job: Any,
+    *,
+    env: str,
+    now: float,
+    parent_id: str | None = None,
+    parent_position: int | None = None,
+    custom_id: str | None = None,
+) -> tuple[Instance, NewEntry, TaskRecord | None]:
+    """The instance, its ``started`` entry and (for a standalone task) its task record.
+
+    Raises SerializationError (with the attribute path) for a job holding a value
+    that cannot be stored, and InvalidArgumentError for a bad custom id.
+    """
+    instance_id = new_id()
+    name, version = type(job).__name__, None
+    if isinstance(job, Version):
+        job = job.current_implementation()
+        version = type(job).__name__
+    if isinstance(job, Workflow):
+        kind, custom_id = Kind.WORKFLOW, check_custom_id(job.id() if custom_id is None else custom_id)
+    elif isinstance(job, Task):
+        kind, custom_id = Kind.TASK, None
+    else:  # check_jobs ran before; this is a programming error
+        raise TypeError(f"not a job: {job!r}")
+    data = codec.encode(job, type(job).__name__)
+    instance = Instance(
+        id=instance_id,
+        kind=kind,
+        name=name,
+        version=version,
+        custom_id=custom_id,
+        env=env,
+        status=InstanceStatus.RUNNING,
+        data=data,
+        properties=None,
+        error=None,
+        parent_id=parent_id,
+        parent_position=parent_position,
+        created_at=now,
+        updated_at=now,
+    )
+    started = NewEntry(instance_id, Entry.STARTED, name=version or name, data=data)
+    task = None
+    if kind is Kind.TASK:
+        task = TaskRecord(
+            id=new_id(),
+            instance_id=instance_id,
+            position=0,
+            name=name,
+            data=data,
+            status=TaskStatus.QUEUED,
+            retry_index=0,
+            attempts=0,
+            run_at=now,
+            created_at=now,
+        )
+    return instance, started, task

@@ -1,0 +1,118 @@
+"""Records the store keeps: plain frozen data, nothing that knows a Workflow class."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class InstanceStatus(str, enum.Enum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    KILLED = "killed"
+    FAILED = "failed"  # standalone tasks only
+
+    @property
+    def finished(self) -> bool:
+        return self in (InstanceStatus.COMPLETED, InstanceStatus.KILLED, InstanceStatus.FAILED)
+
+
+UNFINISHED = (InstanceStatus.RUNNING, InstanceStatus.PAUSED)
+
+
+class Kind(str, enum.Enum):
+    WORKFLOW = "workflow"
+    TASK = "task"
+
+
+class TaskStatus(str, enum.Enum):
+    QUEUED = "queued"  # waiting for run_at and a free worker
+    RUNNING = "running"  # claimed by the daemon, an attempt is in flight
+    DONE = "done"  # succeeded; its result is in the journal
+    FAILED = "failed"  # failed for good; waits for a manual retry
+    CANCELLED = "cancelled"  # its instance was killed
+
+
+class Entry(str, enum.Enum):
+    """Journal entry types, and what each one's ``data`` holds (JSON text)."""
+
+    STARTED = "started"  # the encoded workflow or task as dispatched
+    TASK_SCHEDULED = "task_scheduled"  # position, name=task class; {"task_id", "group"}
+    TASK_COMPLETED = "task_completed"  # position; {"attempt", "stdout", "stderr", "result": encoded}
+    TASK_FAILED = "task_failed"  # position; {"attempt", "error", "stdout", "stderr", "retry_in"}
+    WAIT_STARTED = "wait_started"  # position, name=event class or "Wait"; {"event", "fire_at"}
+    TIMER_FIRED = "timer_fired"  # position
+    DISPATCHED = "dispatched"  # position, name=job class; {"id", "kind", "wait"}
+    CHILD_COMPLETED = "child_completed"  # position; {"id", "result": encoded}
+    EVENT_RECEIVED = "event_received"  # name=event class; the encoded event
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    RETRIED = "retried"
+    KILLED = "killed"
+    ERROR = "error"  # the error object; the instance is paused (or failed, for a task)
+    COMPLETED = "completed"  # {"result": encoded}
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    kind: Kind
+    name: str  # class name; for a Version, the Version class
+    version: str | None  # the implementation class of a Version, else None
+    custom_id: str | None
+    env: str
+    status: InstanceStatus
+    data: str  # encoded object as dispatched (workflow or task)
+    properties: str | None  # encoded properties after the latest step
+    error: str | None  # JSON text: {"class", "message", "traceback", ...}
+    parent_id: str | None
+    parent_position: int | None  # the parent waits on this position when it executed us
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    instance_id: str
+    seq: int  # 1, 2, 3 ... per instance, assigned by the store
+    type: Entry
+    position: int | None
+    name: str | None
+    data: str | None  # JSON text
+    properties: str | None  # encoded properties after this entry, when they changed
+    created_at: float
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A unit of work for the task pool: one step of a workflow or one standalone task."""
+
+    id: str
+    instance_id: str
+    position: int  # the step's position; 0 for a standalone task
+    name: str
+    data: str  # encoded task object
+    status: TaskStatus
+    retry_index: int  # 0 on the first attempt, n on the n-th automatic retry
+    attempts: int  # attempts started so far, manual retries included
+    run_at: float
+    created_at: float
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """A request from outside the daemon: an event or a control intent."""
+
+    id: int
+    instance_id: str
+    kind: str  # "event" | "pause" | "resume" | "kill" | "retry" | "child_completed"
+    name: str | None
+    data: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Timer:
+    instance_id: str
+    position: int
+    fire_at: float

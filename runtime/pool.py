@@ -1,0 +1,330 @@
+"""The task pool: warm worker processes that run attempts, with deadlines and crash detection.
+
+Single-threaded: the daemon calls ``submit`` and ``poll`` from its loop. Workers are
+started lazily, up to ``concurrency``, and reused. An attempt that outlives its
+``max_time`` gets its worker SIGKILLed and a ``TaskTimeoutError`` outcome; a worker that
+dies mid-attempt gives a ``TaskCrashedError`` outcome. Nothing a task does makes ``poll``
+raise: the one exception is ``WorkerStartError``, when the project itself cannot be loaded.
+"""
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from zenaton.exceptions import TaskCrashedError, TaskTimeoutError
+
+from . import retry
+from .errors import ZenatonError
+from .tasks import Attempt, Outcome, classify
+from .worker import WorkerProcess
+
+__all__ = ["WorkerPool", "WorkerStartError", "PoolFullError"]
+
+EXIT_WAIT = 2.0  # seconds a worker that closed its pipe gets to exit before SIGKILL
+NO_PIDFD_TICK = 1.0  # without pidfds, how often to look for dead workers
+
+
+class WorkerStartError(ZenatonError):
+    """A worker process could not load the project. ``attempts`` never started."""
+
+    def __init__(self, message: str, attempts: list[Attempt]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class PoolFullError(ZenatonError):
+    """``submit`` was called with no free slot, or after shutdown."""
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        project: Any,
+        *,
+        root: str | Path,
+        boot: str | None = None,
+        module: str | None = None,
+        store_url: str,
+        concurrency: int = 8,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.project = project
+        self.concurrency = max(1, concurrency)
+        self._root = str(root)
+        self._args = ["--root", self._root, "--store", store_url]
+        if module:
+            self._args += ["--module", module]
+        elif boot:
+            self._args += ["--boot", boot]
+        self._env = {**os.environ, **(env or {})}
+        self._workers: list[WorkerProcess] = []
+        self._selector = selectors.DefaultSelector()
+        self._wake_fds: set[int] = set()
+        self._outbox: list[Outcome] = []  # finished while an exception was being raised
+        self._fatal: WorkerStartError | None = None
+        self._closing = False
+        self._closed = False
+        self._tmp = tempfile.mkdtemp(prefix="zenaton-pool-")
+
+    # -- capacity -----------------------------------------------------------------------
+
+    def free_slots(self) -> int:
+        if self._closing or self._fatal is not None:
+            return 0
+        return self.concurrency - self.busy()
+
+    def busy(self) -> int:
+        return sum(1 for w in self._workers if w.attempt is not None)
+
+    def running(self) -> list[Attempt]:
+        return [w.attempt for w in self._workers if w.attempt is not None]
+
+    def worker_pids(self) -> list[int]:
+        return [w.pid for w in self._workers]
+
+    def add_wake_fd(self, fd: int) -> None:
+        """Make ``poll`` return early (without reading it) when ``fd`` becomes readable."""
+        if fd not in self._wake_fds:
+            self._selector.register(fd, selectors.EVENT_READ, None)
+            self._wake_fds.add(fd)
+
+    def remove_wake_fd(self, fd: int) -> None:
+        if fd in self._wake_fds:
+            self._selector.unregister(fd)
+            self._wake_fds.discard(fd)
+
+    # -- work ---------------------------------------------------------------------------
+
+    def submit(self, attempt: Attempt) -> None:
+        """Hand ``attempt`` to an idle worker, starting one if needed."""
+        if self._fatal is not None:
+            raise self._fatal
+        if self._closing:
+            raise PoolFullError("the task pool is shutting down")
+        worker = next((w for w in self._workers if w.attempt is None), None)
+        if worker is None:
+            if len(self._workers) >= self.concurrency:
+                raise PoolFullError(f"all {self.concurrency} task workers are busy")
+            worker = self._spawn()
+        worker.assign(attempt)
+
+    def poll(self, timeout: float) -> list[Outcome]:
+        """Outcomes finished within ``timeout`` seconds (returns as soon as there is one,
+        or a wake fd is readable)."""
+        return self._poll(timeout, wake=True)
+
+    def _poll(self, timeout: float, wake: bool) -> list[Outcome]:
+        outcomes, self._outbox = self._outbox, []
+        end = time.monotonic() + max(0.0, timeout)
+        while True:
+            woke = self._wait_once(end, outcomes, wake)
+            outcomes += self._enforce_deadlines()
+            if outcomes or woke or time.monotonic() >= end:
+                return outcomes
+
+    def _wait_once(self, end: float, outcomes: list[Outcome], wake: bool) -> bool:
+        now = time.monotonic()
+        limit = end - now
+        deadlines = [w.deadline for w in self._workers if w.deadline is not None]
+        if deadlines:
+            limit = min(limit, min(deadlines) - now)
+        if any(w.pidfd is None for w in self._workers):
+            limit = min(limit, NO_PIDFD_TICK)
+        if not self._selector.get_map():
+            time.sleep(max(0.0, limit))  # nothing to wait on: no worker, no wake fd
+            return False
+        woke = False
+        for key, _ in self._selector.select(max(0.0, limit)):
+            if key.data is None:
+                woke = woke or wake
+            else:
+                self._on_readable(key.data, outcomes)
+        for worker in [w for w in self._workers if w.pidfd is None and w.exited()]:
+            self._reap(worker, outcomes)
+        return woke
+
+    def _on_readable(self, worker: WorkerProcess, outcomes: list[Outcome]) -> None:
+        if worker not in self._workers:
+            return  # reaped earlier in this round
+        try:
+            messages, eof = worker.read_messages()
+        except ValueError as error:  # not our protocol: the worker is broken
+            worker.kill()
+            self._reap(worker, outcomes, reason=str(error))
+            return
+        for message in messages:
+            self._on_message(worker, message, outcomes)
+        if eof or (worker in self._workers and worker.exited()):
+            self._reap(worker, outcomes)
+
+    def _on_message(self, worker: WorkerProcess, message: dict[str, Any], outcomes: list[Outcome]) -> None:
+        if "outcome" in message:
+            outcomes.append(Outcome.from_dict(message["outcome"]))
+            worker.finish()
+        elif "ready" in message:
+            worker.ready = True
+            if self._closing:
+                worker.abandon_pending()
+            else:
+                worker.send_pending()
+        elif "fatal" in message:
+            self._on_fatal(str(message["fatal"]), outcomes)
+
+    def _on_fatal(self, text: str, outcomes: list[Outcome]) -> None:
+        # Workers still loading load the same broken code: stop them all, start nothing new.
+        attempts: list[Attempt] = []
+        for worker in [w for w in self._workers if not w.ready]:
+            if worker.attempt is not None:
+                attempts.append(worker.attempt)
+                worker.attempt = None
+            worker.kill()
+            self._reap(worker, outcomes)
+        self._fatal = WorkerStartError(f"task worker failed to start: {text}", attempts)
+        self._outbox += outcomes
+        outcomes.clear()
+        raise self._fatal
+
+    def _enforce_deadlines(self) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        now = time.monotonic()
+        for worker in [w for w in self._workers if w.deadline is not None and w.deadline <= now]:
+            attempt, started_at = worker.attempt, worker.started_at
+            assert attempt is not None and started_at is not None
+            worker.kill()
+            stdout, stderr = worker.captured_output()
+            self._remove(worker)
+            error = TaskTimeoutError(
+                f"task {attempt.name} ({attempt.task_id}) ran longer than its "
+                f"max_processing_time of {attempt.max_time:g} s"
+            )
+            outcomes.append(self._failure(attempt, error, started_at, stdout, stderr))
+        return outcomes
+
+    def _reap(self, worker: WorkerProcess, outcomes: list[Outcome], reason: str | None = None) -> None:
+        """Collect a worker that is dead (or must be): report what it was doing."""
+        try:
+            messages, _ = worker.read_messages()
+        except ValueError:
+            messages = []
+        for message in messages:  # an outcome may have been written just before it died
+            if "outcome" in message:
+                outcomes.append(Outcome.from_dict(message["outcome"]))
+                worker.finish()
+        code = worker.wait_exit(EXIT_WAIT)
+        stdout, stderr = worker.captured_output()
+        attempt, started_at = worker.attempt, worker.started_at
+        self._remove(worker)
+        if attempt is None:
+            return
+        if started_at is None:  # died while loading the project, with no word why
+            detail = worker.stderr_tail().strip() or reason or "no output"
+            self._on_fatal(f"worker exited ({_describe_exit(code)}) before it was ready: {detail}", outcomes)
+        how = reason or _describe_exit(code)
+        error = TaskCrashedError(f"worker process died ({how}) while running task {attempt.name} ({attempt.task_id})")
+        outcomes.append(self._failure(attempt, error, started_at, stdout, stderr))
+
+    def _failure(self, attempt: Attempt, error: BaseException, started_at: float, stdout: str, stderr: str) -> Outcome:
+        return classify(
+            attempt.task_id,
+            result=None,
+            error=error,
+            retry_delay=self._retry_delay(attempt, error),
+            stdout=stdout,
+            stderr=stderr,
+            started_at=started_at,
+            finished_at=time.time(),
+        )
+
+    def _retry_delay(self, attempt: Attempt, error: BaseException) -> float | None:
+        try:
+            task = self.project.codec.decode(attempt.data)
+        except Exception:
+            return None
+        return retry.retry_delay(task, error, attempt.retry_index + 1, task_id=attempt.task_id)
+
+    # -- processes ----------------------------------------------------------------------
+
+    def _spawn(self) -> WorkerProcess:
+        capture_dir = tempfile.mkdtemp(prefix="worker-", dir=self._tmp)
+        command = [sys.executable, "-u", "-m", "runtime.worker", *self._args, "--capture-dir", capture_dir]
+        worker = WorkerProcess.start(command, cwd=self._root, env=self._env, capture_dir=capture_dir)
+        self._workers.append(worker)
+        self._selector.register(worker.stdout_fd, selectors.EVENT_READ, worker)
+        if worker.pidfd is not None:
+            self._selector.register(worker.pidfd, selectors.EVENT_READ, worker)
+        return worker
+
+    def _remove(self, worker: WorkerProcess) -> None:
+        for fd in (worker.stdout_fd, worker.pidfd):
+            if fd is not None and fd in self._selector.get_map():
+                self._selector.unregister(fd)
+        worker.kill()
+        worker.wait_exit(EXIT_WAIT)
+        worker.close()
+        shutil.rmtree(worker.capture_dir, ignore_errors=True)
+        if worker in self._workers:
+            self._workers.remove(worker)
+
+    # -- shutdown -----------------------------------------------------------------------
+
+    def shutdown(self, grace: float) -> tuple[list[Outcome], list[Attempt]]:
+        """Stop taking work, give running attempts ``grace`` seconds, kill the rest.
+
+        Returns (outcomes finished meanwhile, attempts that did not finish). Attempts
+        waiting for a worker that had not loaded the project yet count as unfinished.
+        """
+        self._closing = True
+        for fd in list(self._wake_fds):  # still readable after the caller's wake-up: would spin
+            self.remove_wake_fd(fd)
+        unfinished = [a for a in (w.abandon_pending() for w in self._workers) if a is not None]
+        outcomes: list[Outcome] = []
+        end = time.monotonic() + max(0.0, grace)
+        while self.busy() and time.monotonic() < end:
+            try:
+                outcomes += self._poll(end - time.monotonic(), wake=False)
+            except WorkerStartError as error:
+                unfinished += error.attempts
+        outcomes += self._outbox
+        self._outbox = []
+        for worker in list(self._workers):
+            if worker.attempt is not None:
+                unfinished.append(worker.attempt)
+                worker.kill()
+            else:
+                worker.close_stdin()  # idle workers exit on EOF
+        for worker in list(self._workers):
+            worker.wait_exit(EXIT_WAIT)
+            self._remove(worker)
+        return outcomes, unfinished
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.shutdown(0)
+        self._closed = True
+        self._selector.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running; killed"
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"

@@ -1,0 +1,12 @@
+"""The decision core: run a workflow's handle() against its journal, no I/O.
+
+``WorkflowRun`` keeps handle() suspended in a greenlet at its pending request;
+inputs (task results, timer fires, events) are delivered in journal order and
+each returns the new decisions. Rebuilding a run after eviction is the same
+thing: deliver every recorded input again; requests already in the journal are
+checked (class by position) instead of decided again.
+"""
+from .requests import Decision, NonDeterminismError, Recorded
+from .run import WorkflowRun
+
+__all__ = ["Decision", "NonDeterminismError", "Recorded", "WorkflowRun"]

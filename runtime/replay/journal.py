@@ -1,0 +1,44 @@
+"""Reading a journal back: the requests it decided and the inputs it delivered."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from ..models import Entry, JournalEntry
+from .requests import CHILD, DISPATCH, TASK, WAIT, Recorded
+
+
+@dataclass(frozen=True)
+class Input:
+    """Something delivered to a run: a result, a timer fire or an event (encoded)."""
+
+    kind: str  # "result" | "timer" | "event"
+    position: int | None
+    value: object  # parsed JSON of the encoded value (result) or the encoded event text
+
+
+def recorded_requests(entries: Iterable[JournalEntry]) -> dict[int, Recorded]:
+    recorded: dict[int, Recorded] = {}
+    for entry in entries:
+        if entry.position is None:
+            continue
+        if entry.type is Entry.TASK_SCHEDULED:
+            recorded[entry.position] = Recorded(entry.position, TASK, entry.name)
+        elif entry.type is Entry.WAIT_STARTED:
+            data = json.loads(entry.data or "{}")
+            recorded[entry.position] = Recorded(entry.position, WAIT, entry.name, data.get("fire_at"))
+        elif entry.type is Entry.DISPATCHED:
+            data = json.loads(entry.data or "{}")
+            recorded[entry.position] = Recorded(entry.position, CHILD if data.get("wait") else DISPATCH, entry.name)
+    return recorded
+
+
+def inputs(entries: Iterable[JournalEntry]) -> Iterator[Input]:
+    for entry in entries:
+        if entry.type in (Entry.TASK_COMPLETED, Entry.CHILD_COMPLETED):
+            yield Input("result", entry.position, json.loads(entry.data or "{}").get("result"))
+        elif entry.type is Entry.TIMER_FIRED:
+            yield Input("timer", entry.position, None)
+        elif entry.type is Entry.EVENT_RECEIVED:
+            yield Input("event", None, entry.data)

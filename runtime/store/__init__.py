@@ -1,0 +1,170 @@
+"""The Store protocol: records and bytes, nothing that knows a Workflow class.
+
+One module per backend (``memory``, ``sqlite``); ``open_store(url)`` picks one.
+Every write the daemon makes for a step goes through ``apply(batch)``, which is
+atomic: all of a batch is durable, or none of it.
+
+Writers:
+- clients (scripts, the CLI, tasks) create instances and ``post`` inbox items;
+- only the daemon appends to journals, changes statuses, claims tasks and timers.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from ..models import Entry, Instance, InboxItem, InstanceStatus, JournalEntry, TaskRecord, TaskStatus, Timer
+
+UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """A journal entry to append; the store assigns seq and created_at."""
+
+    instance_id: str
+    type: Entry
+    position: int | None = None
+    name: str | None = None
+    data: str | None = None
+    properties: str | None = None
+
+
+@dataclass
+class Batch:
+    """Writes the daemon gathers and the store applies in one transaction, in order."""
+
+    ops: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
+
+    def _add(self, op: str, *args: Any, **kwargs: Any) -> None:
+        self.ops.append((op, args, kwargs))
+
+    def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
+        """A child instance; skipped (not an error) when its custom id is taken."""
+        self._add("create_instance", instance, started, task)
+
+    def append(self, entry: NewEntry) -> None:
+        self._add("append", entry)
+
+    def update_instance(
+        self, instance_id: str, *, status: InstanceStatus | None = None, properties: Any = UNSET, error: Any = UNSET
+    ) -> None:
+        """Change status / properties / error (UNSET leaves a field alone); sets updated_at."""
+        self._add("update_instance", instance_id, status=status, properties=properties, error=error)
+
+    def add_task(self, task: TaskRecord) -> None:
+        self._add("add_task", task)
+
+    def update_task(
+        self,
+        task_id: str,
+        *,
+        status: TaskStatus | None = None,
+        retry_index: int | None = None,
+        run_at: float | None = None,
+    ) -> None:
+        self._add("update_task", task_id, status=status, retry_index=retry_index, run_at=run_at)
+
+    def cancel_tasks(self, instance_id: str) -> None:
+        """Queued and running tasks of the instance become cancelled."""
+        self._add("cancel_tasks", instance_id)
+
+    def add_timer(self, timer: Timer) -> None:
+        self._add("add_timer", timer)
+
+    def delete_timer(self, instance_id: str, position: int) -> None:
+        self._add("delete_timer", instance_id, position)
+
+    def delete_timers(self, instance_id: str) -> None:
+        self._add("delete_timers", instance_id)
+
+    def consume_inbox(self, instance_id: str, item_ids: list[int]) -> None:
+        """Delete these inbox items; the instance stays ready only if others remain."""
+        self._add("consume_inbox", instance_id, list(item_ids))
+
+    def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> None:
+        """An inbox item for another instance (a child telling its parent it finished)."""
+        self._add("post", instance_id, kind, name, data)
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+
+class Store(Protocol):
+    """What the engine needs of a backend. Times are unix seconds (float, UTC)."""
+
+    now: Callable[[], float]
+
+    # -- clients ---------------------------------------------------------
+    def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
+        """Insert an instance, its first journal entry and (standalone task) its task, atomically.
+
+        A workflow instance is created ready. Raises DuplicateInstanceError when an
+        unfinished workflow instance with the same env, name and custom id exists.
+        """
+
+    def get_instance(self, instance_id: str) -> Instance | None: ...
+
+    def list_instances(
+        self,
+        *,
+        env: str | None = None,
+        name: str | None = None,
+        status: InstanceStatus | None = None,
+        custom_id: str | None = None,
+        kind: str | None = None,
+        id_prefix: str | None = None,
+        parent_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Instance]:
+        """Matching instances, newest first."""
+
+    def journal(self, instance_id: str, after_seq: int = 0) -> list[JournalEntry]:
+        """Entries with seq > after_seq, in seq order."""
+
+    def tasks_of(self, instance_id: str) -> list[TaskRecord]: ...
+
+    def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
+        """Add an inbox item and mark the instance ready; returns the item id."""
+
+    def inbox(self, instance_id: str) -> list[InboxItem]:
+        """Unconsumed inbox items of the instance, oldest first."""
+
+    def counts(self) -> dict[str, int]:
+        """Number of instances by status, and "tasks_queued"."""
+
+    # -- daemon ----------------------------------------------------------
+    def ready_instances(self, limit: int) -> list[str]:
+        """Ids of instances marked ready, oldest first."""
+
+    def claim_tasks(self, now: float, limit: int) -> list[TaskRecord]:
+        """Queued tasks with run_at <= now become running (attempts + 1); returned as claimed."""
+
+    def due_timers(self, now: float, limit: int) -> list[Timer]: ...
+
+    def next_wakeup(self) -> float | None:
+        """The earliest timer fire_at or queued task run_at, or None."""
+
+    def apply(self, batch: Batch) -> None:
+        """Apply every op of the batch in one transaction."""
+
+    def recover(self) -> int:
+        """Put running tasks back to queued (after a crash); return how many."""
+
+    def close(self) -> None: ...
+
+
+def open_store(url: str, *, now: Callable[[], float] = time.time, durability: str = "full") -> Store:
+    """``memory://`` or ``sqlite:///path/to/file.db`` (a relative path is relative to cwd)."""
+    from ..errors import ConfigError
+
+    if url.startswith("memory:"):
+        from .memory import MemoryStore
+
+        return MemoryStore(now=now)
+    if url.startswith("sqlite:///"):
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(url[len("sqlite:///"):], now=now, durability=durability)
+    raise ConfigError(f"unsupported store url {url!r} (use sqlite:///path or memory://)")

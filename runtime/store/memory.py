@@ -1,0 +1,334 @@
+"""The in-memory backend: the SQLite semantics in plain Python structures.
+
+For unit tests and in-process helpers. One lock guards everything; ``apply`` and
+every other write are all-or-nothing through an undo log that is replayed
+backwards when an op fails.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import Any, Callable, Hashable, MutableMapping
+
+from ..errors import DuplicateInstanceError, NotFoundError, StoreError
+from ..models import UNFINISHED, Entry, InboxItem, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, TaskStatus, Timer
+from . import UNSET, Batch, NewEntry
+
+_MISSING: Any = object()
+_OPEN_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+
+
+class MemoryStore:
+    """The Store protocol in memory; safe to share between threads."""
+
+    def __init__(self, now: Callable[[], float] = time.time):
+        self.now = now
+        self._lock = threading.Lock()
+        self._undo: list[Callable[[], None]] | None = None
+        self._instances: dict[str, Instance] = {}
+        self._order: dict[str, int] = {}  # insertion number, the tie-breaker for equal created_at
+        self._ready: dict[str, bool] = {}  # only ready ids, as keys
+        self._journal: dict[str, list[JournalEntry]] = {}
+        self._tasks: dict[str, TaskRecord] = {}  # in insertion order
+        self._tasks_of: dict[str, list[str]] = {}
+        self._timers: dict[tuple[str, int], Timer] = {}
+        self._inbox: dict[str, dict[int, InboxItem]] = {}
+        self._custom_ids: dict[tuple[str, str, str], str] = {}  # unfinished workflows' (env, name, custom id)
+        self._counters = {"instance": 0, "inbox": 0}
+
+    # -- undo log ------------------------------------------------------------
+    def _write(self, fn: Callable[[], Any]) -> Any:
+        with self._lock:
+            self._undo = []
+            try:
+                return fn()
+            except BaseException:
+                for undo in reversed(self._undo):
+                    undo()
+                raise
+            finally:
+                self._undo = None
+
+    def _set(self, mapping: MutableMapping[Any, Any], key: Hashable, value: Any) -> None:
+        old = mapping.get(key, _MISSING)
+        mapping[key] = value
+        assert self._undo is not None
+        self._undo.append(lambda: _restore(mapping, key, old))
+
+    def _del(self, mapping: MutableMapping[Any, Any], key: Hashable) -> None:
+        if key in mapping:
+            old = mapping.pop(key)
+            assert self._undo is not None
+            self._undo.append(lambda: mapping.__setitem__(key, old))
+
+    def _push(self, items: list[Any], item: Any) -> None:
+        items.append(item)
+        assert self._undo is not None
+        self._undo.append(items.pop)
+
+    def _next(self, counter: str) -> int:
+        self._set(self._counters, counter, self._counters[counter] + 1)
+        return self._counters[counter]
+
+    def _require(self, instance_id: str) -> Instance:
+        instance = self._instances.get(instance_id)
+        if instance is None:
+            raise NotFoundError(f"no instance with id {instance_id!r}")
+        return instance
+
+    # -- clients -------------------------------------------------------------
+    def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
+        self._write(lambda: self._op_create_instance(instance, started, task, skip_duplicate=False))
+
+    def get_instance(self, instance_id: str) -> Instance | None:
+        with self._lock:
+            return self._instances.get(instance_id)
+
+    def list_instances(
+        self,
+        *,
+        env: str | None = None,
+        name: str | None = None,
+        status: InstanceStatus | None = None,
+        custom_id: str | None = None,
+        kind: str | None = None,
+        id_prefix: str | None = None,
+        parent_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Instance]:
+        """Matching instances, newest first (created_at, then insertion order)."""
+        wanted = {
+            "env": env, "name": name, "custom_id": custom_id, "parent_id": parent_id,
+            "status": None if status is None else InstanceStatus(status),
+            "kind": None if kind is None else Kind(kind),
+        }
+        wanted = {k: v for k, v in wanted.items() if v is not None}
+        with self._lock:
+            found = [
+                i for i in self._instances.values()
+                if all(getattr(i, k) == v for k, v in wanted.items()) and (not id_prefix or i.id.startswith(id_prefix))
+            ]
+            found.sort(key=lambda i: (i.created_at, self._order[i.id]), reverse=True)
+        return found if limit is None else found[: max(limit, 0)]
+
+    def journal(self, instance_id: str, after_seq: int = 0) -> list[JournalEntry]:
+        with self._lock:
+            entries = self._journal.get(instance_id, [])
+            return entries[max(after_seq, 0):]  # entry n has seq n + 1
+
+    def tasks_of(self, instance_id: str) -> list[TaskRecord]:
+        """The instance's tasks in creation order."""
+        with self._lock:
+            return [self._tasks[t] for t in self._tasks_of.get(instance_id, [])]
+
+    def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
+        return int(self._write(lambda: self._op_post(instance_id, kind, name, data)))
+
+    def inbox(self, instance_id: str) -> list[InboxItem]:
+        with self._lock:
+            return sorted(self._inbox.get(instance_id, {}).values(), key=lambda item: item.id)
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            result = {s.value: 0 for s in InstanceStatus}
+            for instance in self._instances.values():
+                result[InstanceStatus(instance.status).value] += 1
+            result["tasks_queued"] = sum(1 for t in self._tasks.values() if t.status == TaskStatus.QUEUED)
+            return result
+
+    # -- daemon --------------------------------------------------------------
+    def ready_instances(self, limit: int) -> list[str]:
+        with self._lock:
+            ready = sorted(self._ready, key=lambda i: (self._instances[i].created_at, self._order[i]))
+        return ready[: max(limit, 0)]
+
+    def claim_tasks(self, now: float, limit: int) -> list[TaskRecord]:
+        """Oldest run_at first; the returned records show status running and the new attempts."""
+
+        def claim() -> list[TaskRecord]:
+            due = [t for t in self._tasks.values() if t.status == TaskStatus.QUEUED and t.run_at <= now]
+            due.sort(key=lambda t: t.run_at)  # stable: insertion order among equal run_at
+            claimed = []
+            for task in due[: max(limit, 0)]:
+                task = dataclasses.replace(task, status=TaskStatus.RUNNING, attempts=task.attempts + 1)
+                self._set(self._tasks, task.id, task)
+                claimed.append(task)
+            return claimed
+
+        return list(self._write(claim))
+
+    def due_timers(self, now: float, limit: int) -> list[Timer]:
+        """Timers with fire_at <= now, earliest first; they stay until deleted."""
+        with self._lock:
+            due = sorted(
+                (t for t in self._timers.values() if t.fire_at <= now), key=lambda t: (t.fire_at, t.instance_id, t.position)
+            )
+        return due[: max(limit, 0)]
+
+    def next_wakeup(self) -> float | None:
+        with self._lock:
+            times = [t.fire_at for t in self._timers.values()]
+            times += [t.run_at for t in self._tasks.values() if t.status == TaskStatus.QUEUED]
+        return min(times) if times else None
+
+    def apply(self, batch: Batch) -> None:
+        """Every op of the batch, all or nothing."""
+
+        def run() -> None:
+            for op, args, kwargs in batch.ops:
+                method = getattr(self, "_op_" + op, None)
+                if method is None:
+                    raise StoreError(f"unknown batch op {op!r}")
+                if op == "create_instance":
+                    kwargs = {**kwargs, "skip_duplicate": True}
+                method(*args, **kwargs)
+
+        if batch.ops:
+            self._write(run)
+
+    def recover(self) -> int:
+        def run() -> int:
+            running = [t for t in self._tasks.values() if t.status == TaskStatus.RUNNING]
+            for task in running:
+                self._set(self._tasks, task.id, dataclasses.replace(task, status=TaskStatus.QUEUED))
+            return len(running)
+
+        return int(self._write(run))
+
+    def close(self) -> None:
+        pass
+
+    # -- ops (called under the lock, with an undo log) -----------------------
+    def _op_create_instance(
+        self, instance: Instance, started: NewEntry, task: TaskRecord | None = None, *, skip_duplicate: bool
+    ) -> bool:
+        i = dataclasses.replace(instance, kind=Kind(instance.kind), status=InstanceStatus(instance.status))
+        if started.instance_id != i.id:
+            raise StoreError(f"started entry for {started.instance_id!r} given with instance {i.id!r}")
+        key = _custom_key(i)
+        if key is not None and key in self._custom_ids:
+            if skip_duplicate:
+                return False
+            raise _duplicate(i)
+        if i.id in self._instances:
+            raise StoreError(f"cannot create instance {i.id!r}: the id exists")
+        self._set(self._instances, i.id, i)
+        self._set(self._order, i.id, self._next("instance"))
+        self._set(self._journal, i.id, [])
+        if key is not None:
+            self._set(self._custom_ids, key, i.id)
+        if i.kind is Kind.WORKFLOW:
+            self._set(self._ready, i.id, True)
+        self._op_append(started)
+        if task is not None:
+            self._op_add_task(task)
+        return True
+
+    def _op_append(self, entry: NewEntry) -> None:
+        self._require(entry.instance_id)
+        entries = self._journal[entry.instance_id]
+        self._push(entries, JournalEntry(
+            entry.instance_id, len(entries) + 1, Entry(entry.type), entry.position, entry.name, entry.data,
+            entry.properties, self.now(),
+        ))
+
+    def _op_update_instance(
+        self, instance_id: str, *, status: InstanceStatus | None = None, properties: Any = UNSET, error: Any = UNSET
+    ) -> None:
+        old = self._require(instance_id)
+        changes: dict[str, Any] = {"updated_at": self.now()}
+        if status is not None:
+            changes["status"] = InstanceStatus(status)
+        if properties is not UNSET:
+            changes["properties"] = properties
+        if error is not UNSET:
+            changes["error"] = error
+        new = dataclasses.replace(old, **changes)
+        old_key, new_key = _custom_key(old), _custom_key(new)
+        if new_key is not None and self._custom_ids.get(new_key, instance_id) != instance_id:
+            raise _duplicate(new)
+        if old_key is not None and new_key is None:
+            self._del(self._custom_ids, old_key)  # finished: the custom id is free again
+        if new_key is not None:
+            self._set(self._custom_ids, new_key, instance_id)
+        self._set(self._instances, instance_id, new)
+
+    def _op_add_task(self, task: TaskRecord) -> None:
+        self._require(task.instance_id)
+        if task.id in self._tasks:
+            raise StoreError(f"cannot add task {task.id!r}: the id exists")
+        self._set(self._tasks, task.id, dataclasses.replace(task, status=TaskStatus(task.status)))
+        if task.instance_id not in self._tasks_of:
+            self._set(self._tasks_of, task.instance_id, [])
+        self._push(self._tasks_of[task.instance_id], task.id)
+
+    def _op_update_task(
+        self, task_id: str, *, status: TaskStatus | None = None, retry_index: int | None = None,
+        run_at: float | None = None,
+    ) -> None:
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise NotFoundError(f"no task with id {task_id!r}")
+        changes: dict[str, Any] = {"status": None if status is None else TaskStatus(status), "retry_index": retry_index, "run_at": run_at}
+        self._set(self._tasks, task_id, dataclasses.replace(task, **{k: v for k, v in changes.items() if v is not None}))
+
+    def _op_cancel_tasks(self, instance_id: str) -> None:
+        self._require(instance_id)
+        for task_id in self._tasks_of.get(instance_id, []):
+            task = self._tasks[task_id]
+            if task.status in _OPEN_TASK:
+                self._set(self._tasks, task_id, dataclasses.replace(task, status=TaskStatus.CANCELLED))
+
+    def _op_add_timer(self, timer: Timer) -> None:
+        """A timer replaces any timer at the same instance and position."""
+        self._require(timer.instance_id)
+        self._set(self._timers, (timer.instance_id, timer.position), timer)
+
+    def _op_delete_timer(self, instance_id: str, position: int) -> None:
+        self._require(instance_id)
+        self._del(self._timers, (instance_id, position))
+
+    def _op_delete_timers(self, instance_id: str) -> None:
+        self._require(instance_id)
+        for key in [k for k in self._timers if k[0] == instance_id]:
+            self._del(self._timers, key)
+
+    def _op_consume_inbox(self, instance_id: str, item_ids: list[int]) -> None:
+        self._require(instance_id)
+        items = self._inbox.get(instance_id, {})
+        for item_id in item_ids:
+            self._del(items, item_id)
+        if items:
+            self._set(self._ready, instance_id, True)
+        else:
+            self._del(self._ready, instance_id)
+
+    def _op_post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
+        self._require(instance_id)
+        item = InboxItem(self._next("inbox"), instance_id, kind, name, data, self.now())
+        if instance_id not in self._inbox:
+            self._set(self._inbox, instance_id, {})
+        self._set(self._inbox[instance_id], item.id, item)
+        self._set(self._ready, instance_id, True)
+        return item.id
+
+
+def _custom_key(i: Instance) -> tuple[str, str, str] | None:
+    """The (env, name, custom id) an unfinished workflow holds, else None."""
+    if i.kind == Kind.WORKFLOW and i.custom_id is not None and i.status in UNFINISHED:
+        return (i.env, i.name, i.custom_id)
+    return None
+
+
+def _duplicate(i: Instance) -> DuplicateInstanceError:
+    return DuplicateInstanceError(
+        f"workflow {i.name!r} already has an unfinished instance with id {i.custom_id!r} (env {i.env!r})"
+    )
+
+
+def _restore(mapping: MutableMapping[Any, Any], key: Hashable, old: Any) -> None:
+    if old is _MISSING:
+        mapping.pop(key, None)
+    else:
+        mapping[key] = old

@@ -1,0 +1,261 @@
+"""Running one task attempt: decode, run ``handle()``, capture output, classify the outcome.
+
+``run_attempt`` runs in whatever process calls it: the worker processes of
+``runtime.pool`` for the daemon, or the caller's own process through
+``InlineRunner`` (tests, in-process helpers). Running and classifying are kept
+apart: ``_execute`` runs the user's code, ``classify`` turns what happened into
+an ``Outcome`` without touching anything.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterator
+
+from zenaton._runtime import current_runtime
+from zenaton.abstracts.task import Task
+from zenaton.contexts.task_context import TaskContext, current_task_context
+
+from . import retry
+from .errors import SerializationError
+
+OUTPUT_LIMIT = 64 * 1024
+"""At most this much of the end of an attempt's stdout and of its stderr is kept."""
+
+ENGINE_PACKAGES = ("builtins", "zenaton", "runtime")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of one task, as the daemon hands it to a runner."""
+
+    task_id: str
+    instance_id: str
+    env: str
+    name: str  # task class name
+    data: str  # the task object, encoded with project.codec
+    retry_index: int  # 0 for the first attempt, n for the n-th automatic retry
+    max_time: float | None  # seconds (task.max_processing_time()); None = no limit
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Attempt:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended."""
+
+    task_id: str
+    ok: bool
+    result: str | None  # project.codec.encode(value, "result") when ok
+    error: dict | None  # {"class", "message", "traceback"} when not ok
+    retry_delay: float | None  # seconds before the next attempt; None = no automatic retry
+    stdout: str
+    stderr: str
+    started_at: float
+    finished_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outcome:
+        return cls(**data)
+
+
+RuntimeFactory = Callable[[str], Any]
+"""``factory(env) -> runtime or None``: the SDK runtime a task sees while it runs."""
+
+
+def run_attempt(
+    project: Any,
+    attempt: Attempt,
+    runtime: Any = None,
+    *,
+    make_runtime: RuntimeFactory | None = None,
+    capture: bool = True,
+) -> Outcome:
+    """Run one attempt in this process and return its outcome; never raises for the task's sake.
+
+    ``runtime`` (or ``make_runtime(attempt.env)``, called inside the attempt so that its
+    failure fails the attempt) is installed as the SDK's current runtime while the task runs.
+    With ``capture`` (the default) ``sys.stdout``/``sys.stderr`` are redirected for the
+    attempt; the worker process passes False and captures at the file-descriptor level.
+    """
+    started_at = time.time()
+    with _captured(capture) as (out, err):
+        task, result, error = _execute(project, attempt, runtime, make_runtime)
+        delay = None
+        if error is not None and task is not None:
+            delay = retry.retry_delay(task, error, attempt.retry_index + 1, task_id=attempt.task_id)
+    return classify(
+        attempt.task_id,
+        result=result,
+        error=error,
+        retry_delay=delay,
+        stdout=out.getvalue() if out else "",
+        stderr=err.getvalue() if err else "",
+        started_at=started_at,
+        finished_at=time.time(),
+    )
+
+
+def classify(
+    task_id: str,
+    *,
+    result: str | None,
+    error: BaseException | None,
+    retry_delay: float | None,
+    stdout: str,
+    stderr: str,
+    started_at: float,
+    finished_at: float,
+) -> Outcome:
+    """The outcome of an attempt that returned ``result`` or raised ``error`` (pure)."""
+    failed = error is not None
+    return Outcome(
+        task_id=task_id,
+        ok=not failed,
+        result=None if failed else result,
+        error=describe_error(error) if failed else None,
+        retry_delay=retry_delay if failed else None,
+        stdout=stdout,
+        stderr=stderr,
+        started_at=started_at,
+        finished_at=finished_at,
+    )
+
+
+def describe_error(error: BaseException) -> dict[str, str]:
+    """``{"class", "message", "traceback"}`` for an error, as the journal and the CLI show it."""
+    return {
+        "class": error_class_name(type(error)),
+        "message": str(error),
+        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+    }
+
+
+def error_class_name(cls: type) -> str:
+    """``module.QualName`` for the user's classes; the plain name for builtins and the engine's own."""
+    module = cls.__module__ or ""
+    if module.partition(".")[0] in ENGINE_PACKAGES:
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"
+
+
+def _execute(
+    project: Any, attempt: Attempt, runtime: Any, make_runtime: RuntimeFactory | None
+) -> tuple[Task | None, str | None, BaseException | None]:
+    """Run the attempt: (decoded task or None, encoded result, error)."""
+    try:
+        task = _decode_task(project, attempt)
+    except (Exception, SystemExit) as error:
+        return None, None, error
+    task_token = current_task_context.set(TaskContext(id=attempt.task_id, retry_index=attempt.retry_index))
+    runtime_token = None
+    try:
+        if runtime is None and make_runtime is not None:
+            runtime = make_runtime(attempt.env)
+        if runtime is not None:
+            runtime_token = current_runtime.set(runtime)
+        value = task.handle()
+        return task, project.codec.encode(value, "result"), None
+    except (Exception, SystemExit) as error:  # SystemExit too: sys.exit() in a task fails the attempt
+        return task, None, error
+    finally:
+        if runtime_token is not None:
+            current_runtime.reset(runtime_token)
+        current_task_context.reset(task_token)
+
+
+def _decode_task(project: Any, attempt: Attempt) -> Task:
+    task = project.codec.decode(attempt.data)
+    if not isinstance(task, Task):
+        raise SerializationError(f"the data of task {attempt.name} ({attempt.task_id}) is not a Task: {type(task).__name__}")
+    # The attempt's context comes from the context variable; a stored one would shadow it.
+    attributes = getattr(task, "__dict__", None)
+    if attributes is not None:
+        attributes.pop("_context", None)
+    return task
+
+
+class TailBuffer(io.TextIOBase):
+    """A text stream that keeps only the last ``limit`` characters written to it."""
+
+    encoding = "utf-8"
+
+    def __init__(self, limit: int = OUTPUT_LIMIT) -> None:
+        super().__init__()
+        self._limit = limit
+        self._text = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self._text += text
+        if len(self._text) > 2 * self._limit:  # trim in batches, not on every write
+            self._text = self._text[-self._limit :]
+        return len(text)
+
+    def getvalue(self) -> str:
+        return self._text[-self._limit :]
+
+
+@contextlib.contextmanager
+def _captured(capture: bool) -> Iterator[tuple[TailBuffer | None, TailBuffer | None]]:
+    if not capture:
+        yield None, None
+        return
+    out, err = TailBuffer(), TailBuffer()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        yield out, err
+
+
+class InlineRunner:
+    """Runs attempts synchronously in this process (tests and in-process use).
+
+    Same surface as ``WorkerPool``. No timeouts are enforced and output capture
+    swaps the process-wide ``sys.stdout``/``sys.stderr``: use the pool for real work.
+    """
+
+    def __init__(self, project: Any, runtime_factory: RuntimeFactory | None = None) -> None:
+        self.project = project
+        self.runtime_factory = runtime_factory
+        self._finished: list[Outcome] = []
+        self._closed = False
+
+    def submit(self, attempt: Attempt) -> None:
+        if self._closed:
+            raise RuntimeError("the runner is closed")
+        self._finished.append(run_attempt(self.project, attempt, make_runtime=self.runtime_factory))
+
+    def poll(self, timeout: float = 0) -> list[Outcome]:
+        finished, self._finished = self._finished, []
+        return finished
+
+    def free_slots(self) -> int:
+        return 0 if self._closed else 1 << 30
+
+    def busy(self) -> int:
+        return 0
+
+    def running(self) -> list[Attempt]:
+        return []
+
+    def shutdown(self, grace: float = 0) -> tuple[list[Outcome], list[Attempt]]:
+        self._closed = True
+        return self.poll(), []
+
+    def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,335 @@
+"""A task worker process: ``python -m runtime.worker --root DIR [--boot F | --module M] --store URL``.
+
+Protocol with ``runtime.pool``, one JSON object per line:
+
+- stdin: one ``Attempt`` per line; EOF means exit.
+- protocol channel (a private copy of the original stdout): ``{"ready": pid}`` once the
+  project is loaded, then ``{"outcome": {...}}`` per attempt; or ``{"fatal": message}``
+  followed by exit status 1 if the project cannot be loaded.
+
+File descriptors 0, 1 and 2 are taken away from the protocol: between attempts they
+point at /dev/null, during an attempt 1 and 2 point at capture files, so output written
+by C code and child processes is captured as well as ``print``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .tasks import OUTPUT_LIMIT, Attempt, Outcome, run_attempt
+
+
+class Channel:
+    """The line-oriented pipe to the pool, on file descriptors user code does not know."""
+
+    def __init__(self, in_fd: int, out_fd: int) -> None:
+        self._in: BinaryIO = os.fdopen(in_fd, "rb")
+        self._out_fd = out_fd
+
+    def read(self) -> bytes:
+        return self._in.readline()
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._out_fd, view) :]
+
+
+class Capture:
+    """Points fds 1 and 2 at capture files during an attempt, at /dev/null otherwise."""
+
+    def __init__(self, directory: Path, devnull: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._devnull = devnull
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND
+        self._files = [os.open(directory / name, flags, 0o600) for name in ("stdout", "stderr")]
+
+    def start(self) -> None:
+        _flush_python_streams()
+        for target, fd in zip((1, 2), self._files):
+            os.ftruncate(fd, 0)
+            os.dup2(fd, target)
+
+    def stop(self) -> tuple[str, str]:
+        _flush_python_streams()
+        os.dup2(self._devnull, 1)
+        os.dup2(self._devnull, 2)
+        out, err = (read_tail(fd) for fd in self._files)
+        return out, err
+
+
+def read_tail(fd: int, limit: int = OUTPUT_LIMIT) -> str:
+    """The last ``limit`` bytes of an open file, decoded leniently."""
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, limit, max(0, size - limit))
+    return data.decode("utf-8", errors="replace")
+
+
+class LazyRuntime:
+    """Builds the task runtime on first use, so tasks that never touch the SDK runtime
+    neither pay for a store connection nor fail when it cannot be built."""
+
+    def __init__(self, project: Any, store_url: str, env: str) -> None:
+        self._args = (project, store_url, env)
+        self._runtime: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._runtime is None:
+            from runtime.control import task_runtime  # lazy: written alongside; a failure fails the attempt
+
+            self._runtime = task_runtime(*self._args)
+        return getattr(self._runtime, name)
+
+
+class Worker:
+    def __init__(self, project: Any, store_url: str, channel: Channel, capture: Capture) -> None:
+        self.project = project
+        self.store_url = store_url
+        self.channel = channel
+        self.capture = capture
+        self._runtimes: dict[str, LazyRuntime] = {}
+
+    def runtime_for(self, env: str) -> LazyRuntime:
+        if env not in self._runtimes:
+            self._runtimes[env] = LazyRuntime(self.project, self.store_url, env)
+        return self._runtimes[env]
+
+    def serve(self) -> None:
+        while line := self.channel.read():
+            if line.strip():
+                outcome = self.run(Attempt.from_json(line))
+                self.channel.send({"outcome": outcome.to_dict()})
+
+    def run(self, attempt: Attempt) -> Outcome:
+        self.capture.start()
+        try:
+            outcome = run_attempt(self.project, attempt, make_runtime=self.runtime_for, capture=False)
+        finally:
+            stdout, stderr = self.capture.stop()
+        return dataclasses.replace(outcome, stdout=stdout, stderr=stderr)
+
+
+class WorkerProcess:
+    """The pool's handle on one worker process: its pipes, its attempt and its deadline."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], capture_dir: str, stderr_file: BinaryIO) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self.proc = proc
+        self.pid = proc.pid
+        self.capture_dir = capture_dir
+        self.stdout_fd = proc.stdout.fileno()
+        os.set_blocking(self.stdout_fd, False)
+        self.pidfd = _pidfd_open(proc.pid)  # readable once the process exits: no polling for deaths
+        self._stderr = stderr_file
+        self._buffer = bytearray()
+        self.ready = False  # the project is loaded
+        self.attempt: Attempt | None = None
+        self.started_at: float | None = None  # wall clock; None while the attempt waits for "ready"
+        self.deadline: float | None = None  # monotonic
+
+    @classmethod
+    def start(cls, command: list[str], *, cwd: str, env: dict[str, str], capture_dir: str) -> WorkerProcess:
+        stderr_file = tempfile.TemporaryFile()  # only the worker's own start-up noise lands here
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            cwd=cwd,
+            env=env,
+            bufsize=0,
+            start_new_session=True,  # Ctrl-C on the daemon must not hit tasks; kill the group on timeout
+        )
+        return cls(proc, capture_dir, stderr_file)
+
+    def assign(self, attempt: Attempt) -> None:
+        self.attempt = attempt
+        if self.ready:
+            self._send()
+
+    def send_pending(self) -> None:
+        if self.attempt is not None and self.started_at is None:
+            self._send()
+
+    def abandon_pending(self) -> Attempt | None:
+        """Take back an attempt that was never sent (the worker was still loading)."""
+        attempt = self.attempt
+        if attempt is None or self.started_at is not None:
+            return None
+        self.attempt = None
+        return attempt
+
+    def finish(self) -> None:
+        self.attempt, self.started_at, self.deadline = None, None, None
+
+    def _send(self) -> None:
+        assert self.attempt is not None and self.proc.stdin is not None
+        self.started_at = time.time()
+        max_time = self.attempt.max_time
+        if max_time is not None and max_time > 0:
+            self.deadline = time.monotonic() + max_time
+        try:
+            self.proc.stdin.write((self.attempt.to_json() + "\n").encode())
+        except OSError:
+            pass  # the worker is gone; its EOF and exit are reported by the pool's poll
+
+    def read_messages(self) -> tuple[list[dict[str, Any]], bool]:
+        """Complete protocol lines available now, and whether the pipe reached EOF.
+
+        Raises ValueError for a line that is not JSON."""
+        eof = False
+        while True:
+            try:
+                chunk = os.read(self.stdout_fd, 1 << 16)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                eof = True
+                break
+            self._buffer += chunk
+        *lines, rest = self._buffer.split(b"\n")
+        self._buffer = bytearray(rest)
+        return [json.loads(line) for line in lines if line.strip()], eof
+
+    def exited(self) -> bool:
+        return self.proc.poll() is not None
+
+    def kill(self) -> None:
+        """SIGKILL the worker and whatever the task started in its process group."""
+        if self.proc.returncode is not None:
+            return  # reaped: its pid, and so the group id, may belong to someone else now
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def wait_exit(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.proc.wait()
+
+    def close_stdin(self) -> None:
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+
+    def captured_output(self) -> tuple[str, str]:
+        """What the current attempt wrote so far (for timeouts and crashes)."""
+        texts = []
+        for name in ("stdout", "stderr"):
+            try:
+                fd = os.open(os.path.join(self.capture_dir, name), os.O_RDONLY)
+            except OSError:
+                texts.append("")
+                continue
+            try:
+                texts.append(read_tail(fd))
+            finally:
+                os.close(fd)
+        return texts[0], texts[1]
+
+    def stderr_tail(self, limit: int = 8192) -> str:
+        self._stderr.seek(0, os.SEEK_END)
+        size = self._stderr.tell()
+        self._stderr.seek(max(0, size - limit))
+        return self._stderr.read().decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        self.close_stdin()
+        for stream in (self.proc.stdout, self._stderr):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
+def _pidfd_open(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)  # type: ignore[attr-defined]  # Linux 5.3+
+    except (AttributeError, OSError):
+        return None
+
+
+def _flush_python_streams() -> None:
+    for stream in {id(s): s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s}.values():
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m runtime.worker")
+    parser.add_argument("--root", required=True)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--boot")
+    group.add_argument("--module")
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--capture-dir", help="where the attempt's output files live (default: a new temp dir)")
+    return parser.parse_args(argv)
+
+
+def _take_protocol_fds() -> tuple[Channel, int]:
+    """Keep private copies of stdin/stdout for the protocol; leave /dev/null in their place."""
+    _flush_python_streams()
+    channel = Channel(os.dup(0), os.dup(1))
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    return channel, devnull
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    channel, devnull = _take_protocol_fds()
+    try:
+        from .loader import load_project
+
+        project = load_project(Path(args.root), boot=args.boot or "boot.py", module=args.module)
+    except BaseException as error:  # anything the project's import does must be reported, not lost
+        channel.send({"fatal": _describe_load_failure(error)})
+        return 1
+    capture_dir = Path(args.capture_dir) if args.capture_dir else Path(tempfile.mkdtemp(prefix="zenaton-worker-"))
+    worker = Worker(project, args.store, channel, Capture(capture_dir, devnull))
+    channel.send({"ready": os.getpid()})
+    try:
+        worker.serve()
+    except BrokenPipeError:  # the pool went away
+        return 0
+    return 0
+
+
+def _describe_load_failure(error: BaseException) -> str:
+    from .errors import ZenatonError
+
+    if isinstance(error, ZenatonError):
+        return f"cannot load the project: {error}"
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return f"cannot load the project: {type(error).__name__}: {error}\n{trace}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from tests.harness import Harness
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def harness(request: pytest.FixtureRequest, tmp_path) -> Iterator[Harness]:
+    url = f"sqlite:///{tmp_path}/zenaton.db" if request.param == "sqlite" else "memory://"
+    h = Harness(url)
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def sqlite_harness(tmp_path) -> Iterator[Harness]:
+    h = Harness(f"sqlite:///{tmp_path}/zenaton.db")
+    yield h
+    h.close()

@@ -1,0 +1,516 @@
+"""One contract suite for every Store backend, on real databases in tmp_path."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import threading
+from typing import Any, Iterator
+
+import pytest
+
+from runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
+from runtime.models import Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
+from runtime.store import Batch, NewEntry, Store
+from runtime.store.memory import MemoryStore
+from runtime.store.schema import LATEST, migrate
+from runtime.store.sqlite import SQLiteStore
+
+
+class Clock:
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Any, clock: Clock) -> Iterator[Store]:
+    s: Store = MemoryStore(now=clock) if request.param == "memory" else SQLiteStore(tmp_path / "z.db", now=clock)
+    yield s
+    s.close()
+
+
+def instance(
+    id: str, *, name: str = "Order", env: str = "dev", custom_id: str | None = None, kind: Kind = Kind.WORKFLOW,
+    status: InstanceStatus = InstanceStatus.RUNNING, created_at: float = 100.0, parent_id: str | None = None,
+) -> Instance:
+    return Instance(
+        id=id, kind=kind, name=name, version=None, custom_id=custom_id, env=env, status=status, data='{"o": 1}',
+        properties=None, error=None, parent_id=parent_id, parent_position=None if parent_id is None else 3,
+        created_at=created_at, updated_at=created_at,
+    )
+
+
+def started(id: str) -> NewEntry:
+    return NewEntry(id, Entry.STARTED, data='{"version": null}')
+
+
+def task(id: str, instance_id: str, *, run_at: float = 0.0, status: TaskStatus = TaskStatus.QUEUED) -> TaskRecord:
+    return TaskRecord(id, instance_id, 1, "Charge", '{"t": 1}', status, 0, 0, run_at, 50.0)
+
+
+def create(store: Store, id: str, *, with_task: TaskRecord | None = None, **kw: Any) -> Instance:
+    i = instance(id, **kw)
+    store.create_instance(i, started(id), with_task)
+    return i
+
+
+def apply(store: Store, *calls: tuple[str, tuple[Any, ...]]) -> None:
+    batch = Batch()
+    for op, args in calls:
+        getattr(batch, op)(*args)
+    store.apply(batch)
+
+
+def snapshot(store: Store, ids: list[str]) -> Any:
+    return (
+        [store.get_instance(i) for i in ids], [store.journal(i) for i in ids], [store.tasks_of(i) for i in ids],
+        [store.inbox(i) for i in ids], store.ready_instances(100), store.due_timers(1e12, 100), store.counts(),
+    )
+
+
+# -- create / get / list --------------------------------------------------------
+
+
+def test_create_and_get_round_trip(store: Store, clock: Clock) -> None:
+    i = create(store, "w1", custom_id="c1", parent_id="p0")
+    got = store.get_instance("w1")
+    assert got == i and isinstance(got.kind, Kind) and isinstance(got.status, InstanceStatus)
+    [entry] = store.journal("w1")
+    assert (entry.seq, entry.type, entry.data, entry.created_at) == (1, Entry.STARTED, '{"version": null}', clock.t)
+    assert isinstance(entry.type, Entry)
+    assert store.get_instance("nope") is None
+    assert store.ready_instances(10) == ["w1"]
+
+
+def test_standalone_task_instance_is_not_ready_and_has_its_task(store: Store) -> None:
+    t = task("t1", "k1")
+    create(store, "k1", kind=Kind.TASK, name="Charge", with_task=t)
+    assert store.tasks_of("k1") == [t]
+    assert isinstance(store.tasks_of("k1")[0].status, TaskStatus)
+    assert store.ready_instances(10) == []
+    assert store.counts()["tasks_queued"] == 1
+
+
+def test_list_filters_and_newest_first(store: Store) -> None:
+    create(store, "a1", created_at=1.0, custom_id="x")
+    create(store, "a2", created_at=3.0, env="prod")
+    create(store, "a3", created_at=2.0, name="Ship", parent_id="a1")
+    create(store, "b1", created_at=2.0, kind=Kind.TASK, with_task=task("t", "b1"))
+    store.apply(_status_batch("a1", InstanceStatus.COMPLETED))
+
+    def ids(**kw: Any) -> list[str]:
+        return [i.id for i in store.list_instances(**kw)]
+
+    assert ids() == ["a2", "b1", "a3", "a1"]  # equal created_at: later insertion first
+    assert ids(limit=2) == ["a2", "b1"]
+    assert ids(limit=0) == []
+    assert ids(env="prod") == ["a2"]
+    assert ids(name="Ship") == ["a3"]
+    assert ids(status=InstanceStatus.COMPLETED) == ["a1"]
+    assert ids(status=InstanceStatus.RUNNING, env="dev") == ["b1", "a3"]
+    assert ids(custom_id="x") == ["a1"]
+    assert ids(kind="task") == ["b1"]
+    assert ids(kind=Kind.WORKFLOW, limit=1) == ["a2"]
+    assert ids(parent_id="a1") == ["a3"]
+    assert ids(id_prefix="a") == ["a2", "a3", "a1"]
+    assert ids(id_prefix="b1") == ["b1"]
+    assert ids(id_prefix="A") == [] and ids(id_prefix="1") == [] and ids(id_prefix="a1x") == []
+
+
+def _status_batch(instance_id: str, status: InstanceStatus) -> Batch:
+    batch = Batch()
+    batch.update_instance(instance_id, status=status)
+    return batch
+
+
+# -- custom ids -----------------------------------------------------------------
+
+
+def test_duplicate_custom_id_refused_among_unfinished_only(store: Store) -> None:
+    create(store, "w1", custom_id="c")
+    with pytest.raises(DuplicateInstanceError, match=r"'Order'.*unfinished.*'c'"):
+        create(store, "w2", custom_id="c")
+    assert store.get_instance("w2") is None and store.journal("w2") == []
+    store.apply(_status_batch("w1", InstanceStatus.PAUSED))
+    with pytest.raises(DuplicateInstanceError):
+        create(store, "w2", custom_id="c")
+    create(store, "e1", custom_id="c", env="prod")  # another env
+    create(store, "n1", custom_id="c", name="Ship")  # another name
+    create(store, "k1", custom_id="c", kind=Kind.TASK)  # tasks never conflict
+    create(store, "k2", custom_id="c", kind=Kind.TASK)
+    create(store, "u1")
+    create(store, "u2")  # no custom id, no conflict
+    store.apply(_status_batch("w1", InstanceStatus.COMPLETED))
+    create(store, "w2", custom_id="c")  # free again after the first finished
+    store.apply(_status_batch("w2", InstanceStatus.KILLED))
+    create(store, "w3", custom_id="c")
+    with pytest.raises(DuplicateInstanceError):  # w2 cannot come back while w3 holds the id
+        store.apply(_status_batch("w2", InstanceStatus.RUNNING))
+    assert store.get_instance("w2").status is InstanceStatus.KILLED  # type: ignore[union-attr]
+
+
+def test_duplicate_instance_id_is_a_store_error(store: Store) -> None:
+    create(store, "w1")
+    with pytest.raises(StoreError):
+        create(store, "w1")
+    assert len(store.journal("w1")) == 1
+
+
+def test_batch_create_instance_skips_duplicate_custom_id(store: Store, clock: Clock) -> None:
+    create(store, "p")
+    create(store, "c1", custom_id="same", name="Child")
+    batch = Batch()
+    batch.create_instance(instance("c2", custom_id="same", name="Child"), started("c2"))
+    batch.create_instance(instance("k", kind=Kind.TASK), started("k"), task("tk", "k"))
+    batch.append(NewEntry("p", Entry.DISPATCHED, position=1, name="Child", data='{"id": "c2"}'))
+    store.apply(batch)
+    assert store.get_instance("c2") is None
+    assert store.get_instance("k") is not None and [t.id for t in store.tasks_of("k")] == ["tk"]
+    assert [e.seq for e in store.journal("p")] == [1, 2]
+    assert store.ready_instances(10) == ["p", "c1"]
+
+
+# -- journal --------------------------------------------------------------------
+
+
+def test_journal_numbering_and_after_seq(store: Store, clock: Clock) -> None:
+    create(store, "w1")
+    create(store, "w2")
+    clock.t = 2000.0
+    apply(store, ("append", (NewEntry("w1", Entry.TASK_SCHEDULED, 1, "Charge", '{"task_id": "t"}'),)),
+          ("append", (NewEntry("w2", Entry.PAUSED),)),
+          ("append", (NewEntry("w1", Entry.TASK_COMPLETED, 1, None, '{"result": 2}', "props"),)))
+    apply(store, ("append", (NewEntry("w1", Entry.COMPLETED, data="{}"),)))
+    j = store.journal("w1")
+    assert [e.seq for e in j] == [1, 2, 3, 4]
+    assert [e.type for e in j] == [Entry.STARTED, Entry.TASK_SCHEDULED, Entry.TASK_COMPLETED, Entry.COMPLETED]
+    assert (j[2].position, j[2].data, j[2].properties, j[2].created_at) == (1, '{"result": 2}', "props", 2000.0)
+    assert [e.seq for e in store.journal("w1", after_seq=2)] == [3, 4]
+    assert store.journal("w1", after_seq=4) == []
+    assert [e.seq for e in store.journal("w2")] == [1, 2]
+
+
+# -- inbox / ready --------------------------------------------------------------
+
+
+def test_post_inbox_and_ready_flags(store: Store, clock: Clock) -> None:
+    create(store, "old", created_at=1.0)
+    create(store, "new", created_at=2.0)
+    create(store, "k", created_at=0.5, kind=Kind.TASK)
+    assert store.ready_instances(10) == ["old", "new"]
+    assert store.ready_instances(1) == ["old"]
+    apply(store, ("consume_inbox", ("old", [])), ("consume_inbox", ("new", [])))
+    assert store.ready_instances(10) == []
+    a = store.post("new", "event", "Paid", '{"n": 1}')
+    clock.t = 1001.0
+    b = store.post("new", "pause")
+    assert b > a
+    assert store.ready_instances(10) == ["new"]
+    items = store.inbox("new")
+    assert [(i.id, i.kind, i.name, i.data, i.created_at) for i in items] == [
+        (a, "event", "Paid", '{"n": 1}', 1000.0), (b, "pause", None, None, 1001.0)]
+    apply(store, ("consume_inbox", ("new", [a])))
+    assert store.ready_instances(10) == ["new"] and [i.id for i in store.inbox("new")] == [b]
+    apply(store, ("post", ("k", "child_completed", None, "{}")))  # batch post; tasks can be made ready too
+    assert store.ready_instances(10) == ["k", "new"]
+    apply(store, ("consume_inbox", ("new", [b])))
+    assert store.ready_instances(10) == ["k"] and store.inbox("new") == []
+    with pytest.raises(NotFoundError):
+        store.post("ghost", "event")
+    assert store.inbox("ghost") == []
+
+
+# -- tasks ----------------------------------------------------------------------
+
+
+def test_claim_tasks(store: Store) -> None:
+    create(store, "w")
+    apply(store, ("add_task", (task("late", "w", run_at=50.0),)), ("add_task", (task("t2", "w", run_at=5.0),)),
+          ("add_task", (task("t1", "w", run_at=1.0),)), ("add_task", (task("t3", "w", run_at=5.0),)),
+          ("add_task", (task("done", "w", status=TaskStatus.DONE),)))
+    claimed = store.claim_tasks(10.0, 2)
+    assert [(t.id, t.status, t.attempts) for t in claimed] == [("t1", TaskStatus.RUNNING, 1), ("t2", TaskStatus.RUNNING, 1)]
+    assert [t.id for t in store.claim_tasks(10.0, 10)] == ["t3"]
+    assert store.claim_tasks(10.0, 10) == []
+    assert store.claim_tasks(100.0, 0) == []
+    by_id = {t.id: t for t in store.tasks_of("w")}
+    assert by_id["t1"].status is TaskStatus.RUNNING and by_id["t1"].attempts == 1
+    assert by_id["late"].status is TaskStatus.QUEUED and by_id["done"].status is TaskStatus.DONE
+    assert [t.id for t in store.tasks_of("w")] == ["late", "t2", "t1", "t3", "done"]
+    assert store.counts()["tasks_queued"] == 1
+
+
+def test_update_task_none_fields_left_alone(store: Store) -> None:
+    create(store, "w", with_task=task("t", "w", run_at=3.0))
+    store.claim_tasks(10.0, 1)
+    apply(store, ("update_task", ("t",)))
+    assert store.tasks_of("w")[0] == TaskRecord("t", "w", 1, "Charge", '{"t": 1}', TaskStatus.RUNNING, 0, 1, 3.0, 50.0)
+    batch = Batch()
+    batch.update_task("t", status=TaskStatus.QUEUED, retry_index=1, run_at=30.0)
+    store.apply(batch)
+    t = store.tasks_of("w")[0]
+    assert (t.status, t.retry_index, t.run_at, t.attempts) == (TaskStatus.QUEUED, 1, 30.0, 1)
+    assert [c.attempts for c in store.claim_tasks(30.0, 5)] == [2]
+
+
+def test_cancel_tasks_and_recover(store: Store) -> None:
+    create(store, "w")
+    create(store, "v")
+    apply(store, ("add_task", (task("q", "w"),)), ("add_task", (task("r", "w"),)),
+          ("add_task", (task("d", "w", status=TaskStatus.DONE),)), ("add_task", (task("f", "w", status=TaskStatus.FAILED),)),
+          ("add_task", (task("v1", "v"),)), ("add_task", (task("v2", "v", run_at=5.0),)))
+    batch = Batch()
+    batch.update_task("r", status=TaskStatus.RUNNING)
+    store.apply(batch)
+    apply(store, ("cancel_tasks", ("w",)))
+    assert {t.id: t.status for t in store.tasks_of("w")} == {
+        "q": TaskStatus.CANCELLED, "r": TaskStatus.CANCELLED, "d": TaskStatus.DONE, "f": TaskStatus.FAILED}
+    assert [t.id for t in store.claim_tasks(10.0, 10)] == ["v1", "v2"]
+    assert store.recover() == 2
+    assert {(t.id, t.status, t.attempts) for t in store.tasks_of("v")} == {
+        ("v1", TaskStatus.QUEUED, 1), ("v2", TaskStatus.QUEUED, 1)}
+    assert store.recover() == 0
+    assert [t.attempts for t in store.claim_tasks(10.0, 10)] == [2, 2]
+
+
+# -- timers / wakeup --------------------------------------------------------------
+
+
+def test_timers_and_next_wakeup(store: Store) -> None:
+    assert store.next_wakeup() is None
+    create(store, "a")
+    create(store, "b")
+    apply(store, ("add_timer", (Timer("b", 2, 20.0),)), ("add_timer", (Timer("a", 1, 20.0),)),
+          ("add_timer", (Timer("a", 4, 10.0),)), ("add_timer", (Timer("b", 9, 99.0),)))
+    assert store.due_timers(20.0, 10) == [Timer("a", 4, 10.0), Timer("a", 1, 20.0), Timer("b", 2, 20.0)]
+    assert store.due_timers(20.0, 1) == [Timer("a", 4, 10.0)]
+    assert store.due_timers(5.0, 10) == []
+    assert store.next_wakeup() == 10.0
+    apply(store, ("add_task", (task("t", "a", run_at=7.0),)))
+    assert store.next_wakeup() == 7.0
+    store.claim_tasks(7.0, 1)  # running tasks do not count
+    assert store.next_wakeup() == 10.0
+    apply(store, ("delete_timer", ("a", 4)), ("delete_timer", ("a", 77)), ("add_timer", (Timer("b", 2, 30.0),)))
+    assert store.due_timers(1e9, 10) == [Timer("a", 1, 20.0), Timer("b", 2, 30.0), Timer("b", 9, 99.0)]
+    apply(store, ("delete_timers", ("b",)))
+    assert store.due_timers(1e9, 10) == [Timer("a", 1, 20.0)]
+    apply(store, ("delete_timers", ("a",)))
+    assert store.next_wakeup() is None
+
+
+# -- instances ------------------------------------------------------------------
+
+
+def test_update_instance_fields(store: Store, clock: Clock) -> None:
+    create(store, "w")
+    clock.t = 5000.0
+    batch = Batch()
+    batch.update_instance("w", properties='{"p": 1}', error='{"class": "E"}')
+    store.apply(batch)
+    got = store.get_instance("w")
+    assert got is not None and (got.properties, got.error, got.status, got.updated_at) == (
+        '{"p": 1}', '{"class": "E"}', InstanceStatus.RUNNING, 5000.0)
+    batch = Batch()
+    batch.update_instance("w", status=InstanceStatus.PAUSED, error=None)
+    store.apply(batch)
+    got = store.get_instance("w")
+    assert got is not None and (got.properties, got.error, got.status) == ('{"p": 1}', None, InstanceStatus.PAUSED)
+
+
+def test_counts(store: Store) -> None:
+    assert store.counts() == {"running": 0, "paused": 0, "completed": 0, "killed": 0, "failed": 0, "tasks_queued": 0}
+    create(store, "a")
+    create(store, "b")
+    create(store, "c")
+    create(store, "k", kind=Kind.TASK, with_task=task("t", "k"))
+    store.apply(_status_batch("b", InstanceStatus.PAUSED))
+    store.apply(_status_batch("c", InstanceStatus.KILLED))
+    assert store.counts() == {"running": 2, "paused": 1, "completed": 0, "killed": 1, "failed": 0, "tasks_queued": 1}
+
+
+# -- atomicity ------------------------------------------------------------------
+
+FAILING_LAST_OPS = {
+    "update_task_missing": ("update_task", ("no-such-task",)),
+    "append_unknown_instance": ("append", (NewEntry("ghost", Entry.PAUSED),)),
+    "update_instance_missing": ("update_instance", ("ghost",)),
+    "post_missing": ("post", ("ghost", "event")),
+    "add_timer_missing": ("add_timer", (Timer("ghost", 1, 1.0),)),
+    "add_task_missing": ("add_task", (task("t9", "ghost"),)),
+    "cancel_missing": ("cancel_tasks", ("ghost",)),
+    "consume_missing": ("consume_inbox", ("ghost", [1])),
+}
+
+
+@pytest.mark.parametrize("failing", list(FAILING_LAST_OPS), ids=list(FAILING_LAST_OPS))
+def test_apply_is_all_or_nothing(store: Store, failing: str) -> None:
+    create(store, "w", custom_id="c")
+    create(store, "v")
+    item = store.post("v", "event")
+    apply(store, ("add_task", (task("t1", "w"),)), ("add_timer", (Timer("w", 1, 10.0),)))
+    ids = ["w", "v", "child"]
+    before = snapshot(store, ids)
+    ops = [
+        ("append", (NewEntry("w", Entry.TASK_SCHEDULED, 1, "Charge"),)),
+        ("append", (NewEntry("w", Entry.TASK_COMPLETED, 1),)),
+        ("update_instance", ("w",)),
+        ("update_task", ("t1",)),
+        ("add_task", (task("t2", "w"),)),
+        ("cancel_tasks", ("w",)),
+        ("add_timer", (Timer("w", 2, 20.0),)),
+        ("delete_timer", ("w", 1)),
+        ("consume_inbox", ("v", [item])),
+        ("post", ("w", "child_completed")),
+        ("create_instance", (instance("child", parent_id="w"), started("child"), task("ct", "child"))),
+        ("append", (NewEntry("child", Entry.PAUSED),)),
+        FAILING_LAST_OPS[failing],
+    ]
+    batch = Batch()
+    for op, args in ops:
+        getattr(batch, op)(*args)
+    batch.ops[2] = ("update_instance", ("w",), {**batch.ops[2][2], "status": InstanceStatus.COMPLETED})
+    with pytest.raises(NotFoundError):
+        store.apply(batch)
+    assert snapshot(store, ids) == before
+    with pytest.raises(DuplicateInstanceError):  # w's completion was rolled back too
+        create(store, "w3", custom_id="c")
+    apply(store, ("append", (NewEntry("w", Entry.PAUSED),)))
+    assert [e.seq for e in store.journal("w")] == [1, 2]
+
+
+def test_empty_batch(store: Store) -> None:
+    store.apply(Batch())
+    assert store.counts()["running"] == 0
+
+
+# -- sqlite only ----------------------------------------------------------------
+
+
+def test_sqlite_permissions_wal_and_version(tmp_path: Any) -> None:
+    path = tmp_path / "proj" / ".zenaton" / "zenaton.db"
+    s = SQLiteStore(path)
+    create(s, "w")
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(str(path) + suffix):
+            assert stat.S_IMODE(os.stat(str(path) + suffix).st_mode) == 0o600
+    other = sqlite3.connect(path)
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert other.execute("SELECT id, version FROM schema_version").fetchall() == [(1, LATEST)]
+    other.close()
+    s.close()
+
+
+def test_sqlite_durability_setting(tmp_path: Any) -> None:
+    full, fast = SQLiteStore(tmp_path / "a.db"), SQLiteStore(tmp_path / "b.db", durability="fast")
+    assert full._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert fast._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    full.close()
+    fast.close()
+
+
+def test_sqlite_migrations_are_idempotent(tmp_path: Any) -> None:
+    path = tmp_path / "z.db"
+    s = SQLiteStore(path)
+    create(s, "w")
+    assert migrate(s._conn, s.transaction) == LATEST
+    assert migrate(s._conn, s.transaction) == LATEST
+    assert s._conn.execute("SELECT * FROM schema_version").fetchall() == [(1, LATEST)]
+    assert s.get_instance("w") is not None
+    s.close()
+
+
+def test_sqlite_reopen_keeps_data(tmp_path: Any, clock: Clock) -> None:
+    path = tmp_path / "z.db"
+    s = SQLiteStore(path, now=clock)
+    create(s, "w", custom_id="c")
+    s.post("w", "event")
+    apply(s, ("append", (NewEntry("w", Entry.PAUSED),)))
+    s.close()
+    s = SQLiteStore(path, now=clock)
+    assert s.get_instance("w") == instance("w", custom_id="c")
+    assert len(s.inbox("w")) == 1 and s.ready_instances(5) == ["w"]
+    apply(s, ("append", (NewEntry("w", Entry.RESUMED),)))
+    assert [e.seq for e in s.journal("w")] == [1, 2, 3]
+    with pytest.raises(DuplicateInstanceError):
+        create(s, "w2", custom_id="c")
+    s.close()
+
+
+def test_sqlite_refuses_foreign_sqlite_database(tmp_path: Any) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO users (name) VALUES ('ann')")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="another application") as err:
+        SQLiteStore(path)
+    assert str(path) in str(err.value)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"hello, this is not a database\n" * 100, b"SQLite"], ids=["text", "short"])
+def test_sqlite_refuses_non_sqlite_file(tmp_path: Any, content: bytes) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(content)
+    with pytest.raises(StoreError, match="not a SQLite database") as err:
+        SQLiteStore(path)
+    assert str(path) in str(err.value)
+    assert path.read_bytes() == content
+
+
+def test_sqlite_two_stores_see_each_other(tmp_path: Any, clock: Clock) -> None:
+    a, b = SQLiteStore(tmp_path / "z.db", now=clock), SQLiteStore(tmp_path / "z.db", now=clock)
+    create(a, "w", with_task=task("t", "w"))
+    assert b.get_instance("w") is not None
+    item = b.post("w", "kill")
+    assert [i.id for i in a.inbox("w")] == [item]
+    assert [t.id for t in b.claim_tasks(10.0, 5)] == ["t"]
+    assert a.claim_tasks(10.0, 5) == []
+    create(a, "x", custom_id="c")
+    with pytest.raises(DuplicateInstanceError):
+        create(b, "y", custom_id="c")
+    a.close()
+    b.close()
+
+
+def test_sqlite_concurrent_writers_never_see_locked(tmp_path: Any) -> None:
+    path = tmp_path / "z.db"
+    main = SQLiteStore(path)
+    create(main, "w")
+    create(main, "k", kind=Kind.TASK)
+    apply(main, *[("add_task", (task(f"t{n}", "k"),)) for n in range(200)])
+    errors: list[BaseException] = []
+    claimed: list[str] = []
+
+    def worker(n: int) -> None:
+        s = SQLiteStore(path)
+        try:
+            for _ in range(40):
+                s.post("w", "event", str(n))
+                claimed.extend(t.id for t in s.claim_tasks(1e9, 3))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(main.inbox("w")) == 160
+    assert len(claimed) == len(set(claimed)) == 200
+    main.close()

@@ -1,0 +1,353 @@
+"""The task pool: running attempts inline and in warm worker processes."""
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from runtime import retry
+from runtime.loader import Project, load_project
+from runtime.pool import PoolFullError, WorkerPool, WorkerStartError
+from runtime.tasks import Attempt, InlineRunner, Outcome, run_attempt
+from zenaton.exceptions import TaskCrashedError
+
+TASKS = '''
+import os
+import signal
+import sys
+import time
+
+from zenaton.abstracts.task import Task
+from zenaton.exceptions import TaskCrashedError, TaskTimeoutError
+from zenaton.traits.zenatonable import Zenatonable
+
+
+class OkTask(Task, Zenatonable):
+    def __init__(self, x=1):
+        self.x = x
+
+    def handle(self):
+        return {"x": self.x, "pid": os.getpid()}
+
+
+class ContextTask(Task, Zenatonable):
+    def handle(self):
+        context = self.get_context()
+        return [context.id, context.retry_index]
+
+
+class NoisyTask(Task, Zenatonable):
+    def handle(self):
+        print("py out")
+        print("py err", file=sys.stderr)
+        os.write(1, b"fd out\\n")
+        os.write(2, b"fd err\\n")
+        return "done"
+
+
+class FailingTask(Task, Zenatonable):
+    def handle(self):
+        raise ValueError("boom")
+
+    def on_error_retry_delay(self, error):
+        n = self.get_context().retry_index
+        return n * 5 if n <= 3 else False
+
+
+class ExitTask(Task, Zenatonable):
+    def handle(self):
+        os._exit(3)
+
+
+class SlowTask(Task, Zenatonable):
+    def handle(self):
+        while True:
+            time.sleep(0.05)
+
+    def max_processing_time(self):
+        return 0.5
+
+    def on_error_retry_delay(self, error):
+        if isinstance(error, TaskTimeoutError):
+            return self.get_context().retry_index * 2
+        return None
+
+
+class SuicideTask(Task, Zenatonable):
+    def handle(self):
+        print("before death")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def on_error_retry_delay(self, error):
+        return 7 if isinstance(error, TaskCrashedError) else None
+
+
+class SleepTask(Task, Zenatonable):
+    def __init__(self, seconds=0.1):
+        self.seconds = seconds
+
+    def handle(self):
+        time.sleep(self.seconds)
+        return "slept"
+
+
+class ExitingTask(Task, Zenatonable):
+    def handle(self):
+        sys.exit(2)
+
+
+class UnencodableTask(Task, Zenatonable):
+    def handle(self):
+        return lambda: 1
+
+
+class BadHookTask(Task, Zenatonable):
+    def handle(self):
+        raise KeyError("k")
+
+    def on_error_retry_delay(self, error):
+        raise RuntimeError("hook broke")
+'''
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def project_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pool_project")
+    (root / "pool_fixture_tasks.py").write_text(textwrap.dedent(TASKS))
+    (root / "boot.py").write_text("import pool_fixture_tasks  # noqa: F401\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(project_root: Path) -> Project:
+    return load_project(project_root)
+
+
+@pytest.fixture
+def pool(project: Project, project_root: Path):
+    with WorkerPool(project, root=project_root, store_url="memory://", concurrency=2) as pool:
+        yield pool
+
+
+def attempt(project: Project, name: str, *args: object, retry_index: int = 0) -> Attempt:
+    task = project.task(name)(*args)
+    return Attempt(
+        task_id=f"t{next(_ids)}",
+        instance_id="i1",
+        env="test",
+        name=name,
+        data=project.codec.encode(task, "task"),
+        retry_index=retry_index,
+        max_time=task.max_processing_time(),
+    )
+
+
+def collect(pool: WorkerPool, count: int, limit: float = 8.0) -> dict[str, Outcome]:
+    outcomes: list[Outcome] = []
+    deadline = time.monotonic() + limit
+    while len(outcomes) < count:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"only {len(outcomes)} of {count} outcomes: {outcomes}"
+        outcomes += pool.poll(remaining)
+    return {o.task_id: o for o in outcomes}
+
+
+def result(project: Project, outcome: Outcome) -> object:
+    assert outcome.ok, outcome.error
+    assert outcome.result is not None
+    return project.codec.decode(outcome.result)
+
+
+# -- pure rules -----------------------------------------------------------------------
+
+
+def test_delay_seconds_accepts_only_positive_numbers() -> None:
+    assert retry.delay_seconds(5) == 5.0
+    assert retry.delay_seconds(0.5) == 0.5
+    for value in (None, False, True, 0, -3, "5", float("nan"), float("inf"), [1]):
+        assert retry.delay_seconds(value) is None
+
+
+def test_retry_delay_sees_the_failure_count_and_survives_a_broken_hook(project: Project) -> None:
+    failing = project.task("FailingTask")()
+    error = ValueError("boom")
+    assert [retry.retry_delay(failing, error, k) for k in (1, 2, 3, 4)] == [5.0, 10.0, 15.0, None]
+    assert retry.retry_delay(project.task("BadHookTask")(), error, 1) is None
+    assert failing.get_context().retry_index is None  # nothing left behind
+
+
+# -- in process -----------------------------------------------------------------------
+
+
+def test_inline_runner_results_and_context(project: Project) -> None:
+    runner = InlineRunner(project)
+    ok, ctx = attempt(project, "OkTask", 4), attempt(project, "ContextTask", retry_index=2)
+    runner.submit(ok)
+    runner.submit(ctx)
+    outcomes = {o.task_id: o for o in runner.poll()}
+    assert runner.poll() == []
+    assert result(project, outcomes[ok.task_id]) == {"x": 4, "pid": os.getpid()}
+    assert result(project, outcomes[ctx.task_id]) == [ctx.task_id, 2]
+    assert outcomes[ok.task_id].error is None and outcomes[ok.task_id].retry_delay is None
+
+
+def test_inline_runner_errors_and_retry_delays(project: Project) -> None:
+    runner = InlineRunner(project)
+    delays = []
+    for retry_index in range(4):
+        runner.submit(attempt(project, "FailingTask", retry_index=retry_index))
+        (outcome,) = runner.poll()
+        assert not outcome.ok and outcome.result is None
+        delays.append(outcome.retry_delay)
+    assert delays == [5.0, 10.0, 15.0, None]  # four attempts in all
+    assert outcome.error is not None
+    assert outcome.error["class"] == "ValueError" and outcome.error["message"] == "boom"
+    assert "ValueError: boom" in outcome.error["traceback"] and "pool_fixture_tasks.py" in outcome.error["traceback"]
+
+
+def test_run_attempt_classifies_exit_unencodable_result_and_broken_hook(project: Project) -> None:
+    exiting = run_attempt(project, attempt(project, "ExitingTask"))
+    assert exiting.error is not None and exiting.error["class"] == "SystemExit"
+    unencodable = run_attempt(project, attempt(project, "UnencodableTask"))
+    assert unencodable.error is not None and unencodable.error["class"] == "SerializationError"
+    broken = run_attempt(project, attempt(project, "BadHookTask"))
+    assert broken.error is not None and broken.error["class"] == "KeyError" and broken.retry_delay is None
+
+
+def test_run_attempt_captures_python_output_and_installs_the_runtime(project: Project) -> None:
+    noisy = run_attempt(project, attempt(project, "NoisyTask"))
+    assert noisy.ok and noisy.stdout == "py out\n" and noisy.stderr == "py err\n"
+    seen = []
+    runner = InlineRunner(project, runtime_factory=lambda env: seen.append(env))
+    runner.submit(attempt(project, "OkTask"))
+    assert runner.poll()[0].ok and seen == ["test"]
+
+
+# -- worker processes -----------------------------------------------------------------
+
+
+def test_pool_runs_tasks_captures_output_and_reuses_workers(pool: WorkerPool, project: Project) -> None:
+    first, noisy = attempt(project, "OkTask", 1), attempt(project, "NoisyTask")
+    pool.submit(first)
+    pool.submit(noisy)
+    assert pool.busy() == 2 and pool.free_slots() == 0
+    assert {a.task_id for a in pool.running()} == {first.task_id, noisy.task_id}
+    with pytest.raises(PoolFullError):
+        pool.submit(attempt(project, "OkTask"))
+    outcomes = collect(pool, 2)
+    assert result(project, outcomes[noisy.task_id]) == "done"
+    assert outcomes[noisy.task_id].stdout == "py out\nfd out\n"
+    assert outcomes[noisy.task_id].stderr == "py err\nfd err\n"
+    pids = {result(project, outcomes[first.task_id])["pid"]}  # type: ignore[index]
+    for _ in range(3):
+        later = attempt(project, "OkTask", 2)
+        pool.submit(later)
+        pids.add(result(project, collect(pool, 1)[later.task_id])["pid"])  # type: ignore[index]
+    assert pids <= set(pool.worker_pids()) and len(pool.worker_pids()) == 2
+    assert pool.busy() == 0 and pool.free_slots() == 2
+
+
+def test_pool_reports_task_errors_with_retry_delay(pool: WorkerPool, project: Project) -> None:
+    failing = attempt(project, "FailingTask", retry_index=1)
+    pool.submit(failing)
+    outcome = collect(pool, 1)[failing.task_id]
+    assert not outcome.ok and outcome.error is not None
+    assert outcome.error["class"] == "ValueError" and outcome.error["message"] == "boom"
+    assert outcome.retry_delay == 10.0
+
+
+def test_pool_survives_crashing_workers(pool: WorkerPool, project: Project) -> None:
+    exiting, suicide = attempt(project, "ExitTask"), attempt(project, "SuicideTask")
+    pool.submit(exiting)
+    pool.submit(suicide)
+    outcomes = collect(pool, 2)
+    exited = outcomes[exiting.task_id]
+    assert exited.error is not None and exited.error["class"] == "TaskCrashedError"
+    assert "exit code 3" in exited.error["message"] and exited.retry_delay is None
+    killed = outcomes[suicide.task_id]
+    assert killed.error is not None and killed.error["class"] == "TaskCrashedError"
+    assert "SIGKILL" in killed.error["message"] and "SuicideTask" in killed.error["message"]
+    assert killed.stdout == "before death\n" and killed.retry_delay == 7.0
+    assert pool.worker_pids() == []
+
+    warm = attempt(project, "OkTask")
+    pool.submit(warm)
+    assert collect(pool, 1)[warm.task_id].ok
+    sleeper = attempt(project, "SleepTask", 30)  # killed from outside this time
+    pool.submit(sleeper)
+    (pid,) = pool.worker_pids()
+    assert pool.poll(0.1) == []
+    os.kill(pid, signal.SIGKILL)
+    assert collect(pool, 1)[sleeper.task_id].error["class"] == TaskCrashedError.__name__  # type: ignore[index]
+
+    after = attempt(project, "OkTask", 9)
+    pool.submit(after)
+    assert result(project, collect(pool, 1)[after.task_id])["x"] == 9  # type: ignore[index]
+
+
+def test_pool_kills_attempts_past_their_deadline(pool: WorkerPool, project: Project) -> None:
+    slow = attempt(project, "SlowTask", retry_index=2)
+    assert slow.max_time == 0.5
+    started = time.monotonic()
+    pool.submit(slow)
+    outcome = collect(pool, 1)[slow.task_id]
+    assert 0.5 <= time.monotonic() - started < 3
+    assert outcome.error is not None and outcome.error["class"] == "TaskTimeoutError"
+    assert "max_processing_time of 0.5 s" in outcome.error["message"]
+    assert outcome.retry_delay == 6.0  # on_error_retry_delay ran in the daemon with retry_index 3
+    after = attempt(project, "OkTask")
+    pool.submit(after)
+    assert collect(pool, 1)[after.task_id].ok
+
+
+def test_pool_poll_returns_early_on_wake_fd(pool: WorkerPool) -> None:
+    read_fd, write_fd = os.pipe()
+    try:
+        pool.add_wake_fd(read_fd)
+        os.write(write_fd, b"x")
+        started = time.monotonic()
+        assert pool.poll(5.0) == []
+        assert time.monotonic() - started < 1
+    finally:
+        pool.remove_wake_fd(read_fd)
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def test_pool_shutdown_waits_for_grace_then_kills(pool: WorkerPool, project: Project) -> None:
+    for _ in range(2):  # warm both workers: attempts still waiting for a loading worker never start
+        pool.submit(attempt(project, "OkTask"))
+    collect(pool, 2)
+    short, long = attempt(project, "SleepTask", 0.3), attempt(project, "SleepTask", 30)
+    pool.submit(short)
+    pool.submit(long)
+    started = time.monotonic()
+    finished, unfinished = pool.shutdown(1.0)
+    assert time.monotonic() - started < 4
+    assert [o.task_id for o in finished] == [short.task_id] and finished[0].ok
+    assert unfinished == [long]
+    assert pool.free_slots() == 0 and pool.worker_pids() == []
+    with pytest.raises(PoolFullError):
+        pool.submit(attempt(project, "OkTask"))
+
+
+def test_pool_reports_a_project_that_cannot_load(project: Project, tmp_path: Path) -> None:
+    (tmp_path / "boot.py").write_text("raise RuntimeError('broken project')\n")
+    first = attempt(project, "OkTask")
+    with WorkerPool(project, root=tmp_path, store_url="memory://", concurrency=2) as broken:
+        broken.submit(first)
+        with pytest.raises(WorkerStartError, match="broken project") as raised:
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline:
+                broken.poll(deadline - time.monotonic())
+        assert raised.value.attempts == [first]
+        assert broken.free_slots() == 0
+        with pytest.raises(WorkerStartError):
+            broken.submit(attempt(project, "OkTask"))

@@ -1,0 +1,50 @@
+"""Client(app_id, api_token, app_env): the project's credentials and environment."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ._runtime import get_runtime
+
+
+class Client:
+    """Configure once with ``Client(app_id, api_token, app_env)``; ``Client()`` returns it.
+
+    Locally the app id names the project and ``app_env`` chooses the environment
+    instances are dispatched to; the token is kept but not needed.
+    """
+
+    _current: ClassVar[Client | None] = None
+
+    def __new__(cls, app_id: Any = None, api_token: Any = None, app_env: Any = None) -> Client:
+        if app_id is None and api_token is None and app_env is None and cls._current is not None:
+            return cls._current
+        instance = super().__new__(cls)
+        instance.app_id, instance.api_token, instance.app_env = app_id, api_token, app_env
+        cls._current = instance
+        return instance
+
+    def __init__(self, app_id: Any = None, api_token: Any = None, app_env: Any = None) -> None:
+        # All state is set in __new__, so Client() keeps the configured values.
+        pass
+
+    @classmethod
+    def current(cls) -> Client | None:
+        return cls._current
+
+    def start_workflow(self, flow: Any) -> None:
+        get_runtime().dispatch([flow])
+
+    def find_workflow(self, workflow_class: type, custom_id: Any) -> Any:
+        return get_runtime().find(workflow_class, custom_id)
+
+    def send_event(self, workflow_class: Any, custom_id: Any, event: Any) -> None:
+        get_runtime().send_event(workflow_class, custom_id, event)
+
+    def kill_workflow(self, workflow_class: type, custom_id: Any) -> None:
+        get_runtime().control(workflow_class, custom_id, "kill")
+
+    def pause_workflow(self, workflow_class: type, custom_id: Any) -> None:
+        get_runtime().control(workflow_class, custom_id, "pause")
+
+    def resume_workflow(self, workflow_class: type, custom_id: Any) -> None:
+        get_runtime().control(workflow_class, custom_id, "resume")

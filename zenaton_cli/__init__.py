@@ -1,0 +1,1 @@
+"""The zenaton command line."""

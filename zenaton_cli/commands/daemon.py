@@ -1,0 +1,74 @@
+"""start, stop, status: the daemon's life."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import click
+from rich.markup import escape
+
+from runtime.daemon import read_info, run_daemon
+from runtime.errors import DaemonError
+from runtime.history import iso
+
+from ..render import err, out, print_json
+from ..state import State, common_options
+
+
+@click.command()
+@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Task workers (default from zenaton.toml, 8).")
+@common_options
+def start(state: State, concurrency: int | None) -> int:
+    """Run the daemon in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
+
+    def log(message: str) -> None:
+        err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(message)}")
+
+    return run_daemon(state.config, concurrency=concurrency, log=log)
+
+
+@click.command()
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for it to stop.")
+@common_options
+def stop(state: State, timeout: float) -> None:
+    """Stop the running daemon (it finishes running tasks first)."""
+    info = read_info(state.config.state_dir)
+    if info is None:
+        raise DaemonError("no daemon is running for this project")
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while read_info(state.config.state_dir) is not None:
+        if time.monotonic() > deadline:
+            raise DaemonError(f"the daemon (pid {info.pid}) did not stop within {timeout:g} s")
+        time.sleep(0.05)
+    out.print(f"daemon stopped (pid {info.pid})")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@common_options
+def status(state: State, as_json: bool) -> None:
+    """Is a daemon running; instances by status; tasks queued."""
+    info = read_info(state.config.state_dir)
+    counts = state.store.counts()
+    data = {
+        "running": info is not None,
+        "pid": info.pid if info else None,
+        "started_at": iso(info.started_at) if info else None,
+        "uptime": round(time.time() - info.started_at, 1) if info else None,
+        "store": state.config.store_url,
+        "env": state.config.env,
+        "instances": {k: v for k, v in counts.items() if k != "tasks_queued"},
+        "tasks_queued": counts.get("tasks_queued", 0),
+    }
+    if as_json:
+        print_json(data)
+        return
+    if info:
+        out.print(f"daemon [green]running[/green] (pid {info.pid}, up {data['uptime']:.0f} s)")
+    else:
+        out.print("daemon [yellow]not running[/yellow]")
+    out.print(f"store {escape(state.config.store_url)}")
+    out.print("instances: " + ", ".join(f"{k} {v}" for k, v in data["instances"].items()))
+    out.print(f"tasks queued: {data['tasks_queued']}")

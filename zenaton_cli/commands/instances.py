@@ -1,0 +1,121 @@
+"""dispatch, list, inspect, wait: instances and their journals."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from runtime.errors import ZenatonError
+from runtime.history import instance_summary, instance_view
+from runtime.models import InstanceStatus
+from zenaton._record import Record
+
+from ..render import instance_detail, instances_table, out, print_json
+from ..state import State, common_options
+
+STATUSES = [s.value for s in InstanceStatus]
+
+
+def parse_value(text: str) -> Any:
+    """JSON when it parses as JSON (objects become Records), otherwise the string itself."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return _records(value)
+
+
+def _records(value: Any) -> Any:
+    if isinstance(value, dict):
+        return Record({k: _records(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_records(v) for v in value]
+    return value
+
+
+def parse_kwargs(pairs: tuple[str, ...]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE with KEY a Python name", param_hint="--arg")
+        kwargs[key] = parse_value(value)
+    return kwargs
+
+
+@click.command()
+@click.argument("name")
+@click.argument("args", nargs=-1)
+@click.option("--arg", "kwargs", multiple=True, metavar="KEY=VALUE", help="A keyword argument (repeatable).")
+@click.option("--id", "custom_id", default=None, help="Custom id, instead of the workflow's id().")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@common_options
+def dispatch(state: State, name: str, args: tuple[str, ...], kwargs: tuple[str, ...], custom_id: str | None, as_json: bool) -> None:
+    """Start a workflow or task NAME with ARGS (JSON, or plain strings)."""
+    control = state.control(load=True)
+    cls = state.project().job(name)
+    positional = [parse_value(a) for a in args]
+    keywords = parse_kwargs(kwargs)
+    try:
+        job = cls(*positional, **keywords)
+    except Exception as error:  # the user's constructor refused these arguments
+        raise ZenatonError(f"cannot create {name} with these arguments: {type(error).__name__}: {error}") from None
+    instance = control.dispatch(job, custom_id=custom_id)
+    if as_json:
+        print_json({"id": instance.id})
+    else:
+        out.print(instance.id)
+
+
+@click.command(name="list")
+@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--name", default=None, help="Only instances of this workflow or task.")
+@click.option("--all-envs", is_flag=True, help="Instances of every environment.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@common_options
+def list_(state: State, status: str | None, name: str | None, all_envs: bool, limit: int, as_json: bool) -> None:
+    """Instances, newest first."""
+    env = None if all_envs else state.config.env
+    rows = state.store.list_instances(
+        env=env, name=name, status=InstanceStatus(status) if status else None, limit=limit
+    )
+    data = [instance_summary(row) for row in rows]
+    print_json(data) if as_json else instances_table(data)
+
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@click.option("--name", default=None, help="Workflow name, when a custom id matches several.")
+@click.option("--step", type=int, default=None, help="Show one step (its position) in full.")
+@click.option("--output", is_flag=True, help="Show each attempt's captured stdout and stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@common_options
+def inspect(state: State, ref: str, name: str | None, step: int | None, output: bool, as_json: bool) -> None:
+    """An instance: status, properties and its timeline step by step."""
+    instance = state.control().resolve(ref, name)
+    view = instance_view(instance, state.store.journal(instance.id))
+    if as_json:
+        if step is not None:
+            view["steps"] = [s for s in view["steps"] if s["position"] == step]
+        print_json(view)
+    else:
+        instance_detail(view, step, output)
+
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait.")
+@common_options
+def wait(state: State, ref: str, timeout: float) -> int:
+    """Wait until an instance finishes or pauses; exit 0 only if it completed."""
+    control = state.control()
+    instance = control.resolve(ref)
+    deadline = time.monotonic() + timeout
+    while instance.status is InstanceStatus.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.05)
+        instance = control.get(instance.id)
+    out.print(f"{instance.name} {instance.id} is {instance.status.value}")
+    return 0 if instance.status is InstanceStatus.COMPLETED else 1

@@ -1,0 +1,57 @@
+"""The zenaton command group; commands are added explicitly below."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from runtime.errors import ZenatonError
+from zenaton.exceptions import ExternalError
+
+from .commands import control, daemon, init, instances
+from .render import error_line
+from .state import State
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Project directory (default: found from the working directory upwards).")
+@click.option("--env", default=None, help="Environment (default: ZENATON_APP_ENV or zenaton.toml).")
+@click.version_option(package_name="zenaton")
+@click.pass_context
+def cli(ctx: click.Context, project: Path | None, env: str | None) -> None:
+    """Zenaton: durable workflows as code, run locally."""
+    ctx.obj = State(project, env)
+
+
+cli.add_command(init.init)
+cli.add_command(daemon.start)
+cli.add_command(daemon.stop)
+cli.add_command(daemon.status)
+cli.add_command(instances.dispatch)
+cli.add_command(instances.list_)
+cli.add_command(instances.inspect)
+cli.add_command(instances.wait)
+cli.add_command(control.pause)
+cli.add_command(control.resume)
+cli.add_command(control.kill)
+cli.add_command(control.retry)
+
+
+def main() -> None:
+    """Entry point: user mistakes become one clear line and exit code 1."""
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        error_line("aborted")
+        sys.exit(1)
+    except click.exceptions.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except (ZenatonError, ExternalError) as error:
+        error_line(str(error))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
