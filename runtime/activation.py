@@ -152,6 +152,7 @@ class Activation:
             decisions = self.run.deliver_timer(timer.position, self.now)
             self._snapshot()
         self._append(Entry.TIMER_FIRED, timer.position)
+        self.engine.log(f"{self._label()}: timer fired (position {timer.position})")
         self._decide(decisions)
 
     def _inbox_item(self, item: InboxItem) -> None:

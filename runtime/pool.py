@@ -155,12 +155,12 @@ class WorkerPool:
             return  # reaped earlier in this round
         try:
             messages, eof = worker.read_messages()
-        except ValueError as error:  # not our protocol: the worker is broken
+            for message in messages:
+                self._on_message(worker, message, outcomes)
+        except (ValueError, TypeError, KeyError) as error:  # not our protocol: the worker is broken
             worker.kill()
-            self._reap(worker, outcomes, reason=str(error))
+            self._reap(worker, outcomes, reason=f"protocol error: {error}")
             return
-        for message in messages:
-            self._on_message(worker, message, outcomes)
         if eof or (worker in self._workers and worker.exited()):
             self._reap(worker, outcomes)
 
@@ -215,16 +215,20 @@ class WorkerPool:
             messages = []
         for message in messages:  # an outcome may have been written just before it died
             if "outcome" in message:
-                outcomes.append(Outcome.from_dict(message["outcome"]))
-                worker.finish()
+                try:
+                    outcomes.append(Outcome.from_dict(message["outcome"]))
+                    worker.finish()
+                except TypeError:
+                    pass
         code = worker.wait_exit(EXIT_WAIT)
         stdout, stderr = worker.captured_output()
         attempt, started_at = worker.attempt, worker.started_at
+        startup_output = worker.stderr_tail().strip() if started_at is None else ""
         self._remove(worker)
         if attempt is None:
             return
         if started_at is None:  # died while loading the project, with no word why
-            detail = worker.stderr_tail().strip() or reason or "no output"
+            detail = startup_output or reason or "no output"
             self._on_fatal(f"worker exited ({_describe_exit(code)}) before it was ready: {detail}", outcomes)
         how = reason or _describe_exit(code)
         error = TaskCrashedError(f"worker process died ({how}) while running task {attempt.name} ({attempt.task_id})")

@@ -244,8 +244,6 @@ class _Decoder:
         if tag in _SIMPLE_DECODERS:
             return _SIMPLE_DECODERS[tag](node)
         if tag == "ref":
-            if node["id"] not in self.table:
-                raise SerializationError(f"stored value refers to unknown id {node['id']!r}")
             return self.table[node["id"]]
         if tag == "tuple" or tag == "frozenset":
             items = [self.value(x) for x in node["v"]]
@@ -441,26 +439,10 @@ class _Display:
             out.update({k: self.show(x) for k, x in node["v"].items()})
         else:
             for k, x in node["items"]:
-                self.show(k)  # registers the definitions the key holds
-                out[k if type(k) is str else self.key_text(k)] = self.show(x)
+                key = self.show(k)  # also registers the definitions the key holds
+                if type(k) is dict and k.get("$") == "tuple":
+                    key = repr(tuple(key))
+                out[key if isinstance(key, str) else repr(key)] = self.show(x)
         if "state" in node:
             out["__state__"] = {k: self.show(x) for k, x in node["state"].items()}
         return out
-
-    def key_text(self, node: Any) -> str:
-        """Python-like text for a dict key that is not a str."""
-        if type(node) is not dict:
-            return repr(node)
-        tag = node.get("$")
-        if tag == "ref":
-            return self.key_text(self.table[node["id"]])
-        if tag == "tuple" or tag == "frozenset":
-            parts = [self.key_text(x) for x in node["v"]]
-            if tag == "frozenset":
-                return "frozenset({" + ", ".join(parts) + "})" if parts else "frozenset()"
-            return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
-        if tag in _SIMPLE_DECODERS:
-            return repr(_SIMPLE_DECODERS[tag](node))
-        if tag == "enum":
-            return str(self.tagged(tag, node))
-        return f"<{str(node.get('cls', tag)).replace(':', '.', 1)} object>"
