@@ -19,7 +19,7 @@ from .replay import Decision, WorkflowRun
 from .replay.journal import inputs, recorded_requests
 from .serializer import properties_of
 from .store import UNSET, Batch, NewEntry
-from .tasks import Outcome
+from .tasks import Outcome, describe_error
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -28,9 +28,9 @@ RUNNING, PAUSED = InstanceStatus.RUNNING, InstanceStatus.PAUSED
 
 
 def error_info(error: BaseException, traceback: str | None = None) -> dict[str, Any]:
-    cls = type(error)
-    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    info: dict[str, Any] = {"class": name, "message": str(error), "traceback": traceback or ""}
+    info: dict[str, Any] = describe_error(error)
+    if traceback:
+        info["traceback"] = traceback
     for attr in ("position", "recorded", "requested"):
         if hasattr(error, attr):
             info[attr] = getattr(error, attr)
@@ -66,14 +66,14 @@ class Activation:
     ) -> None:
         if self.status is RUNNING:
             self.run = self._cached_or_rebuilt()
+        if inbox is not None:  # first, so a pause or kill stops what the other inputs would start
+            self.batch.consume_inbox(self.id, [item.id for item in inbox])
+            for item in inbox:
+                self._inbox_item(item)
         for task, outcome in outcomes:
             self._task_outcome(task, outcome)
         for timer in timers:
             self._timer(timer)
-        if inbox is not None:
-            self.batch.consume_inbox(self.id, [item.id for item in inbox])
-            for item in inbox:
-                self._inbox_item(item)
         self._finish()
 
     def _cached_or_rebuilt(self) -> WorkflowRun | None:
@@ -98,7 +98,6 @@ class Activation:
             if decisions and any(d.kind == "fail" for d in decisions):
                 break
             decisions += self._deliver(run, item.kind, item.position, item.value)
-        self.engine.cache.put(self.id, run)
         self._snapshot()
         self._decide(decisions)
         return self.run
@@ -326,6 +325,8 @@ class Activation:
         return JournalEntry(self.id, 0, entry.type, entry.position, entry.name, entry.data, entry.properties, self.now)
 
     def _finish(self) -> None:
+        if self.run is not None and self.status is RUNNING:
+            self.engine.cache.put(self.id, self.run)  # evicting others only once we are done with them
         changed_status = self.status is not self.instance.status
         changed_properties = self.properties != self.instance.properties
         if changed_status or changed_properties or self.error is not UNSET:

@@ -13,6 +13,7 @@ from zenaton._runtime import current_runtime
 from zenaton.abstracts.workflow import Workflow
 from zenaton.client import Client
 from zenaton.exceptions import InstanceStateError, UnknownInstanceError
+from zenaton.workflows.version import Version
 
 from .errors import AmbiguousError, NotFoundError, StateError
 from .instances import new_instance
@@ -145,10 +146,11 @@ class ClientRuntime:
         if instance is None:
             return None
         value = self.control_api.codec.decode(instance.properties or instance.data)
-        if isinstance(value, workflow_class) or not hasattr(value, "__dict__"):
-            return value
-        found = workflow_class.__new__(workflow_class)
-        found.__dict__.update(vars(value))
+        if not isinstance(value, dict):
+            return value  # the workflow object as dispatched; no step has run yet
+        cls = _implementation(workflow_class, instance.version)
+        found = cls.__new__(cls)
+        found.__dict__.update(value)
         return found
 
     def send_event(self, workflow_class: type, custom_id: Any, event: Any) -> None:
@@ -170,6 +172,15 @@ class ClientRuntime:
                 f"in env {self.control_api.env!r}"
             )
         return instance
+
+
+def _implementation(workflow_class: type, version: str | None) -> type:
+    """The class an instance runs: for a Version, the implementation it started with."""
+    if version and issubclass(workflow_class, Version):
+        for candidate in workflow_class.__new__(workflow_class).versions():
+            if candidate.__name__ == version:
+                return candidate
+    return workflow_class
 
 
 def default_runtime() -> ClientRuntime:

@@ -177,9 +177,9 @@ class WorkerPool:
         elif "fatal" in message:
             self._on_fatal(str(message["fatal"]), outcomes)
 
-    def _on_fatal(self, text: str, outcomes: list[Outcome]) -> None:
+    def _on_fatal(self, text: str, outcomes: list[Outcome], attempts: list[Attempt] | None = None) -> None:
         # Workers still loading load the same broken code: stop them all, start nothing new.
-        attempts: list[Attempt] = []
+        attempts = list(attempts or [])
         for worker in [w for w in self._workers if not w.ready]:
             if worker.attempt is not None:
                 attempts.append(worker.attempt)
@@ -229,7 +229,8 @@ class WorkerPool:
             return
         if started_at is None:  # died while loading the project, with no word why
             detail = startup_output or reason or "no output"
-            self._on_fatal(f"worker exited ({_describe_exit(code)}) before it was ready: {detail}", outcomes)
+            text = f"worker exited ({_describe_exit(code)}) before it was ready: {detail}"
+            self._on_fatal(text, outcomes, [attempt])
         how = reason or _describe_exit(code)
         error = TaskCrashedError(f"worker process died ({how}) while running task {attempt.name} ({attempt.task_id})")
         outcomes.append(self._failure(attempt, error, started_at, stdout, stderr))

@@ -2,15 +2,15 @@
 
 Plain JSON stands for itself: None, bools, ints, strs, finite floats, lists, and dicts whose
 keys are all str (none of them "$"). Other values are JSON objects tagged by "$":
-  float ("v": "nan"/"inf"/"-inf"); list, tuple, set, frozenset ("v": [...]);
+  float ("v": "nan"/"inf"/"-inf"); tuple, set, frozenset ("v": [...]);
   dict ("v": {str: value} or "items": [[key, value], ...]); bytes (base64); decimal, uuid,
   date ("v": str); datetime, time ("v": naive ISO, optional "fold", and "offset" in µs with
   optional "tzname", or "zone": a zoneinfo key); timedelta ("v": [days, seconds, µs]);
   enum ("cls": "module:Qual.Name", "v": member name); obj ("cls", "v": {attr: value}, and
   "args" for exceptions); map, a dict subclass ("cls", "v"/"items", optional "state").
-A container or object reached more than once carries "id": n where it first occurs, in
-encoding order (which decoding follows), and is {"$": "ref", "id": n} everywhere else, so
-shared and circular references survive. Decoding imports classes from allowed modules only.
+Containers (lists, dicts, tuples, sets, frozensets, objects, maps) are numbered from 0 in
+the order they are written; one written before is {"$": "ref", "id": its number}, so shared
+and circular references survive. Decoding imports classes from allowed modules only.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import base64
 import datetime as dt
 import decimal
 import enum
+import functools
 import importlib
 import json
 import math
@@ -59,8 +60,6 @@ def _enc_clock(value: Any) -> dict[str, Any]:
     if value.fold:
         node["fold"] = 1
     tz = value.tzinfo
-    if tz is None:
-        return node
     if type(tz) is dt.timezone:
         offset = tz.utcoffset(None)
         node["offset"] = offset // dt.timedelta(microseconds=1)
@@ -68,7 +67,7 @@ def _enc_clock(value: Any) -> dict[str, Any]:
             node["tzname"] = tz.tzname(None)
     elif isinstance(tz, zoneinfo.ZoneInfo) and tz.key:
         node["zone"] = tz.key
-    else:
+    elif tz is not None:
         raise _Refusal(type(value).__name__, f"its time zone {tz!r} is neither a fixed offset "
                        "(datetime.timezone) nor a zoneinfo.ZoneInfo")
     return node
@@ -86,12 +85,6 @@ def _dec_clock(cls: Any) -> Callable[[dict[str, Any]], Any]:
     return decode
 
 
-def _dec_float(node: dict[str, Any]) -> float:
-    if node["v"] not in ("nan", "inf", "-inf"):
-        raise ValueError(f"not a special float: {node['v']!r}")
-    return float(node["v"])
-
-
 _SIMPLE_ENCODERS: dict[type, Callable[[Any], dict[str, Any]]] = {
     bytes: lambda v: {"$": "bytes", "v": base64.b64encode(v).decode("ascii")},
     decimal.Decimal: lambda v: {"$": "decimal", "v": str(v)},
@@ -102,7 +95,7 @@ _SIMPLE_ENCODERS: dict[type, Callable[[Any], dict[str, Any]]] = {
     dt.time: _enc_clock,
 }
 _SIMPLE_DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "float": _dec_float,
+    "float": lambda n: float({"nan": "nan", "inf": "inf", "-inf": "-inf"}[n["v"]]),
     "bytes": lambda n: base64.b64decode(n["v"], validate=True),
     "decimal": lambda n: decimal.Decimal(str(n["v"])),
     "uuid": lambda n: uuid.UUID(n["v"]),
@@ -111,7 +104,6 @@ _SIMPLE_DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "datetime": _dec_clock(dt.datetime),
     "time": _dec_clock(dt.time),
 }
-_ATOMS = frozenset({type(None), bool, int, float, str, *_SIMPLE_ENCODERS})
 
 
 def _inspect(tp: type, allowed: Callable[[str], bool]) -> tuple[str, str]:
@@ -149,14 +141,16 @@ def _inspect(tp: type, allowed: Callable[[str], bool]) -> tuple[str, str]:
 
 
 class _Encoder:
-    """One encode call: builds the JSON tree, giving ids to shared containers."""
+    """One encode call. Containers are numbered in the order they are written, as the decoder
+    counts them; one met again is written as a reference to its number."""
 
-    __slots__ = ("info", "shared", "ids", "open")
+    __slots__ = ("info", "memo", "open", "count")
 
-    def __init__(self, info: Callable[[type], tuple[str, str]], shared: set[int]) -> None:
-        self.info, self.shared = info, shared
-        self.ids: dict[int, int] = {}
-        self.open: set[int] = set()  # shared tuples and frozensets being written
+    def __init__(self, info: Callable[[type], tuple[str, str]]) -> None:
+        self.info = info
+        self.memo: dict[int, int] = {}  # id(container) -> its number
+        self.open: set[int] = set()  # tuples and frozensets being written
+        self.count = 0
 
     def child(self, v: Any, where: str, key: Any = None) -> Any:
         try:
@@ -179,25 +173,21 @@ class _Encoder:
             raise _Refusal(t.__name__, name)
         if kind == "enum":
             return {"$": "enum", "cls": name, "v": v.name}
-        key, n = id(v), 0
-        if key in self.shared:
-            n = self.ids.get(key, 0)
-            if not n:
-                n = self.ids[key] = len(self.ids) + 1
-            elif key in self.open:
-                n = 0  # a tuple met again inside itself (through a list): write an equal copy
-            else:
-                return {"$": "ref", "id": n}
+        key = id(v)
+        fresh = key not in self.memo
+        if not fresh and key not in self.open:
+            return {"$": "ref", "id": self.memo[key]}
+        if fresh:  # else a tuple met again inside itself (through a list): write an equal copy
+            self.memo[key] = self.count
+            if kind == "tuple" or kind == "frozenset":
+                self.open.add(key)
+        self.count += 1
         str_keys = (kind == "dict" or kind == "map") and all(type(k) is str for k in v)
-        if not n and (kind == "list" or (kind == "dict" and str_keys and "$" not in v)):
+        if kind == "list" or (kind == "dict" and str_keys and "$" not in v):
             return self.body(v, kind, str_keys)
         node: dict[str, Any] = {"$": "obj" if kind == "exc" else kind}
         if name:
             node["cls"] = name
-        if n:
-            node["id"] = n
-            if kind == "tuple" or kind == "frozenset":
-                self.open.add(key)
         if kind == "exc":
             node["args"] = [self.child(x, ".args[{}]", i) for i, x in enumerate(v.args)]
         if kind != "obj" and kind != "exc":
@@ -205,7 +195,8 @@ class _Encoder:
         if kind == "obj" or kind == "exc" or (kind == "map" and getattr(v, "__dict__", None)):
             attrs = {k: self.child(x, ".{}", k) for k, x in properties_of(v).items()}
             node["state" if kind == "map" else "v"] = attrs
-        self.open.discard(key)
+        if fresh:
+            self.open.discard(key)
         return node
 
     def body(self, v: Any, kind: str, str_keys: bool) -> Any:
@@ -218,46 +209,58 @@ class _Encoder:
         return [[self.child(k, "[<key>]"), self.child(x, "[{!r}]", k)] for k, x in v.items()]
 
 
+_PENDING = object()  # the table slot of a tuple whose items are being read
+
+
 class _Decoder:
-    """One decode call: containers are registered before they are filled, for cycles."""
+    """One decode call: numbers containers as the encoder did, registering mutable ones
+    before reading what they hold, so references back into them resolve."""
 
     __slots__ = ("resolve", "table")
 
     def __init__(self, resolve: Callable[[Any], type]) -> None:
         self.resolve = resolve
-        self.table: dict[Any, Any] = {}
+        self.table: list[Any] = []
 
-    def keep(self, node: dict[str, Any], obj: Any) -> Any:
-        if "id" in node:
-            self.table[node["id"]] = obj
+    def keep(self, obj: Any) -> Any:
+        self.table.append(obj)
         return obj
 
     def value(self, node: Any) -> Any:
         t = type(node)
         if t is list:
-            return [self.value(x) for x in node]
+            out = self.keep([])
+            out.extend([self.value(x) for x in node])
+            return out
         if t is not dict:
             return node
         tag = node.get("$")
         if tag is None:
-            return {k: self.value(x) for k, x in node.items()}
+            return self.fill(self.keep({}), {"v": node})
         if tag in _SIMPLE_DECODERS:
             return _SIMPLE_DECODERS[tag](node)
         if tag == "ref":
-            return self.table[node["id"]]
+            found = self.table[node["id"]]
+            if found is _PENDING:
+                raise SerializationError("stored value refers to a tuple from inside itself")
+            return found
         if tag == "tuple" or tag == "frozenset":
+            slot = len(self.table)
+            self.table.append(_PENDING)
             items = [self.value(x) for x in node["v"]]
-            return self.keep(node, tuple(items) if tag == "tuple" else frozenset(items))
-        if tag == "list" or tag == "set":
-            out = self.keep(node, [] if tag == "list" else set())
-            add = out.append if tag == "list" else out.add
-            for x in node["v"]:
-                add(self.value(x))
+            self.table[slot] = tuple(items) if tag == "tuple" else frozenset(items)
+            return self.table[slot]
+        if tag == "set":
+            out = self.keep(set())
+            out.update(self.value(x) for x in node["v"])  # one at a time: items may refer to it
             return out
         if tag == "dict":
-            return self.fill(self.keep(node, {}), node)
+            return self.fill(self.keep({}), node)
         if tag not in ("enum", "obj", "map"):
             raise SerializationError(f"cannot read a stored value tagged {tag!r}")
+        return self.instance(tag, node)
+
+    def instance(self, tag: str, node: dict[str, Any]) -> Any:
         cls = self.resolve(node["cls"])
         if tag == "enum":
             if not issubclass(cls, enum.Enum) or node["v"] not in cls.__members__:
@@ -265,7 +268,9 @@ class _Decoder:
             return cls[node["v"]]
         if (tag == "map") != issubclass(cls, dict):
             raise SerializationError(f"stored class {cls.__qualname__} does not match its tag {tag!r}")
-        obj = self.keep(node, cls.__new__(cls))
+        return self.populate(self.keep(cls.__new__(cls)), tag, node)
+
+    def populate(self, obj: Any, tag: str, node: dict[str, Any]) -> Any:
         if tag == "map":
             self.fill(obj, node)
         if "args" in node:
@@ -292,12 +297,12 @@ class Codec:
     def __init__(self, allowed_module: Callable[[str], bool]) -> None:
         self._allowed: Callable[[str], bool] = lambda m: (
             m == "zenaton" or m.startswith("zenaton.") or bool(allowed_module(m)))
-        self._classes: dict[type, tuple[str, str]] = {}
+        self._class_info = functools.lru_cache(maxsize=None)(lambda tp: _inspect(tp, self._allowed))
 
     def encode(self, value: Any, root: str = "value") -> str:
         """The value as JSON text; SerializationError names the path of what cannot be stored."""
         try:
-            node = _Encoder(self._class_info, self._shared(value)).node(value)
+            node = _Encoder(self._class_info).node(value)
         except _Refusal as e:
             raise SerializationError(e.message(root)) from None
         except RecursionError:
@@ -308,50 +313,9 @@ class Codec:
         """The value encoded in ``text``; SerializationError if it cannot be rebuilt."""
         return _guarded(lambda: _Decoder(self._resolve).value(json.loads(text)))
 
-    def _class_info(self, tp: type) -> tuple[str, str]:
-        info = self._classes.get(tp)
-        if info is None:
-            info = self._classes[tp] = _inspect(tp, self._allowed)
-        return info
-
-    def _shared(self, value: Any) -> set[int]:
-        """Ids of the containers and objects reached more than once."""
-        seen: set[int] = set()
-        shared: set[int] = set()
-        stack = [value]
-        push = stack.extend
-        while stack:
-            v = stack.pop()
-            t = type(v)
-            if t in _ATOMS:
-                continue
-            if t in _CONTAINERS:
-                kind = t.__name__
-                if not v and (t is tuple or t is frozenset):
-                    continue  # empty ones may be interned singletons
-            else:
-                kind = self._class_info(t)[0]
-                if not kind or kind == "enum":
-                    continue  # members are stored by name; refusals are the encoder's job
-            if id(v) in seen:
-                shared.add(id(v))
-                continue
-            seen.add(id(v))
-            if kind == "dict" or kind == "map":
-                push(v.values())
-            if kind != "obj" and kind != "exc":
-                push(v)
-            if kind == "obj" or kind == "exc" or kind == "map":
-                push(properties_of(v).values())
-            if kind == "exc":
-                push(v.args)
-        return shared
-
     def _resolve(self, name: Any) -> type:
         """The class named "module:Qual.Name", imported only if its module is allowed."""
-        module, _, qual = name.partition(":") if type(name) is str else ("", "", "")
-        if not module or not qual:
-            raise SerializationError(f"malformed stored class name {name!r}")
+        module, _, qual = name.partition(":")
         dotted = f"{module}.{qual}"
         if not self._allowed(module):
             raise SerializationError(
@@ -376,73 +340,55 @@ def _guarded(read: Callable[[], Any]) -> Any:
         return read()
     except SerializationError:
         raise
-    except RecursionError:
-        raise SerializationError("cannot read a stored value: it is nested too deeply") from None
     except Exception as exc:
         raise SerializationError(f"cannot read a stored value: {type(exc).__name__}: {exc}") from exc
 
 
 def display(text: str) -> Any:
     """Plain JSON-compatible data for an encoded value, for people and scripts; imports nothing."""
-    return _guarded(lambda: _Display().show(json.loads(text)))
+    return _guarded(lambda: _plain(_Viewer(type).value(json.loads(text)), set()))
 
 
-class _Display:
-    """Walks an encoded tree; a reference back into what is being shown becomes "<cycle>"."""
+class _Stand(dict):  # type: ignore[type-arg]
+    """Display's stand-in for a stored object: its class name, items and attributes."""
 
-    def __init__(self) -> None:
-        self.table: dict[Any, dict[str, Any]] = {}
-        self.active: set[Any] = set()
+    __slots__ = ("name", "__dict__")
+    __hash__ = object.__hash__  # so stand-ins can be set items and dict keys, as objects can
 
-    def show(self, node: Any) -> Any:
-        t = type(node)
-        if t is list:
-            return [self.show(x) for x in node]
-        if t is not dict:
-            return node
-        tag = node.get("$")
-        if tag is None:
-            return {k: self.show(x) for k, x in node.items()}
-        if tag == "ref":
-            return "<cycle>" if node["id"] in self.active else self.show(self.table[node["id"]])
-        n = node.get("id")
-        if n is not None:
-            self.table[n] = node
-            self.active.add(n)
-        try:
-            return self.tagged(tag, node)
-        finally:
-            self.active.discard(n)
+    def __repr__(self) -> str:
+        return f"<{self.name} object>"
 
-    def tagged(self, tag: str, node: dict[str, Any]) -> Any:
-        if tag in ("list", "tuple", "set", "frozenset"):
-            return [self.show(x) for x in node["v"]]
-        if tag == "float":
-            return node["v"]
-        if tag in _SIMPLE_DECODERS:
-            try:
-                value = _SIMPLE_DECODERS[tag](node)
-            except Exception:  # e.g. a time zone this machine does not know
-                return f"{node['v']}[{node['zone']}]" if "zone" in node else str(node["v"])
-            if isinstance(value, (dt.date, dt.time)):
-                return value.isoformat()
-            return repr(value) if isinstance(value, bytes) else str(value)
+
+class _Viewer(_Decoder):
+    """A decoder that builds stand-ins instead of importing and instantiating classes."""
+
+    def instance(self, tag: str, node: dict[str, Any]) -> Any:
         if tag == "enum":
             return f"{node['cls'].partition(':')[2]}.{node['v']}"
-        out: dict[str, Any] = {} if tag == "dict" else {"__class__": node["cls"].replace(":", ".", 1)}
-        if tag not in ("dict", "map", "obj"):
-            raise SerializationError(f"cannot read a stored value tagged {tag!r}")
-        out.update({"args": [self.show(x) for x in node["args"]]} if "args" in node else {})
-        if tag == "obj":
-            out.update({k: self.show(x) for k, x in node["v"].items()})
-        elif "v" in node:
-            out.update({k: self.show(x) for k, x in node["v"].items()})
-        else:
-            for k, x in node["items"]:
-                key = self.show(k)  # also registers the definitions the key holds
-                if type(k) is dict and k.get("$") == "tuple":
-                    key = repr(tuple(key))
-                out[key if isinstance(key, str) else repr(key)] = self.show(x)
-        if "state" in node:
-            out["__state__"] = {k: self.show(x) for k, x in node["state"].items()}
-        return out
+        stand = self.keep(_Stand())
+        stand.name = node["cls"].replace(":", ".", 1)
+        return self.populate(stand, tag, node)
+
+
+def _plain(value: Any, active: set[int]) -> Any:
+    """Decoded data as JSON-compatible data; a container inside itself becomes "<cycle>"."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is float:
+        return value if math.isfinite(value) else repr(value)
+    if t is dt.datetime or t is dt.date or t is dt.time:
+        return value.isoformat()
+    if t not in _CONTAINERS and t is not _Stand:
+        return repr(value) if t is bytes else str(value)  # Decimal, UUID, timedelta
+    if id(value) in active:
+        return "<cycle>"
+    active.add(id(value))
+    try:
+        if t is _Stand:
+            return {"__class__": value.name, **_plain(dict(value), active), **_plain(vars(value), active)}
+        if t is dict:
+            return {k if type(k) is str else repr(k): _plain(x, active) for k, x in value.items()}
+        return [_plain(x, active) for x in value]
+    finally:
+        active.discard(id(value))

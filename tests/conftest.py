@@ -4,7 +4,9 @@ from typing import Iterator
 
 import pytest
 
-from tests.harness import Harness
+from tests.harness import Harness, flow_project
+
+flow_project()  # puts the test project (flowlib) on sys.path before test modules import it
 
 
 @pytest.fixture(params=["sqlite", "memory"])
