@@ -38,6 +38,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "reload": (bool, True),
         "http": (str, "127.0.0.1:4001"),
         "cache_size": (int, 1000),
+        "stop_grace": ((int, float), 10.0),
     },
 }
 
@@ -57,6 +58,7 @@ class Config:
     reload: bool
     http: str
     cache_size: int
+    stop_grace: float
     has_config_file: bool
 
     @property
@@ -140,6 +142,7 @@ def load_config(
         reload=get("daemon", "reload"),
         http=get("daemon", "http"),
         cache_size=get("daemon", "cache_size"),
+        stop_grace=float(get("daemon", "stop_grace")),
         has_config_file=has_file,
     )
 

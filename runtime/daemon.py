@@ -18,7 +18,6 @@ from .pool import WorkerPool
 from .store import open_store
 
 IDLE_POLL = 0.05  # seconds between looks at the store when nothing is happening
-GRACE = 10.0  # seconds running attempts get to finish on stop
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def run_daemon(config: Config, *, concurrency: int | None = None, log: Callable[
             busy = engine.step(0.0 if busy else _idle_timeout(store)) > 0
         log("stopping: waiting for running tasks to finish")
         engine.claiming = False
-        finished, unfinished = pool.shutdown(GRACE)
+        finished, unfinished = pool.shutdown(config.stop_grace)
         engine.take_outcomes(finished)
         engine.step(0.0)
         store.recover()  # attempts cut short run again next time

@@ -45,7 +45,6 @@ class _Refusal(Exception):
     """A value that cannot be stored; its path is collected while unwinding."""
 
     def __init__(self, type_name: str, reason: str = "") -> None:
-        super().__init__(type_name)
         self.type_name, self.reason, self.path = type_name, reason, []
 
     def message(self, root: str) -> str:
@@ -307,7 +306,7 @@ class Codec:
             raise SerializationError(e.message(root)) from None
         except RecursionError:
             raise SerializationError(f"cannot store the value at {root}: it is nested too deeply") from None
-        return json.dumps(node, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return json.dumps(node, separators=(",", ":"), allow_nan=False)
 
     def decode(self, text: str) -> Any:
         """The value encoded in ``text``; SerializationError if it cannot be rebuilt."""
@@ -324,13 +323,12 @@ class Codec:
             found: Any = importlib.import_module(module)
         except Exception as exc:
             raise SerializationError(f"cannot load class {dotted}: {exc}") from exc
-        for part in qual.split("."):
-            found = None if part.startswith("__") else getattr(found, part, None)
-            if not isinstance(found, type):
-                raise SerializationError(f"cannot load class {dotted}: no such class")
-        if found.__module__ != module or found.__qualname__ != qual:
-            raise SerializationError(f"refusing to load class {dotted}: it is defined "
-                                     f"elsewhere, as {found.__module__}.{found.__qualname__}")
+        for part in qual.split("."):  # classes and their nested classes only, never dunders
+            ok = found is not None and not part.startswith("__")
+            found = getattr(found, part, None) if ok else None
+            found = found if isinstance(found, type) else None
+        if found is None or found.__module__ != module or found.__qualname__ != qual:
+            raise SerializationError(f"cannot load class {dotted}: no class of that name is defined there")
         return found
 
 
