@@ -208,9 +208,6 @@ class _Encoder:
         return [[self.child(k, "[<key>]"), self.child(x, "[{!r}]", k)] for k, x in v.items()]
 
 
-_PENDING = object()  # the table slot of a tuple whose items are being read
-
-
 class _Decoder:
     """One decode call: numbers containers as the encoder did, registering mutable ones
     before reading what they hold, so references back into them resolve."""
@@ -239,13 +236,10 @@ class _Decoder:
         if tag in _SIMPLE_DECODERS:
             return _SIMPLE_DECODERS[tag](node)
         if tag == "ref":
-            found = self.table[node["id"]]
-            if found is _PENDING:
-                raise SerializationError("stored value refers to a tuple from inside itself")
-            return found
+            return self.table[node["id"]]
         if tag == "tuple" or tag == "frozenset":
             slot = len(self.table)
-            self.table.append(_PENDING)
+            self.table.append(None)  # its number is taken now; the encoder never refers to it early
             items = [self.value(x) for x in node["v"]]
             self.table[slot] = tuple(items) if tag == "tuple" else frozenset(items)
             return self.table[slot]
@@ -344,7 +338,8 @@ def _guarded(read: Callable[[], Any]) -> Any:
 
 def display(text: str) -> Any:
     """Plain JSON-compatible data for an encoded value, for people and scripts; imports nothing."""
-    return _guarded(lambda: _plain(_Viewer(type).value(json.loads(text)), set()))
+    viewer = _Viewer(type)  # its instance() never resolves a class name
+    return _guarded(lambda: _plain(viewer.value(json.loads(text)), set()))
 
 
 class _Stand(dict):  # type: ignore[type-arg]
@@ -382,11 +377,11 @@ def _plain(value: Any, active: set[int]) -> Any:
     if id(value) in active:
         return "<cycle>"
     active.add(id(value))
-    try:
-        if t is _Stand:
-            return {"__class__": value.name, **_plain(dict(value), active), **_plain(vars(value), active)}
-        if t is dict:
-            return {k if type(k) is str else repr(k): _plain(x, active) for k, x in value.items()}
-        return [_plain(x, active) for x in value]
-    finally:
-        active.discard(id(value))
+    if t is _Stand:
+        out: Any = {"__class__": value.name, **_plain(dict(value), active), **_plain(vars(value), active)}
+    elif t is dict:
+        out = {k if type(k) is str else repr(k): _plain(x, active) for k, x in value.items()}
+    else:
+        out = [_plain(x, active) for x in value]
+    active.discard(id(value))
+    return out

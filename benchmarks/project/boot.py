@@ -1,0 +1,1 @@
+import benchflows  # noqa: F401
