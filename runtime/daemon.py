@@ -27,11 +27,19 @@ class DaemonInfo:
     store: str
 
 
-class PidLock:
-    """An flock on .zenaton/daemon.lock: released by the kernel even after kill -9."""
+def lock_path(config: Config) -> Path:
+    """One lock per store: beside the SQLite file, or in the project's .zenaton/ otherwise."""
+    prefix = "sqlite:///"
+    if config.store_url.startswith(prefix):
+        return Path(config.store_url[len(prefix):] + ".daemon.lock")
+    return config.state_dir / "daemon.lock"
 
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / "daemon.lock"
+
+class PidLock:
+    """An flock on the store's lock file: released by the kernel even after kill -9."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._fd: int | None = None
 
     def acquire(self, store_url: str) -> None:
@@ -41,7 +49,7 @@ class PidLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            info = read_info(self.path.parent)
+            info = read_info(self.path)
             pid = info.pid if info else "unknown"
             raise DaemonError(f"a daemon is already running on this store (pid {pid})") from None
         os.ftruncate(fd, 0)
@@ -56,9 +64,8 @@ class PidLock:
             self._fd = None
 
 
-def read_info(state_dir: Path) -> DaemonInfo | None:
+def read_info(path: Path) -> DaemonInfo | None:
     """The running daemon's pid and start time, or None when no daemon holds the lock."""
-    path = state_dir / "daemon.lock"
     if not path.is_file():
         return None
     fd = os.open(path, os.O_RDONLY)
@@ -77,7 +84,7 @@ def read_info(state_dir: Path) -> DaemonInfo | None:
 
 def run_daemon(config: Config, *, concurrency: int | None = None, log: Callable[[str], None] = print) -> int:
     """Run in the foreground until SIGINT/SIGTERM; returns the exit code."""
-    lock = PidLock(config.state_dir)
+    lock = PidLock(lock_path(config))
     lock.acquire(config.store_url)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)

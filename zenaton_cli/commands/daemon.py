@@ -8,7 +8,7 @@ import time
 import click
 from rich.markup import escape
 
-from runtime.daemon import read_info, run_daemon
+from runtime.daemon import lock_path, read_info, run_daemon
 from runtime.errors import DaemonError
 from runtime.history import iso
 
@@ -33,12 +33,12 @@ def start(state: State, concurrency: int | None) -> int:
 @common_options
 def stop(state: State, timeout: float) -> None:
     """Stop the running daemon (it finishes running tasks first)."""
-    info = read_info(state.config.state_dir)
+    info = read_info(lock_path(state.config))
     if info is None:
         raise DaemonError("no daemon is running for this project")
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while read_info(state.config.state_dir) is not None:
+    while read_info(lock_path(state.config)) is not None:
         if time.monotonic() > deadline:
             raise DaemonError(f"the daemon (pid {info.pid}) did not stop within {timeout:g} s")
         time.sleep(0.05)
@@ -50,7 +50,7 @@ def stop(state: State, timeout: float) -> None:
 @common_options
 def status(state: State, as_json: bool) -> None:
     """Is a daemon running; instances by status; tasks queued."""
-    info = read_info(state.config.state_dir)
+    info = read_info(lock_path(state.config))
     counts = state.store.counts()
     data = {
         "running": info is not None,
