@@ -101,7 +101,8 @@ def read_toml(path: Path) -> dict[str, dict[str, Any]]:
             expected = SCHEMA[section][key][0]
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 want = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
-                raise ConfigError(f"{path}: {section}.{key} must be a {want}, not {value!r}")
+                article = "an" if want[0] in "aeiou" else "a"
+                raise ConfigError(f"{path}: {section}.{key} must be {article} {want}, not {value!r}")
         values[section] = content
     return values
 

@@ -122,12 +122,14 @@ class ClientRuntime:
     def __init__(self, control: Control, env_from_client: bool = True) -> None:
         self._control = control
         self._env_from_client = env_from_client
+        self._configured_env = control.env  # used again when the Client names no env
 
     @property
     def control_api(self) -> Control:
-        client = Client.current()
-        if self._env_from_client and client is not None and client.app_env:
-            self._control.env = str(client.app_env)
+        if self._env_from_client:
+            client = Client.current()
+            env = client.app_env if client is not None else None
+            self._control.env = str(env) if env else self._configured_env
         return self._control
 
     def execute(self, jobs: Sequence[Any]) -> list[Any]:

@@ -1,6 +1,8 @@
 """The engine's own errors: one root, with messages meant for users."""
 from __future__ import annotations
 
+from zenaton.exceptions import DuplicateIdError, InvalidArgumentError
+
 
 class ZenatonError(Exception):
     """Root of the runtime's errors; the message is shown to the user as is."""
@@ -14,7 +16,7 @@ class StoreError(ZenatonError):
     """The store cannot be opened or written."""
 
 
-class DuplicateInstanceError(ZenatonError):
+class DuplicateInstanceError(ZenatonError, DuplicateIdError):
     """An unfinished instance of this workflow already has this custom id."""
 
 
@@ -30,7 +32,7 @@ class StateError(ZenatonError):
     """The instance's status does not allow the operation."""
 
 
-class SerializationError(ZenatonError):
+class SerializationError(ZenatonError, InvalidArgumentError):
     """A value cannot be stored or read back."""
 
 

@@ -102,9 +102,11 @@ class Project:
 def load_project(root: Path, boot: str | None = "boot.py", module: str | None = None) -> Project:
     """Import the project (its boot file or module) and return it with its classes registered."""
     project = Project(Path(root))
+    # The project root and the boot file's own directory: a boot.py imports its siblings.
+    for directory in {project.root, (project.root / (boot or ".")).parent.resolve()}:
+        if str(directory) not in sys.path:
+            sys.path.insert(0, str(directory))
     root_str = str(project.root)
-    if root_str not in sys.path:
-        sys.path.insert(0, root_str)
     previous_cwd = os.getcwd()
     os.chdir(root_str)  # a boot.py may open files relative to the project
     try:

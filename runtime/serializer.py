@@ -1,16 +1,14 @@
 """The JSON codec of ARCHITECTURE section 7: JSON with type tags, never pickle.
 
 Plain JSON stands for itself: None, bools, ints, strs, finite floats, lists, and dicts whose
-keys are all str (none of them "$"). Other values are JSON objects tagged by "$":
-  float ("v": "nan"/"inf"/"-inf"); tuple, set, frozenset ("v": [...]);
-  dict ("v": {str: value} or "items": [[key, value], ...]); bytes (base64); decimal, uuid,
-  date ("v": str); datetime, time ("v": naive ISO, optional "fold", and "offset" in µs with
-  optional "tzname", or "zone": a zoneinfo key); timedelta ("v": [days, seconds, µs]);
-  enum ("cls": "module:Qual.Name", "v": member name); obj ("cls", "v": {attr: value}, and
-  "args" for exceptions); map, a dict subclass ("cls", "v"/"items", optional "state").
-Containers (lists, dicts, tuples, sets, frozensets, objects, maps) are numbered from 0 in
-the order they are written; one written before is {"$": "ref", "id": its number}, so shared
-and circular references survive. Decoding imports classes from allowed modules only.
+keys are all str (none of them "$"). Other values are JSON objects tagged by "$": float
+("v": "nan"/"inf"/"-inf"); list, tuple, set, frozenset ("v": [...]); dict ("v": {str: value}
+or "items": [[key, value], ...]); bytes (base64), decimal, uuid, date ("v": str); datetime,
+time ("v": naive ISO, "fold", "offset" in µs and "tzname", or "zone": a zoneinfo key);
+timedelta ("v": [days, seconds, µs]); enum ("cls": "module:Qual.Name", "v": member name);
+obj ("cls", "v": {attr: value}, "args" for exceptions); map, a dict subclass ("cls", "v" or
+"items", "state"). A container or object reached twice carries "id": n where it is first
+written and is {"$": "ref", "id": n} after that (so the JSON's key order must be kept).
 """
 from __future__ import annotations
 
@@ -20,6 +18,7 @@ import decimal
 import enum
 import functools
 import importlib
+import itertools
 import json
 import math
 import sys
@@ -45,11 +44,8 @@ class _Refusal(Exception):
     """A value that cannot be stored; its path is collected while unwinding."""
 
     def __init__(self, type_name: str, reason: str = "") -> None:
-        self.type_name, self.reason, self.path = type_name, reason, []
-
-    def message(self, root: str) -> str:
-        text = f"cannot store a value of type '{self.type_name}' at {root}{''.join(reversed(self.path))}"
-        return f"{text}: {self.reason}" if self.reason else text
+        self.path: list[str] = []
+        self.head, self.tail = f"cannot store a value of type '{type_name}' at ", f": {reason}" if reason else ""
 
 
 # -- builtin scalar types, encoded and decoded by the codec itself ----------------------------
@@ -140,16 +136,16 @@ def _inspect(tp: type, allowed: Callable[[str], bool]) -> tuple[str, str]:
 
 
 class _Encoder:
-    """One encode call. Containers are numbered in the order they are written, as the decoder
-    counts them; one met again is written as a reference to its number."""
+    """One pass of an encode call. A container met again is written as a reference to the id
+    written where it was first met, or, without one yet, is added to ``shared`` for a new pass."""
 
-    __slots__ = ("info", "memo", "open", "count")
+    __slots__ = ("info", "shared", "ids", "numbers", "open")
 
-    def __init__(self, info: Callable[[type], tuple[str, str]]) -> None:
-        self.info = info
-        self.memo: dict[int, int] = {}  # id(container) -> its number
+    def __init__(self, info: Callable[[type], tuple[str, str]], shared: set[int]) -> None:
+        self.info, self.shared = info, shared
+        self.ids: dict[int, int] = {}  # id(container) -> its id in the output, 0 for none
+        self.numbers = itertools.count(1)
         self.open: set[int] = set()  # tuples and frozensets being written
-        self.count = 0
 
     def child(self, v: Any, where: str, key: Any = None) -> Any:
         try:
@@ -172,21 +168,30 @@ class _Encoder:
             raise _Refusal(t.__name__, name)
         if kind == "enum":
             return {"$": "enum", "cls": name, "v": v.name}
+        if not v and (kind == "tuple" or kind == "frozenset"):
+            return {"$": kind, "v": []}  # possibly a shared singleton; nothing to share
         key = id(v)
-        fresh = key not in self.memo
-        if not fresh and key not in self.open:
-            return {"$": "ref", "id": self.memo[key]}
-        if fresh:  # else a tuple met again inside itself (through a list): write an equal copy
-            self.memo[key] = self.count
+        n = self.ids.get(key)
+        fresh = n is None
+        if not fresh:
+            if not n:
+                self.shared.add(key)  # met again, and written without an id: another pass
+                return None
+            if key not in self.open:
+                return {"$": "ref", "id": n}
+            n = 0  # a tuple met again inside itself (through a list): write an equal copy
+        else:
+            n = self.ids[key] = next(self.numbers) if key in self.shared else 0
             if kind == "tuple" or kind == "frozenset":
                 self.open.add(key)
-        self.count += 1
         str_keys = (kind == "dict" or kind == "map") and all(type(k) is str for k in v)
-        if kind == "list" or (kind == "dict" and str_keys and "$" not in v):
+        if not n and (kind == "list" or (kind == "dict" and str_keys and "$" not in v)):
             return self.body(v, kind, str_keys)
         node: dict[str, Any] = {"$": "obj" if kind == "exc" else kind}
         if name:
             node["cls"] = name
+        if n:
+            node["id"] = n
         if kind == "exc":
             node["args"] = [self.child(x, ".args[{}]", i) for i, x in enumerate(v.args)]
         if kind != "obj" and kind != "exc":
@@ -209,46 +214,44 @@ class _Encoder:
 
 
 class _Decoder:
-    """One decode call: numbers containers as the encoder did, registering mutable ones
-    before reading what they hold, so references back into them resolve."""
+    """One decode call. Mutable containers are registered under their id before what they
+    hold is read, so references back into them resolve."""
 
     __slots__ = ("resolve", "table")
 
     def __init__(self, resolve: Callable[[Any], type]) -> None:
         self.resolve = resolve
-        self.table: list[Any] = []
+        self.table: dict[Any, Any] = {}  # id -> value read
 
-    def keep(self, obj: Any) -> Any:
-        self.table.append(obj)
+    def keep(self, node: dict[str, Any], obj: Any) -> Any:
+        if "id" in node:
+            self.table[node["id"]] = obj
         return obj
 
     def value(self, node: Any) -> Any:
         t = type(node)
         if t is list:
-            out = self.keep([])
-            out.extend([self.value(x) for x in node])
-            return out
+            return [self.value(x) for x in node]
         if t is not dict:
             return node
         tag = node.get("$")
         if tag is None:
-            return self.fill(self.keep({}), {"v": node})
+            return {k: self.value(x) for k, x in node.items()}
         if tag in _SIMPLE_DECODERS:
             return _SIMPLE_DECODERS[tag](node)
         if tag == "ref":
+            if node["id"] not in self.table:  # written after its definition, unless keys were reordered
+                raise SerializationError(f"stored value refers to id {node['id']!r} before defining it")
             return self.table[node["id"]]
         if tag == "tuple" or tag == "frozenset":
-            slot = len(self.table)
-            self.table.append(None)  # its number is taken now; the encoder never refers to it early
             items = [self.value(x) for x in node["v"]]
-            self.table[slot] = tuple(items) if tag == "tuple" else frozenset(items)
-            return self.table[slot]
-        if tag == "set":
-            out = self.keep(set())
-            out.update(self.value(x) for x in node["v"])  # one at a time: items may refer to it
+            return self.keep(node, tuple(items) if tag == "tuple" else frozenset(items))
+        if tag == "list" or tag == "set":
+            out = self.keep(node, [] if tag == "list" else set())
+            (out.extend if tag == "list" else out.update)(self.value(x) for x in node["v"])  # one by one
             return out
         if tag == "dict":
-            return self.fill(self.keep({}), node)
+            return self.fill(self.keep(node, {}), node)
         if tag not in ("enum", "obj", "map"):
             raise SerializationError(f"cannot read a stored value tagged {tag!r}")
         return self.instance(tag, node)
@@ -261,7 +264,7 @@ class _Decoder:
             return cls[node["v"]]
         if (tag == "map") != issubclass(cls, dict):
             raise SerializationError(f"stored class {cls.__qualname__} does not match its tag {tag!r}")
-        return self.populate(self.keep(cls.__new__(cls)), tag, node)
+        return self.populate(self.keep(node, cls.__new__(cls)), tag, node)
 
     def populate(self, obj: Any, tag: str, node: dict[str, Any]) -> Any:
         if tag == "map":
@@ -274,13 +277,9 @@ class _Decoder:
         return obj
 
     def fill(self, out: dict[Any, Any], node: dict[str, Any]) -> dict[Any, Any]:
-        if "v" in node:
-            for k, x in node["v"].items():
-                dict.__setitem__(out, k, self.value(x))
-        else:
-            for k, x in node["items"]:
-                key = self.value(k)  # the key first, as the encoder wrote it
-                dict.__setitem__(out, key, self.value(x))
+        pairs = node["v"].items() if "v" in node else ((self.value(k), x) for k, x in node["items"])
+        for k, x in pairs:  # each key is read before its value, as they were written
+            dict.__setitem__(out, k, self.value(x))
         return out
 
 
@@ -294,10 +293,15 @@ class Codec:
 
     def encode(self, value: Any, root: str = "value") -> str:
         """The value as JSON text; SerializationError names the path of what cannot be stored."""
+        shared: set[int] = set()  # containers reached more than once, found by earlier passes
         try:
-            node = _Encoder(self._class_info).node(value)
+            while True:
+                known = len(shared)
+                node = _Encoder(self._class_info, shared).node(value)
+                if len(shared) == known:
+                    break
         except _Refusal as e:
-            raise SerializationError(e.message(root)) from None
+            raise SerializationError(e.head + root + "".join(reversed(e.path)) + e.tail) from None
         except RecursionError:
             raise SerializationError(f"cannot store the value at {root}: it is nested too deeply") from None
         return json.dumps(node, separators=(",", ":"), allow_nan=False)
@@ -313,10 +317,7 @@ class Codec:
         if not self._allowed(module):
             raise SerializationError(
                 f"refusing to load class {dotted}: module {module!r} is not one of the project's modules")
-        try:
-            found: Any = importlib.import_module(module)
-        except Exception as exc:
-            raise SerializationError(f"cannot load class {dotted}: {exc}") from exc
+        found: Any = importlib.import_module(module)
         for part in qual.split("."):  # classes and their nested classes only, never dunders
             ok = found is not None and not part.startswith("__")
             found = getattr(found, part, None) if ok else None
@@ -338,8 +339,7 @@ def _guarded(read: Callable[[], Any]) -> Any:
 
 def display(text: str) -> Any:
     """Plain JSON-compatible data for an encoded value, for people and scripts; imports nothing."""
-    viewer = _Viewer(type)  # its instance() never resolves a class name
-    return _guarded(lambda: _plain(viewer.value(json.loads(text)), set()))
+    return _guarded(lambda: _plain(_Viewer(type).value(json.loads(text)), set()))  # resolves no name
 
 
 class _Stand(dict):  # type: ignore[type-arg]
@@ -358,7 +358,7 @@ class _Viewer(_Decoder):
     def instance(self, tag: str, node: dict[str, Any]) -> Any:
         if tag == "enum":
             return f"{node['cls'].partition(':')[2]}.{node['v']}"
-        stand = self.keep(_Stand())
+        stand = self.keep(node, _Stand())
         stand.name = node["cls"].replace(":", ".", 1)
         return self.populate(stand, tag, node)
 

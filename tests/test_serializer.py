@@ -70,7 +70,7 @@ def test_plain_values_encode_as_plain_json() -> None:
 
 @pytest.mark.parametrize("value", [
     None, True, False, 0, -7, 2**100, 1.5, -0.0, 1e300, float("inf"), float("-inf"),
-    "", "héllo ☃", [], (), (1,), (1, "a", None), {}, {"a": 1}, {1: "a", 2.5: "b", None: "c", True: "d"},
+    "", "héllo ☃", [], (), (1,), (1, "a", None), {}, {"a": 1}, {1: "a", 2.5: "b", None: "c", False: "d"},
     {"$": "looks like a tag"}, {"$": "ref", "id": 0}, [{"$": "tuple", "v": []}],
     {(1, "x"): [1], frozenset({1, 2}): "f", fx.Color.RED: 1, dt.date(2020, 1, 2): 2},
     set(), {1, "a", (2, 3)}, frozenset(), frozenset({"x", 1}), b"", b"\x00\xffbytes",
@@ -218,6 +218,20 @@ def test_set_holding_an_object_that_points_back_at_it() -> None:
     assert next(iter(decoded.members)) is decoded
 
 
+def test_shared_values_carry_an_id_where_first_written() -> None:
+    shared: list[Any] = [1]
+    assert json.loads(codec.encode([shared, {"k": shared}])) == [
+        {"$": "list", "id": 1, "v": [1]}, {"k": {"$": "ref", "id": 1}},
+    ]
+    assert codec.encode([(), ()]) == '[{"$":"tuple","v":[]},{"$":"tuple","v":[]}]'
+
+
+def test_reference_before_its_definition_is_refused() -> None:
+    payload = [{"$": "ref", "id": 1}, {"$": "list", "id": 1, "v": []}]
+    with pytest.raises(SerializationError, match="before defining it"):
+        codec.decode(json.dumps(payload))
+
+
 def test_tuple_reached_from_inside_itself_through_a_list() -> None:
     inner: list[Any] = []
     outer = (inner, "x")
@@ -226,6 +240,12 @@ def test_tuple_reached_from_inside_itself_through_a_list() -> None:
     assert decoded[1] == "x" and decoded[0][0][0] is decoded[0]
     shared = roundtrip([outer, outer])
     assert shared[0] is shared[1]
+    loop: list[Any] = []
+    tail: list[Any] = []
+    pair = (loop, tail)
+    loop.append(pair)
+    decoded = roundtrip([pair, tail])
+    assert decoded[0][0][0][1] is decoded[0][1] is decoded[1]
 
 
 # -- refusals ----------------------------------------------------------------------------------
@@ -386,3 +406,15 @@ def test_any_supported_value_round_trips(value: Any) -> None:
     text = codec.encode(value)
     assert same(codec.decode(text), value)
     json.dumps(display(text))
+
+
+@settings(deadline=None, max_examples=150)
+@given(st.lists(values, min_size=1, max_size=4), st.lists(st.integers(0, 3), max_size=8))
+def test_sharing_between_values_survives(pool: list[Any], picks: list[int]) -> None:
+    value = [pool[i % len(pool)] for i in picks]
+    decoded = roundtrip(value)
+    assert same(decoded, value)
+    for i, a in enumerate(value):
+        for j, b in enumerate(value):
+            if isinstance(a, (list, dict, set, fx.Point)):
+                assert (decoded[i] is decoded[j]) == (a is b)

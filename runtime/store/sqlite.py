@@ -29,7 +29,6 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
 LOCK_PATIENCE = 60.0  # seconds of retrying "database is locked" before giving up
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 
@@ -68,6 +67,8 @@ class SQLiteStore:
         except sqlite3.DatabaseError as e:
             if _is_locked(e):
                 raise
+            if "not a database" in str(e):
+                raise StoreError(f"{self.path} is not a SQLite database; refusing to open it as a zenaton store") from e
             raise StoreError(f"{self.path} is not a zenaton store ({e}); refusing to open it") from e
         if version is None:
             if c.execute("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchone()[0]:
@@ -264,7 +265,7 @@ def _chmod_quietly(path: str, mode: int) -> None:
 
 
 def _prepare_file(path: str) -> None:
-    """Create the directory (0700) and an empty db file (0600); refuse a file that is not SQLite."""
+    """Create the directory (0700) and an empty db file (0600) if there is none yet."""
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         try:
@@ -277,7 +278,10 @@ def _prepare_file(path: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        _check_header(path)
+        # No header check with open()/close() here: closing any descriptor of the file drops
+        # every POSIX lock this process's other SQLite connections hold on it, after which
+        # another process may checkpoint and delete the WAL under them. SQLite itself refuses
+        # a file that is not a database, in _setup, before anything is written.
         return
     except OSError as e:
         raise StoreError(f"cannot create the store {path}: {e}") from e
@@ -286,12 +290,3 @@ def _prepare_file(path: str) -> None:
     finally:
         os.close(fd)
 
-
-def _check_header(path: str) -> None:
-    try:
-        with open(path, "rb") as f:
-            header = f.read(len(SQLITE_MAGIC))
-    except OSError as e:
-        raise StoreError(f"cannot read the store {path}: {e}") from e
-    if header and header != SQLITE_MAGIC:
-        raise StoreError(f"{path} is not a SQLite database; refusing to open it as a zenaton store")
