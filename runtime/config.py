@@ -60,6 +60,7 @@ class Config:
     cache_size: int
     stop_grace: float
     has_config_file: bool
+    dotenv: dict[str, str]  # the project's .env, which the daemon exports to its tasks
 
     @property
     def state_dir(self) -> Path:
@@ -107,18 +108,39 @@ def read_toml(path: Path) -> dict[str, dict[str, Any]]:
     return values
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line settings that win over everything (the original agent's `listen` options)."""
+
+    env: str | None = None
+    boot: str | None = None
+    dotenv: Path | None = None
+    app_id: str | None = None
+    api_token: str | None = None
+
+
 def load_config(
-    project: Path | None = None, *, env: str | None = None, environ: dict[str, str] | None = None
+    project: Path | None = None,
+    *,
+    env: str | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: Overrides | None = None,
 ) -> Config:
     """Find the project from ``project`` (or the working directory) and resolve its config."""
-    root, has_file = find_root(project or Path.cwd())
+    given = overrides or Overrides(env=env)
+    try:
+        root, has_file = find_root(project or Path.cwd())
+    except ConfigError:
+        if not given.boot:
+            raise
+        root, has_file = (project or Path.cwd()).resolve(), False
     values = read_toml(root / CONFIG_FILE) if has_file else {}
 
     def get(section: str, key: str) -> Any:
         return values.get(section, {}).get(key, SCHEMA[section][key][1])
 
     environ = dict(os.environ if environ is None else environ)
-    dotenv = {k: v for k, v in dotenv_values(root / ".env").items() if v is not None} if (root / ".env").is_file() else {}
+    dotenv = read_dotenv(root / (given.dotenv or ".env"), required=given.dotenv is not None)
 
     def setting(variable: str, fallback: Any) -> Any:
         return environ.get(variable) or dotenv.get(variable) or fallback
@@ -131,10 +153,10 @@ def load_config(
         raise ConfigError(f'{root / CONFIG_FILE}: store.durability must be "full" or "fast", not {durability!r}')
     return Config(
         root=root,
-        app_id=setting("ZENATON_APP_ID", get("project", "name") or root.name),
-        api_token=setting("ZENATON_API_TOKEN", None),
-        env=env or setting("ZENATON_APP_ENV", get("project", "env")),
-        boot=get("project", "boot"),
+        app_id=given.app_id or setting("ZENATON_APP_ID", get("project", "name") or root.name),
+        api_token=given.api_token or setting("ZENATON_API_TOKEN", None),
+        env=given.env or env or setting("ZENATON_APP_ENV", get("project", "env")),
+        boot=given.boot or get("project", "boot"),
         module=get("project", "module"),
         timezone=get("project", "timezone"),
         store_url=absolute_store_url(get("store", "url"), root),
@@ -145,7 +167,16 @@ def load_config(
         cache_size=get("daemon", "cache_size"),
         stop_grace=float(get("daemon", "stop_grace")),
         has_config_file=has_file,
+        dotenv=dotenv,
     )
+
+
+def read_dotenv(path: Path, *, required: bool = False) -> dict[str, str]:
+    if not path.is_file():
+        if required:
+            raise ConfigError(f"env file not found: {path}")
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
 def absolute_store_url(url: str, root: Path) -> str:

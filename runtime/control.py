@@ -6,6 +6,7 @@ use; ``ClientRuntime`` adapts it to the SDK's Runtime protocol.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Sequence
 
 from zenaton._jobs import check_custom_id
@@ -80,26 +81,26 @@ class Control:
         value = self.codec.decode(text)
         return dict(vars(value)) if not isinstance(value, dict) else value
 
-    # -- control ---------------------------------------------------------
-    def pause(self, instance: Instance) -> None:
+    # -- control: each posts an inbox item and returns its id ---------------
+    def pause(self, instance: Instance) -> int:
         self._require(instance, "pause", InstanceStatus.RUNNING, workflow_only=True)
-        self.store.post(instance.id, "pause")
+        return self.store.post(instance.id, "pause")
 
-    def resume(self, instance: Instance) -> None:
+    def resume(self, instance: Instance) -> int:
         self._require(instance, "resume", InstanceStatus.PAUSED, workflow_only=True)
-        self.store.post(instance.id, "resume")
+        return self.store.post(instance.id, "resume")
 
-    def kill(self, instance: Instance) -> None:
+    def kill(self, instance: Instance) -> int:
         self._require(instance, "kill", InstanceStatus.RUNNING, InstanceStatus.PAUSED, InstanceStatus.FAILED)
-        self.store.post(instance.id, "kill")
+        return self.store.post(instance.id, "kill")
 
-    def retry(self, instance: Instance) -> None:
+    def retry(self, instance: Instance) -> int:
         self._require(instance, "retry", InstanceStatus.PAUSED, InstanceStatus.FAILED)
         if not instance.error:
             raise StateError(f"instance {instance.id} is paused but has no error to retry; use resume")
-        self.store.post(instance.id, "retry")
+        return self.store.post(instance.id, "retry")
 
-    def send_event(self, instance: Instance, event: Any) -> None:
+    def send_event(self, instance: Instance, event: Any) -> int:
         if instance.kind is not Kind.WORKFLOW:
             raise StateError(f"instance {instance.id} is a task; only workflows receive events")
         if instance.status not in UNFINISHED:
@@ -107,7 +108,22 @@ class Control:
                 f"{instance.name} {instance.id} is {instance.status.value}; the event {type(event).__name__} was not delivered"
             )
         name = type(event).__name__
-        self.store.post(instance.id, "event", name, self.codec.encode(event, name))
+        return self.store.post(instance.id, "event", name, self.codec.encode(event, name))
+
+    def failed(self, name: str | None = None) -> list[Instance]:
+        """Instances stopped by an error (paused workflows, failed tasks) in this env, newest first."""
+        paused = self.store.list_instances(env=self.env, name=name, status=InstanceStatus.PAUSED)
+        failed = self.store.list_instances(env=self.env, name=name, status=InstanceStatus.FAILED)
+        return sorted([i for i in paused if i.error] + failed, key=lambda i: i.updated_at, reverse=True)
+
+    def applied(self, instance_id: str, item_id: int, timeout: float) -> bool:
+        """Wait until the daemon has applied an inbox item; False if it has not within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while any(item.id == item_id for item in self.store.inbox(instance_id)):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def _require(self, instance: Instance, action: str, *allowed: InstanceStatus, workflow_only: bool = False) -> None:
         if workflow_only and instance.kind is not Kind.WORKFLOW:

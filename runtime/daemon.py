@@ -84,6 +84,8 @@ def read_info(path: Path) -> DaemonInfo | None:
 
 def run_daemon(config: Config, *, concurrency: int | None = None, log: Callable[[str], None] = print) -> int:
     """Run in the foreground until SIGINT/SIGTERM; returns the exit code."""
+    for name, value in config.dotenv.items():  # tasks read the project's .env, as under the original agent
+        os.environ.setdefault(name, value)
     lock = PidLock(lock_path(config))
     lock.acquire(config.store_url)
     wake_read, wake_write = os.pipe()

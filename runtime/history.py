@@ -200,3 +200,25 @@ def _changes(before: Any, after: Any) -> dict[str, Any]:
         if before.get(key) != after.get(key):
             changed[key] = {"from": before.get(key), "to": after.get(key)}
     return changed
+
+
+def error_groups(instances: list[Instance]) -> list[dict[str, Any]]:
+    """Instances stopped by an error, grouped by error class and task, newest group first."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for instance in instances:
+        error = json.loads(instance.error) if instance.error else {}
+        task = error.get("task") or instance.name
+        key = (str(error.get("class")), task)
+        group = groups.setdefault(
+            key, {"class": key[0], "task": task, "count": 0, "latest": None, "message": error.get("message"), "ids": []}
+        )
+        group["count"] += 1
+        group["ids"].append(instance.id)
+        if group["latest"] is None or instance.updated_at > group["_latest"]:
+            group["_latest"] = instance.updated_at
+            group["latest"] = iso(instance.updated_at)
+            group["message"] = error.get("message")
+    ordered = sorted(groups.values(), key=lambda g: g["_latest"], reverse=True)
+    for group in ordered:
+        del group["_latest"]
+    return ordered

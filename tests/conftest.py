@@ -4,6 +4,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.cli_helpers import engine, isolated, project  # noqa: F401  (fixtures of the CLI tests)
 from tests.harness import Harness, flow_project
 
 flow_project()  # puts the test project (flowlib) on sys.path before test modules import it

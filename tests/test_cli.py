@@ -7,128 +7,17 @@ are run by an engine built in the test against the same SQLite file the CLI uses
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Iterator
 
 import pytest
-from click.testing import CliRunner, Result
 
-from runtime.clock import FakeClock
 from runtime.config import load_config
-from runtime.control import ClientRuntime, Control
-from runtime.engine import Engine
 from runtime.errors import NotFoundError, StateError, ZenatonError
-from runtime.loader import load_project
-from runtime.store import open_store
-from runtime.tasks import InlineRunner
-from zenaton_cli.main import cli, main
-
-ZENATON = Path(sys.executable).parent / "zenaton"
-ENV_VARS = ("ZENATON_APP_ID", "ZENATON_API_TOKEN", "ZENATON_APP_ENV")
-TEMPLATE_MODULES = ("boot", "workflows", "tasks", "events", "dispatch_welcome")
-ADA = '{"email": "ada@example.com", "slack_id": "U1"}'
-BOB = '{"email": "bob@example.com", "slack_id": "U2"}'
-SUMMARY_FIELDS = {"id", "kind", "name", "custom_id", "env", "status", "created_at", "updated_at"}
-VIEW_FIELDS = SUMMARY_FIELDS | {"error", "properties", "steps"}
-STEP_FIELDS = {"position", "kind", "name", "status", "attempts", "started_at", "finished_at", "result", "error", "properties"}
-
-
-# -- helpers ---------------------------------------------------------------------------------
-
-def _template_module(name: str) -> bool:
-    return name.partition(".")[0] in TEMPLATE_MODULES
-
-
-@pytest.fixture
-def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No ZENATON_* variables; the template's top-level modules (boot, workflows, ...) are
-    imported fresh for each test's project and the previous ones restored afterwards."""
-    for variable in ENV_VARS:
-        monkeypatch.delenv(variable, raising=False)
-    saved = {name: module for name, module in sys.modules.items() if _template_module(name)}
-    for name in saved:
-        del sys.modules[name]
-    path = list(sys.path)
-    yield
-    for name in [name for name in sys.modules if _template_module(name)]:
-        del sys.modules[name]
-    sys.modules.update(saved)
-    sys.path[:] = path
-
-
-def invoke(*args: Any, code: int = 0) -> Result:
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert result.exit_code == code, f"exit {result.exit_code}: {result.output} {result.exception!r}"
-    return result
-
-
-@pytest.fixture
-def project(tmp_path: Path, isolated: None) -> Path:
-    root = tmp_path / "proj"
-    invoke("init", root)
-    return root
-
-
-def run_json(root: Path, *args: Any) -> Any:
-    return json.loads(invoke("--project", root, *args, "--json").stdout)
-
-
-def dispatch(root: Path, *args: Any) -> str:
-    return run_json(root, "dispatch", *args)["id"]
-
-
-def zenaton(cwd: Path, *args: Any) -> subprocess.CompletedProcess[str]:
-    """The installed executable, so main()'s error handling is what runs."""
-    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-    return subprocess.run([str(ZENATON), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
-
-
-def fails(cwd: Path, *args: Any, match: str) -> str:
-    """Runs `zenaton ARGS`; checks exit 1 and one `error:` line containing ``match``."""
-    result = zenaton(cwd, *args)
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert match in lines[0], lines[0]
-    return lines[0]
-
-
-class Engineer:
-    """An engine on the project's own SQLite file: what the daemon would do, in-process."""
-
-    def __init__(self, root: Path) -> None:
-        config = load_config(root)
-        self.project = load_project(config.root, config.boot, config.module)
-        self.clock = FakeClock(time.time())
-        self.store = open_store(config.store_url, now=self.clock.now)
-        runner = InlineRunner(self.project, runtime_factory=self._task_runtime)
-        self.engine = Engine(self.store, self.project, runner, clock=self.clock)
-
-    def _task_runtime(self, env: str) -> ClientRuntime:
-        return ClientRuntime(Control(self.store, self.project.codec, env), env_from_client=False)
-
-    def run(self, advance: float = 0) -> None:
-        # The CLI stamps what it writes with the real time; never run behind it.
-        self.clock.set(max(self.clock.now(), time.time()))
-        self.engine.run_until_idle()
-        if advance:
-            self.clock.advance(advance)
-            self.engine.run_until_idle()
-
-    def close(self) -> None:
-        self.store.close()
-
-
-@pytest.fixture
-def engine(project: Path) -> Iterator[Engineer]:
-    engineer = Engineer(project)
-    yield engineer
-    engineer.close()
+from tests.cli_helpers import (
+    ADA, BOB, STEP_FIELDS, SUMMARY_FIELDS, VIEW_FIELDS, Engineer, dispatch, fails, invoke, run_json, zenaton,
+)
+from zenaton_cli.main import main
 
 
 # -- init ------------------------------------------------------------------------------------
@@ -341,14 +230,17 @@ def test_control_commands_in_the_wrong_state(project: Path, engine: Engineer) ->
     engine.run()
     fails(project, "resume", instance_id, match=f"cannot resume WelcomeFlow {instance_id}: it is running")
     fails(project, "retry", instance_id, match=f"cannot retry WelcomeFlow {instance_id}: it is running")
-    assert run_json(project, "pause", instance_id) == {"id": instance_id, "requested": "pause"}
+    # No daemon runs here: the intent is queued, and applied by the next engine step.
+    assert run_json(project, "pause", instance_id) == {
+        "id": instance_id, "action": "pause", "applied": False, "status": "running",
+    }
     engine.run()
     assert run_json(project, "inspect", instance_id)["status"] == "paused"
     fails(project, "pause", "ada@example.com", match="it is paused")
     fails(project, "retry", instance_id, match="has no error to retry; use resume")
     result = invoke("--project", project, "retry", instance_id, code=1)
     assert isinstance(result.exception, StateError)
-    assert "resume requested" in invoke("--project", project, "resume", instance_id[:8]).stdout
+    assert "resume queued" in invoke("--project", project, "resume", instance_id[:8]).stdout
     engine.run(advance=2)
     assert run_json(project, "inspect", instance_id)["status"] == "completed"
     for action in ("pause", "resume", "kill", "retry"):
@@ -358,7 +250,7 @@ def test_control_commands_in_the_wrong_state(project: Path, engine: Engineer) ->
 def test_kill_then_control_refused(project: Path, engine: Engineer) -> None:
     instance_id = dispatch(project, "WelcomeFlow", ADA)
     engine.run()
-    assert run_json(project, "kill", instance_id)["requested"] == "kill"
+    assert run_json(project, "kill", instance_id)["action"] == "kill"
     engine.run(advance=2)
     assert run_json(project, "inspect", instance_id)["status"] == "killed"
     fails(project, "kill", instance_id, match="it is killed")

@@ -9,7 +9,7 @@ import click
 from runtime.errors import ZenatonError
 from zenaton.exceptions import ExternalError
 
-from .commands import control, daemon, init, instances
+from .commands import control, daemon, errors, init, instances
 from .render import error_line
 from .state import State
 
@@ -27,16 +27,21 @@ def cli(ctx: click.Context, project: Path | None, env: str | None) -> None:
 
 cli.add_command(init.init)
 cli.add_command(daemon.start)
+cli.add_command(daemon.listen)
 cli.add_command(daemon.stop)
 cli.add_command(daemon.status)
 cli.add_command(instances.dispatch)
 cli.add_command(instances.list_)
 cli.add_command(instances.inspect)
 cli.add_command(instances.wait)
+cli.add_command(instances.find)
+cli.add_command(instances.find, name="where-id")
+cli.add_command(errors.errors)
 cli.add_command(control.pause)
 cli.add_command(control.resume)
 cli.add_command(control.kill)
 cli.add_command(control.retry)
+cli.add_command(control.send_event)
 
 
 def main() -> None:

@@ -57,7 +57,7 @@ def instances_table(rows: list[dict[str, Any]]) -> None:
     out.print(table if rows else "no instances")
 
 
-def instance_detail(view: dict[str, Any], step: int | None = None, output: bool = False) -> None:
+def instance_detail(view: dict[str, Any], step: int | None = None, output: bool = False, timeline: bool = True) -> None:
     out.print(f"[bold]{escape(view['name'])}[/bold] {view['id']}")
     fields = [
         ("kind", view["kind"]), ("custom id", view["custom_id"] or "-"), ("env", view["env"]),
@@ -70,6 +70,8 @@ def instance_detail(view: dict[str, Any], step: int | None = None, output: bool 
         error_block(view["error"])
     out.print("\n[bold]properties[/bold]")
     out.print_json(data=view["properties"]) if view["properties"] is not None else out.print("  -")
+    if not timeline:
+        return
     steps = view["steps"]
     if step is not None:
         steps = [s for s in steps if s["position"] == step]

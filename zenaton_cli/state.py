@@ -7,16 +7,17 @@ from typing import Any, Callable
 
 import click
 
-from runtime.config import Config, load_config
+from runtime.config import Config, Overrides, load_config
 from runtime.control import Control
 from runtime.loader import Project, load_project
 from runtime.store import Store, open_store
 
 
 class State:
-    def __init__(self, project: Path | None, env: str | None) -> None:
+    def __init__(self, project: Path | None, env: str | None, overrides: Overrides | None = None) -> None:
         self.project_dir = project
         self.env = env
+        self.overrides = overrides
         self._config: Config | None = None
         self._store: Store | None = None
         self._project: Project | None = None
@@ -24,7 +25,7 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.project_dir, env=self.env)
+            self._config = load_config(self.project_dir, env=self.env, overrides=self.overrides)
         return self._config
 
     @property

@@ -4,11 +4,13 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import click
 from rich.markup import escape
 
 from runtime.daemon import lock_path, read_info, run_daemon
+from runtime.config import Overrides
 from runtime.errors import DaemonError
 from runtime.history import iso
 
@@ -22,10 +24,30 @@ from ..state import State, common_options
 def start(state: State, concurrency: int | None) -> int:
     """Run the daemon in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
 
-    def log(message: str) -> None:
-        err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(message)}")
+    return run_daemon(state.config, concurrency=concurrency, log=_log)
 
-    return run_daemon(state.config, concurrency=concurrency, log=log)
+
+def _log(message: str) -> None:
+    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(message)}")
+
+
+@click.command()
+@click.option("--boot", default=None, help="The file that imports the project's workflows and tasks.")
+@click.option("--env", "dotenv", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A .env file to read.")
+@click.option("--app_id", "app_id", default=None)
+@click.option("--api_token", "api_token", default=None)
+@click.option("--app_env", "app_env", default=None, help="The environment to run.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None)
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None)
+def listen(boot: str | None, dotenv: Path | None, app_id: str | None, api_token: str | None, app_env: str | None,
+           concurrency: int | None, project: Path | None) -> int:
+    """The original agent's command line: the same as `zenaton start`."""
+    overrides = Overrides(env=app_env, boot=boot, dotenv=dotenv, app_id=app_id, api_token=api_token)
+    state = State(project, app_env, overrides)
+    try:
+        return run_daemon(state.config, concurrency=concurrency, log=_log)
+    finally:
+        state.close()
 
 
 @click.command()

@@ -1,48 +1,19 @@
 """dispatch, list, inspect, wait: instances and their journals."""
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 import click
 
-from runtime.errors import ZenatonError
+from runtime.errors import NotFoundError
 from runtime.history import instance_summary, instance_view
 from runtime.models import InstanceStatus
-from zenaton._record import Record
 
+from ..args import build
 from ..render import instance_detail, instances_table, out, print_json
 from ..state import State, common_options
 
 STATUSES = [s.value for s in InstanceStatus]
-
-
-def parse_value(text: str) -> Any:
-    """JSON when it parses as JSON (objects become Records), otherwise the string itself."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    return _records(value)
-
-
-def _records(value: Any) -> Any:
-    if isinstance(value, dict):
-        return Record({k: _records(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return [_records(v) for v in value]
-    return value
-
-
-def parse_kwargs(pairs: tuple[str, ...]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.isidentifier():
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE with KEY a Python name", param_hint="--arg")
-        kwargs[key] = parse_value(value)
-    return kwargs
 
 
 @click.command()
@@ -55,13 +26,7 @@ def parse_kwargs(pairs: tuple[str, ...]) -> dict[str, Any]:
 def dispatch(state: State, name: str, args: tuple[str, ...], kwargs: tuple[str, ...], custom_id: str | None, as_json: bool) -> None:
     """Start a workflow or task NAME with ARGS (JSON, or plain strings)."""
     control = state.control(load=True)
-    cls = state.project().job(name)
-    positional = [parse_value(a) for a in args]
-    keywords = parse_kwargs(kwargs)
-    try:
-        job = cls(*positional, **keywords)
-    except Exception as error:  # the user's constructor refused these arguments
-        raise ZenatonError(f"cannot create {name} with these arguments: {type(error).__name__}: {error}") from None
+    job = build(state.project().job(name), args, kwargs)
     instance = control.dispatch(job, custom_id=custom_id)
     if as_json:
         print_json({"id": instance.id})
@@ -119,3 +84,21 @@ def wait(state: State, ref: str, timeout: float) -> int:
         instance = control.get(instance.id)
     out.print(f"{instance.name} {instance.id} is {instance.status.value}")
     return 0 if instance.status is InstanceStatus.COMPLETED else 1
+
+
+@click.command()
+@click.argument("name")
+@click.argument("custom_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@common_options
+def find(state: State, name: str, custom_id: str, as_json: bool) -> None:
+    """The instance of workflow NAME with CUSTOM_ID, and its current properties."""
+    instance = state.control().by_custom_id(name, custom_id)
+    if instance is None:
+        raise NotFoundError(f"no {name} instance with custom id {custom_id!r} in env {state.config.env!r}")
+    view = instance_view(instance, [])
+    del view["steps"]
+    if as_json:
+        print_json(view)
+    else:
+        instance_detail({**view, "steps": []}, timeline=False)

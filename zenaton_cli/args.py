@@ -1,0 +1,49 @@
+"""Command-line arguments turned into Python values and job objects."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from runtime.errors import ZenatonError
+from zenaton._record import Record
+
+
+def parse_value(text: str) -> Any:
+    """JSON when it parses as JSON (objects become Records), otherwise the string itself."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return _records(value)
+
+
+def _records(value: Any) -> Any:
+    if isinstance(value, dict):
+        return Record({k: _records(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_records(v) for v in value]
+    return value
+
+
+def parse_kwargs(pairs: tuple[str, ...]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE with KEY a Python name", param_hint="--arg")
+        kwargs[key] = parse_value(value)
+    return kwargs
+
+
+def build(cls: type, args: tuple[str, ...], kwargs: tuple[str, ...]) -> Any:
+    """An instance of ``cls`` from command-line arguments; the constructor's refusal is a clear error."""
+    positional = [parse_value(a) for a in args]
+    keywords = parse_kwargs(kwargs)
+    try:
+        return cls(*positional, **keywords)
+    except Exception as error:  # the user's constructor refused these arguments
+        raise ZenatonError(
+            f"cannot create {cls.__name__} with these arguments: {type(error).__name__}: {error}"
+        ) from None
