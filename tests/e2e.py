@@ -81,10 +81,10 @@ class Signals:
 class Daemon:
     """`zenaton start` as a subprocess; its log is read line by line as it comes."""
 
-    def __init__(self, root: Path, *args: str) -> None:
+    def __init__(self, root: Path, *args: str, command: str = "start") -> None:
         self.root = root
         self.process = subprocess.Popen(
-            [ZENATON, "start", *args], cwd=root, env=project_env(root),
+            [ZENATON, command, *args], cwd=root, env=project_env(root),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         self.lines: list[str] = []
