@@ -6,6 +6,7 @@ them): process environment, then the project's .env, then zenaton.toml.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,9 +85,10 @@ def find_root(start: Path) -> tuple[Path, bool]:
 
 def read_toml(path: Path) -> dict[str, dict[str, Any]]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        raise ConfigError(f"{path}: {error}{_quoted_line(text, str(error))}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read: {error}") from None
     values: dict[str, dict[str, Any]] = {}
@@ -117,6 +119,16 @@ class Overrides:
     dotenv: Path | None = None
     app_id: str | None = None
     api_token: str | None = None
+
+
+def _quoted_line(text: str, message: str) -> str:
+    """The offending line itself, so the key at fault is visible next to its line number."""
+    match = re.search(r"line (\d+)", message)
+    if not match:
+        return ""
+    lines = text.splitlines()
+    number = int(match[1])
+    return f": {lines[number - 1].strip()!r}" if 0 < number <= len(lines) else ""
 
 
 def load_config(
