@@ -14,7 +14,8 @@ from typing import Any, Callable
 from .activation import Activation
 from .clock import Clock, SystemClock
 from .loader import Project
-from .models import Kind, TaskRecord
+from .models import Instance, Kind, TaskRecord
+from .standalone import TaskActivation
 from .replay import WorkflowRun
 from .store import Batch, Store
 from .tasks import Attempt, Outcome
@@ -75,6 +76,7 @@ class Engine:
         self.in_flight: dict[str, TaskRecord] = {}
         self._pending: list[Outcome] = []
         self.claiming = True
+        self.claimed_ids: set[tuple[str, str, str]] = set()  # custom ids taken by children this step
 
     def step(self, timeout: float = 0.0) -> int:
         """One round; returns how many things happened (0 means idle)."""
@@ -91,15 +93,11 @@ class Engine:
         for instance_id in self.store.ready_instances(self.batch_limit):
             work[instance_id]["ready"].append(True)
         batch = Batch()
+        self.claimed_ids.clear()
         for instance_id, inputs in work.items():
             instance = self.store.get_instance(instance_id)
-            if instance is None:
-                continue
-            activation = Activation(self, instance, batch, now)
-            if instance.kind is Kind.TASK:
-                activation.run_task_outcomes(inputs["outcomes"], inbox=self._inbox(instance_id, inputs))
-            else:
-                activation.run_workflow(inputs["outcomes"], inputs["timers"], self._inbox(instance_id, inputs))
+            if instance is not None:
+                batch.ops.extend(self._activate(instance, inputs, now).ops)
         if batch:
             self.store.apply(batch)
         claimed = self._claim(now)
@@ -118,8 +116,22 @@ class Engine:
         """Outcomes gathered outside step() (graceful shutdown) for the next step."""
         self._pending.extend(outcomes)
 
-    def _inbox(self, instance_id: str, inputs: dict[str, list[Any]]) -> list[Any] | None:
-        return self.store.inbox(instance_id) if inputs["ready"] else None
+    def _activate(self, instance: Instance, inputs: dict[str, list[Any]], now: float) -> Batch:
+        """One instance's writes, in a batch of its own: a failure stays with its instance."""
+        inbox = self.store.inbox(instance.id) if inputs["ready"] else None
+        batch = Batch()
+        try:
+            if instance.kind is Kind.TASK:
+                TaskActivation(self, instance, batch, now).run_task(inputs["outcomes"], inbox)
+            else:
+                Activation(self, instance, batch, now).run_workflow(inputs["outcomes"], inputs["timers"], inbox)
+            return batch
+        except Exception as error:  # a bug of ours or a user hook we did not expect to raise
+            self.log(f"{instance.name} {instance.id[:8]}: internal error while deciding: {error!r}")
+            self.cache.evict(instance.id)
+            batch = Batch()
+            Activation(self, instance, batch, now).contain(error, inputs["outcomes"], inputs["timers"], inbox)
+            return batch
 
     def _claim(self, now: float) -> int:
         if not self.claiming:

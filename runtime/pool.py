@@ -58,7 +58,7 @@ class WorkerPool:
         self.project = project
         self.concurrency = max(1, concurrency)
         self._root = str(root)
-        self._args = ["--root", self._root, "--store", store_url]
+        self._args = ["--root", self._root, "--store", store_url, "--parent", str(os.getpid())]
         if module:
             self._args += ["--module", module]
         elif boot:

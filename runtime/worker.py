@@ -14,6 +14,7 @@ by C code and child processes is captured as well as ``print``.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import json
 import os
@@ -281,6 +282,9 @@ def _flush_python_streams() -> None:
             pass
 
 
+PR_SET_PDEATHSIG = 1
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m runtime.worker")
     parser.add_argument("--root", required=True)
@@ -289,6 +293,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     group.add_argument("--module")
     parser.add_argument("--store", required=True)
     parser.add_argument("--capture-dir", help="where the attempt's output files live (default: a new temp dir)")
+    parser.add_argument("--parent", type=int, default=None, help="the daemon's pid: die with it")
     return parser.parse_args(argv)
 
 
@@ -302,8 +307,23 @@ def _take_protocol_fds() -> tuple[Channel, int]:
     return channel, devnull
 
 
+def _die_with(parent: int | None) -> None:
+    """Ask Linux to SIGKILL this worker when the daemon dies, even by kill -9: a restarted
+    daemon runs the interrupted attempt again, and the old one must not run beside it."""
+    if parent is None:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: stdin's EOF still ends an idle worker
+        return
+    if os.getppid() != parent:  # the daemon died before the request took effect
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    _die_with(args.parent)
     channel, devnull = _take_protocol_fds()
     try:
         from .loader import load_project

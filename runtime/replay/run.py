@@ -19,6 +19,11 @@ from .requests import CHILD, DISPATCH, TASK, WAIT, Decision, NonDeterminismError
 FireAt = Callable[[list, str, float], "float | None"]
 
 
+class _Violation(EngineInterrupt):
+    """Thrown into handle() at a non-deterministic request; a BaseException, so that
+    user code's ``except Exception`` cannot skip the request and carry on."""
+
+
 class _Blocked:
     """Sent from the workflow greenlet to the engine: waiting on these positions."""
 
@@ -53,6 +58,7 @@ class WorkflowRun:
         self._greenlet: greenlet.greenlet | None = None
         self.finished = False
         self.requested: set[int] = set()
+        self.violation: NonDeterminismError | None = None
 
     # -- driving ---------------------------------------------------------
     def start(self, now: float) -> list[Decision]:
@@ -83,6 +89,9 @@ class WorkflowRun:
         context = current_workflow_context.set(WorkflowContext(id=self.instance_id))
         try:
             self.workflow.on_event(event)
+        except _Violation:
+            assert self.violation is not None
+            return self._fail(self.violation)
         except EngineInterrupt:
             raise
         except BaseException as error:  # user code: becomes a fail decision
@@ -136,11 +145,18 @@ class WorkflowRun:
         try:
             result = self.workflow.handle()
             missing = self.unrequested()
-            if missing:
+            if missing and self.violation is None:
                 first = missing[0]
                 raise NonDeterminismError(
                     self.instance_id, first.position, f"{first.kind} {first.name}", "nothing (handle() returned)"
                 )
+            if self.violation is not None:  # user code swallowed the interrupt: still a failure
+                raise _Violation()
+        except _Violation:
+            assert self.violation is not None
+            self._fail(self.violation)
+            self.finished = True
+            return
         except EngineInterrupt:
             self.finished = True
             return
@@ -171,15 +187,18 @@ class WorkflowRun:
 
     def request(self, kind: str, name: str, **details: Any) -> int:
         """Allocate the next position; check it against the journal or decide it anew."""
+        if self.violation is not None:
+            raise _Violation()
         position = self._next_position
         self._next_position += 1
         self.requested.add(position)
         recorded = self.recorded.get(position)
         if recorded is not None:
             if (recorded.kind, recorded.name) != (kind, name):
-                raise NonDeterminismError(
+                self.violation = NonDeterminismError(
                     self.instance_id, position, f"{recorded.kind} {recorded.name}", f"{kind} {name}"
                 )
+                raise _Violation()
             if kind == WAIT:
                 self._waits[position] = details.get("event")
             return position

@@ -139,12 +139,12 @@ class Store(Protocol):
         """Ids of instances marked ready, oldest first."""
 
     def claim_tasks(self, now: float, limit: int) -> list[TaskRecord]:
-        """Queued tasks with run_at <= now become running (attempts + 1); returned as claimed."""
+        """Queued tasks with run_at <= now of running instances become running (attempts + 1)."""
 
     def due_timers(self, now: float, limit: int) -> list[Timer]: ...
 
     def next_wakeup(self) -> float | None:
-        """The earliest timer fire_at or queued task run_at, or None."""
+        """The earliest timer fire_at or run_at of a claimable queued task, or None."""
 
     def apply(self, batch: Batch) -> None:
         """Apply every op of the batch in one transaction."""

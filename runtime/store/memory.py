@@ -147,7 +147,7 @@ class MemoryStore:
         """Oldest run_at first; the returned records show status running and the new attempts."""
 
         def claim() -> list[TaskRecord]:
-            due = [t for t in self._tasks.values() if t.status == TaskStatus.QUEUED and t.run_at <= now]
+            due = [t for t in self._tasks.values() if t.status == TaskStatus.QUEUED and t.run_at <= now and self._runs(t)]
             due.sort(key=lambda t: t.run_at)  # stable: insertion order among equal run_at
             claimed = []
             for task in due[: max(limit, 0)]:
@@ -166,10 +166,15 @@ class MemoryStore:
             )
         return due[: max(limit, 0)]
 
+    def _runs(self, task: TaskRecord) -> bool:
+        """Tasks of a paused instance stay queued: a pause starts nothing new, retries included."""
+        instance = self._instances.get(task.instance_id)
+        return instance is not None and instance.status == InstanceStatus.RUNNING
+
     def next_wakeup(self) -> float | None:
         with self._lock:
             times = [t.fire_at for t in self._timers.values()]
-            times += [t.run_at for t in self._tasks.values() if t.status == TaskStatus.QUEUED]
+            times += [t.run_at for t in self._tasks.values() if t.status == TaskStatus.QUEUED and self._runs(t)]
         return min(times) if times else None
 
     def apply(self, batch: Batch) -> None:

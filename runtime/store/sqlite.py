@@ -27,6 +27,9 @@ from .sqlite_writer import INSTANCE_COLS, JOURNAL_COLS, TASK_COLS, Writer, insta
 
 T = TypeVar("T")
 
+# Tasks of a paused instance stay queued: a pause starts nothing new, retries included.
+RUNNING_INSTANCE = "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running')"
+
 BUSY_TIMEOUT_MS = 10_000
 LOCK_PATIENCE = 60.0  # seconds of retrying "database is locked" before giving up
 
@@ -213,7 +216,8 @@ class SQLiteStore:
 
         def claim(w: Writer) -> list[Any]:
             rows = w.c.execute(
-                f"SELECT {TASK_COLS} FROM tasks WHERE status = 'queued' AND run_at <= ? ORDER BY run_at, ord LIMIT ?",
+                f"SELECT {TASK_COLS} FROM tasks WHERE status = 'queued' AND run_at <= ? AND {RUNNING_INSTANCE}"
+                " ORDER BY run_at, ord LIMIT ?",
                 (now, limit),
             ).fetchall()
             w.c.executemany(
@@ -235,7 +239,8 @@ class SQLiteStore:
 
     def next_wakeup(self) -> float | None:
         timer, task = self._read(
-            "SELECT (SELECT min(fire_at) FROM timers), (SELECT min(run_at) FROM tasks WHERE status = 'queued')"
+            "SELECT (SELECT min(fire_at) FROM timers),"
+            f" (SELECT min(run_at) FROM tasks WHERE status = 'queued' AND {RUNNING_INSTANCE})"
         )[0]
         times = [t for t in (timer, task) if t is not None]
         return min(times) if times else None

@@ -1,0 +1,116 @@
+"""What every activation shares: journal appends, property snapshots, errors, the final update."""
+from __future__ import annotations
+
+import json
+import traceback as _traceback
+from typing import TYPE_CHECKING, Any
+
+from .models import Entry, Instance, InstanceStatus, JournalEntry, Kind
+from .replay import WorkflowRun
+from .serializer import properties_of
+from .store import UNSET, Batch, NewEntry
+from .tasks import Outcome, error_class_name
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+RUNNING, PAUSED = InstanceStatus.RUNNING, InstanceStatus.PAUSED
+
+
+def error_info(error: BaseException, traceback: str | None = None) -> dict[str, Any]:
+    """The error as the journal keeps it; never raises, whatever the user's exception does."""
+    try:
+        message = str(error)
+    except Exception:  # a user exception whose __str__ raises
+        message = f"<{type(error).__name__} whose message cannot be shown>"
+    text = traceback or "".join(_traceback.format_exception(type(error), error, error.__traceback__))
+    info: dict[str, Any] = {"class": error_class_name(type(error)), "message": message, "traceback": text}
+    for attr in ("position", "recorded", "requested"):
+        value = getattr(error, attr, None)
+        if isinstance(value, (int, str)) and not isinstance(value, bool):
+            info[attr] = value
+    return info
+
+
+def outcome_data(outcome: Outcome, attempt: int, **extra: Any) -> str:
+    fields = {"attempt": attempt, "stdout": outcome.stdout, "stderr": outcome.stderr, **extra}
+    text = json.dumps(fields)
+    if outcome.ok:  # embed the encoded result as is, without encoding it twice
+        return text[:-1] + ', "result": ' + (outcome.result or "null") + "}"
+    return text
+
+
+class ActivationBase:
+    """One instance's share of an engine step; everything goes to ``batch``, nothing commits."""
+
+    def __init__(self, engine: Engine, instance: Instance, batch: Batch, now: float) -> None:
+        self.engine = engine
+        self.codec = engine.project.codec
+        self.instance = instance
+        self.id = instance.id
+        self.batch = batch
+        self.now = now
+        self.status = instance.status
+        self.error: Any = UNSET
+        self.run: WorkflowRun | None = None
+        self.appended: list[NewEntry] = []
+        self.properties = instance.properties
+        self._pending_properties: str | None = None
+
+    def _append(self, type: Entry, position: int | None = None, name: str | None = None, data: str | None = None) -> None:
+        entry = NewEntry(self.id, type, position, name, data, self._pending_properties)
+        self._pending_properties = None
+        self.appended.append(entry)
+        self.batch.append(entry)
+
+    def _as_entry(self, entry: NewEntry) -> JournalEntry:
+        return JournalEntry(self.id, 0, entry.type, entry.position, entry.name, entry.data, entry.properties, self.now)
+
+    def _snapshot(self) -> None:
+        """Note the workflow's properties if they changed; the next entry carries them."""
+        if self.run is None:
+            return
+        try:
+            encoded = self.codec.encode(properties_of(self.run.workflow), self.instance.name)
+        except Exception as error:
+            self._pause_with_error(error_info(error))
+            return
+        if encoded != self.properties:
+            self.properties = encoded
+            self._pending_properties = encoded
+
+    def _pause_with_error(self, error: dict[str, Any]) -> None:
+        """Stop here with the error: paused for a workflow, failed for a standalone task."""
+        self.status = PAUSED if self.instance.kind is Kind.WORKFLOW else InstanceStatus.FAILED
+        self.error = error
+        self._drop_run()
+        self._append(Entry.ERROR, error.get("position"), error.get("class"), json.dumps(error))
+        how = "paused by error" if self.status is PAUSED else "failed with"
+        self.engine.log(f"{self._label()}: {how} {error.get('class')}: {error.get('message')}")
+
+    def _current_error(self) -> dict[str, Any] | None:
+        if self.error is not UNSET:
+            return self.error
+        return json.loads(self.instance.error) if self.instance.error else None
+
+    def _drop_run(self) -> None:
+        self.engine.cache.evict(self.id)
+        if self.run is not None:
+            self.run.close()
+        self.run = None
+
+    def _finish(self) -> None:
+        if self.run is not None and self.status is RUNNING:
+            self.engine.cache.put(self.id, self.run)  # evicting others only once we are done with them
+        changed_status = self.status is not self.instance.status
+        changed_properties = self.properties != self.instance.properties
+        if changed_status or changed_properties or self.error is not UNSET:
+            self.batch.update_instance(
+                self.id,
+                status=self.status if changed_status else None,
+                properties=self.properties if changed_properties else UNSET,
+                error=UNSET if self.error is UNSET else (json.dumps(self.error) if self.error else None),
+            )
+
+    def _label(self) -> str:
+        return f"{self.instance.name} {self.id[:8]}"
