@@ -73,6 +73,22 @@ class Signals:
                 if selector.select(remaining):
                     self._buffer += os.read(self._read, 4096)
 
+    def expect_prefix(self, prefix: str, timeout: float = 30.0) -> str:
+        """The first whole line starting with ``prefix`` (consumed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self._buffer.decode(errors="replace").split("\n")[:-1]:
+                if line.startswith(prefix):
+                    self._buffer = self._buffer.replace(f"{line}\n".encode(), b"", 1)
+                    return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no signal starting {prefix!r} within {timeout} s (got {self._buffer!r})")
+            with selectors.DefaultSelector() as selector:
+                selector.register(self._read, selectors.EVENT_READ)
+                if selector.select(remaining):
+                    self._buffer += os.read(self._read, 4096)
+
     def close(self) -> None:
         os.close(self._read)
         os.close(self._keep)
