@@ -1,6 +1,7 @@
 """The zenaton command group; commands are added explicitly below."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -59,4 +60,9 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as error:  # a bug of ours, or the system refusing something: still one line
+        if os.environ.get("ZENATON_DEBUG"):
+            raise
+        error_line(f"unexpected {type(error).__name__}: {error} (set ZENATON_DEBUG=1 to see the traceback)")
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
