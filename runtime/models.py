@@ -116,3 +116,23 @@ class Timer:
     instance_id: str
     position: int
     fire_at: float
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A cron schedule: the daemon dispatches a new instance of the job at every fire time."""
+
+    id: str
+    env: str
+    kind: Kind
+    name: str
+    custom_id: str | None  # a workflow's id(): a fire is skipped while that instance runs
+    data: str  # the encoded job, as dispatched at each fire
+    cron: str
+    timezone: str
+    next_fire: float
+    last_fire: float | None
+    fires: int
+    skips: int
+    last_skip: float | None
+    created_at: float

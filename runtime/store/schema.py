@@ -92,6 +92,27 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX inbox_instance ON inbox (instance_id)",
     ],
+    # 2: cron schedules
+    [
+        """CREATE TABLE schedules (
+            ord INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            env TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            custom_id TEXT,
+            data TEXT NOT NULL,
+            cron TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            next_fire REAL NOT NULL,
+            last_fire REAL,
+            fires INTEGER NOT NULL DEFAULT 0,
+            skips INTEGER NOT NULL DEFAULT 0,
+            last_skip REAL,
+            created_at REAL NOT NULL
+        )""",
+        "CREATE INDEX schedules_next_fire ON schedules (next_fire)",
+    ],
 ]
 
 LATEST = len(MIGRATIONS)
