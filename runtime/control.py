@@ -6,6 +6,7 @@ use; ``ClientRuntime`` adapts it to the SDK's Runtime protocol.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Sequence
 
@@ -19,7 +20,8 @@ from zenaton.workflows.version import Version
 from .errors import AmbiguousError, NotFoundError, StateError
 from .instances import new_instance
 from .loader import Project
-from .models import UNFINISHED, Instance, InstanceStatus, Kind
+from .models import UNFINISHED, Instance, InstanceStatus, Kind, Schedule
+from .scheduler import new_schedule
 from .serializer import Codec
 from .store import Store, open_store
 
@@ -29,16 +31,35 @@ MIN_PREFIX = 6
 class Control:
     """Client-side operations on one store, in one environment."""
 
-    def __init__(self, store: Store, codec: Codec, env: str) -> None:
+    def __init__(self, store: Store, codec: Codec, env: str, timezone: str = "UTC") -> None:
         self.store = store
         self.codec = codec
         self.env = env
+        self.timezone = timezone
 
     # -- dispatch and lookup ---------------------------------------------
     def dispatch(self, job: Any, custom_id: str | None = None) -> Instance:
         instance, started, task = new_instance(self.codec, job, env=self.env, now=self.store.now(), custom_id=custom_id)
         self.store.create_instance(instance, started, task)
         return instance
+
+    def schedule(self, job: Any, cron: str, custom_id: str | None = None) -> Schedule:
+        """Store a cron schedule for the job in this env (first fire: the next cron time)."""
+        schedule = new_schedule(self.codec, job, cron, env=self.env, timezone=self.timezone, now=self.store.now())
+        if custom_id is not None:
+            schedule = dataclasses.replace(schedule, custom_id=check_custom_id(custom_id))
+        self.store.add_schedule(schedule)
+        return schedule
+
+    def unschedule(self, ref: str) -> Schedule:
+        """Delete a schedule by id or unique id prefix (6+ characters)."""
+        matches = [s for s in self.store.list_schedules() if s.id == ref or (len(ref) >= MIN_PREFIX and s.id.startswith(ref))]
+        if not matches:
+            raise NotFoundError(f"no schedule {ref!r}")
+        if len(matches) > 1:
+            raise AmbiguousError(f"schedule id prefix {ref!r} matches several schedules; give more characters")
+        self.store.delete_schedule(matches[0].id)
+        return matches[0]
 
     def get(self, instance_id: str) -> Instance:
         instance = self.store.get_instance(instance_id)
@@ -174,6 +195,9 @@ class ClientRuntime:
     def send_event(self, workflow_class: type, custom_id: Any, event: Any) -> None:
         self.control_api.send_event(self._target(workflow_class, custom_id), event)
 
+    def schedule(self, job: Any, cron: str) -> Schedule:
+        return self.control_api.schedule(job, cron)
+
     def control(self, workflow_class: type, custom_id: Any, action: str) -> None:
         api = self.control_api
         instance = self._target(workflow_class, custom_id)
@@ -207,7 +231,7 @@ def default_runtime() -> ClientRuntime:
 
     config = load_config()
     store = open_store(config.store_url, durability=config.durability)
-    runtime = ClientRuntime(Control(store, Project(config.root).codec, config.env))
+    runtime = ClientRuntime(Control(store, Project(config.root).codec, config.env, config.timezone))
     current_runtime.set(runtime)  # later calls in this context reuse the connection
     return runtime
 

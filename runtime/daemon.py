@@ -139,7 +139,8 @@ def run_daemon(config: Config, *, concurrency: int | None = None, log: Callable[
 
 
 def _idle_timeout(store: object) -> float:
-    wakeup = store.next_wakeup()  # type: ignore[attr-defined]
+    times = [store.next_wakeup(), store.next_schedule_fire()]  # type: ignore[attr-defined]
+    wakeup = min((t for t in times if t is not None), default=None)
     if wakeup is None:
         return IDLE_POLL
     return max(0.0, min(IDLE_POLL, wakeup - time.time()))

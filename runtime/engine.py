@@ -17,6 +17,7 @@ from .loader import Project
 from .models import Instance, Kind, TaskRecord
 from .standalone import TaskActivation
 from .replay import WorkflowRun
+from .scheduler import fire_due
 from .store import Batch, Store
 from .tasks import Attempt, Outcome
 
@@ -88,6 +89,7 @@ class Engine:
             task = self.in_flight.pop(outcome.task_id, None)
             if task is not None:
                 work[task.instance_id]["outcomes"].append((task, outcome))
+        fire_due(self.store, self.project.codec, now, self.log)  # new instances are ready below
         for timer in self.store.due_timers(now, self.batch_limit):
             work[timer.instance_id]["timers"].append(timer)
         for instance_id in self.store.ready_instances(self.batch_limit):

@@ -92,3 +92,20 @@ def test_errors_groups_failures_and_retry_all_retries_them(project: Path) -> Non
 def test_retry_needs_an_id_or_all(project: Path) -> None:
     result = invoke("--project", project, "retry", code=2)
     assert "give an instance ID or --all" in result.output
+
+
+def test_schedule_schedules_and_unschedule(project: Path, engine: Engineer) -> None:
+    created = run_json(project, "schedule", "SendWelcomeEmail", "*/5 * * * *", '"ada@example.com"')
+    assert (created["kind"], created["name"], created["cron"], created["fires"]) == ("task", "SendWelcomeEmail", "*/5 * * * *", 0)
+    (listed,) = run_json(project, "schedules")
+    assert listed["id"] == created["id"] and listed["next_fire"] == created["next_fire"]
+    assert "SendWelcomeEmail" in invoke("--project", project, "schedules").stdout
+    engine.run(advance=300)
+    (after,) = run_json(project, "schedules")
+    assert after["fires"] == 1 and after["last_fire"] is not None
+    assert run_json(project, "list")[0]["name"] == "SendWelcomeEmail"
+    fails(project, "schedule", "SendWelcomeEmail", "99 * * * *", '"x"', match="invalid cron expression")
+    fails(project, "schedule", "SendWelcomeEmail", "* * *", '"x"', match="has 3 fields")
+    assert run_json(project, "unschedule", created["id"][:8])["id"] == created["id"]
+    assert run_json(project, "schedules") == []
+    fails(project, "unschedule", created["id"], match="no schedule")

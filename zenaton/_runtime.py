@@ -37,6 +37,9 @@ class Runtime(Protocol):
     def control(self, workflow_class: type, custom_id: Any, action: str) -> None:
         """Pause, resume or kill the workflow instance with this id."""
 
+    def schedule(self, job: Job, cron: str) -> Any:
+        """Dispatch the job at every fire time of the cron expression."""
+
 
 current_runtime: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar(
     "zenaton_runtime", default=None

@@ -10,7 +10,7 @@ import click
 from runtime.errors import ZenatonError
 from zenaton.exceptions import ExternalError
 
-from .commands import control, daemon, errors, init, instances
+from .commands import control, daemon, errors, init, instances, schedules
 from .render import error_line
 from .state import State
 
@@ -38,6 +38,9 @@ cli.add_command(instances.wait)
 cli.add_command(instances.find)
 cli.add_command(instances.find, name="where-id")
 cli.add_command(errors.errors)
+cli.add_command(schedules.schedule)
+cli.add_command(schedules.schedules)
+cli.add_command(schedules.unschedule)
 cli.add_command(control.pause)
 cli.add_command(control.resume)
 cli.add_command(control.kill)

@@ -42,7 +42,7 @@ class State:
         return self._project
 
     def control(self, load: bool = False) -> Control:
-        return Control(self.store, self.project(load).codec, self.config.env)
+        return Control(self.store, self.project(load).codec, self.config.env, self.config.timezone)
 
     def close(self) -> None:
         if self._store is not None:

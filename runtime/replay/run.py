@@ -254,6 +254,9 @@ class _ReplayRuntime:
     def control(self, workflow_class: type, custom_id: Any, action: str) -> None:
         raise ExternalError(f"where_id().{action}() is not available inside a workflow; call it from a task")
 
+    def schedule(self, job: Any, cron: str) -> None:
+        raise ExternalError("schedule() is not available inside a workflow; call it from a script or a task")
+
 
 def _name(job: Any) -> str:
     if isinstance(job, (Task, Workflow)):

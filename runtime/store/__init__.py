@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from ..models import Entry, Instance, InboxItem, InstanceStatus, JournalEntry, TaskRecord, TaskStatus, Timer
+from ..models import Entry, Instance, InboxItem, InstanceStatus, JournalEntry, Schedule, TaskRecord, TaskStatus, Timer
 
 UNSET: Any = object()
 
@@ -153,6 +153,33 @@ class Store(Protocol):
         """Put running tasks back to queued (after a crash); return how many."""
 
     def close(self) -> None: ...
+
+    # -- cron schedules --------------------------------------------------
+    def add_schedule(self, schedule: Schedule) -> None: ...
+
+    def get_schedule(self, schedule_id: str) -> Schedule | None: ...
+
+    def list_schedules(self, env: str | None = None) -> list[Schedule]:
+        """Schedules (of one env, or all), soonest fire first."""
+
+    def delete_schedule(self, schedule_id: str) -> bool:
+        """True if it existed."""
+
+    def due_schedules(self, now: float, limit: int) -> list[Schedule]: ...
+
+    def next_schedule_fire(self) -> float | None: ...
+
+    def fire_schedule(
+        self,
+        schedule_id: str,
+        expected_fire: float,
+        next_fire: float,
+        now: float,
+        records: tuple[Instance, NewEntry, TaskRecord | None] | None,
+    ) -> bool:
+        """In one transaction: create the instance (or, with None, count a skip) and move the
+        schedule to ``next_fire``; False (nothing written) if its fire time is no longer
+        ``expected_fire``. DuplicateInstanceError rolls everything back."""
 
 
 def open_store(url: str, *, now: Callable[[], float] = time.time, durability: str = "full") -> Store:

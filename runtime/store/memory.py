@@ -13,13 +13,14 @@ from typing import Any, Callable, Hashable, MutableMapping
 
 from ..errors import DuplicateInstanceError, NotFoundError, StoreError
 from ..models import UNFINISHED, Entry, InboxItem, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, TaskStatus, Timer
+from .memory_schedules import MemorySchedules
 from . import UNSET, Batch, NewEntry
 
 _MISSING: Any = object()
 _OPEN_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 
 
-class MemoryStore:
+class MemoryStore(MemorySchedules):
     """The Store protocol in memory; safe to share between threads."""
 
     def __init__(self, now: Callable[[], float] = time.time):

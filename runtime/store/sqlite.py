@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from ..errors import ConfigError, StoreError
 from ..models import Entry, InboxItem, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, TaskStatus, Timer
 from . import Batch, NewEntry
+from .sqlite_schedules import SQLiteSchedules
 from .schema import LATEST, current_version, migrate
 from .sqlite_writer import INSTANCE_COLS, JOURNAL_COLS, TASK_COLS, Writer, instance_row, task_row
 
@@ -35,7 +36,7 @@ LOCK_PATIENCE = 60.0  # seconds of retrying "database is locked" before giving u
 
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteSchedules):
     """The Store protocol over one SQLite file (created 0600 in a 0700 directory).
 
     ``durability="fast"`` uses ``synchronous=NORMAL``: a power loss may drop the

@@ -18,6 +18,10 @@ class Zenatonable:
         """Run this job and return its result (inside a workflow: a durable step)."""
         return get_runtime().execute(check_jobs([self]))[0]
 
+    def schedule(self, cron: str) -> Any:
+        """Dispatch this job at every fire time of ``cron`` (5 fields, or 6 with seconds first)."""
+        return get_runtime().schedule(check_jobs([self])[0], cron)
+
     @classmethod
     def where_id(cls, workflow_id: Any) -> Any:
         """A query on the instance of this workflow with this custom id."""
