@@ -14,14 +14,14 @@ from typing import Any
 
 from . import waits
 from .activation_base import PAUSED, RUNNING, error_info, outcome_data
-from .decisions import Decider
 from .models import Entry, InboxItem, InstanceStatus, TaskRecord, TaskStatus, Timer
 from .replay import Decision, WorkflowRun
 from .replay.journal import Input, inputs, recorded_requests
+from .rewinding import Rewinder
 from .tasks import Outcome
 
 
-class Activation(Decider):
+class Activation(Rewinder):
     def run_workflow(
         self, outcomes: list[tuple[TaskRecord, Outcome]], timers: list[Timer], inbox: list[InboxItem] | None
     ) -> None:
@@ -64,7 +64,7 @@ class Activation(Decider):
     def _rebuild(self) -> WorkflowRun | None:
         """Replay the whole journal into a fresh run; decide what it adds."""
         self._drop_run()
-        journal = self.engine.store.journal(self.id) + [self._as_entry(e) for e in self.appended]
+        journal = self._stored_journal() + [self._as_entry(e) for e in self.appended]
         try:
             workflow = self.codec.decode(self.instance.data)
         except Exception as error:  # a class gone from the project, a corrupt payload
@@ -114,7 +114,7 @@ class Activation(Decider):
 
     # -- inputs ----------------------------------------------------------
     def _task_outcome(self, task: TaskRecord, outcome: Outcome) -> None:
-        if self.status.finished:
+        if self.status.finished or task.id in self.dropped_tasks:
             self.batch.update_task(task.id, status=TaskStatus.CANCELLED)
             return
         if outcome.ok:
@@ -147,7 +147,7 @@ class Activation(Decider):
 
     def _inbox_item(self, item: InboxItem) -> None:
         handler = getattr(self, f"_on_{item.kind}", None)
-        if handler is None or self.status.finished:
+        if handler is None or (self.status.finished and item.kind != "rewind"):
             self.engine.log(f"{self._label()}: {item.kind} {item.name or ''} ignored (instance is {self.status.value})")
             return
         handler(item)
@@ -158,6 +158,9 @@ class Activation(Decider):
 
     def _on_child_completed(self, item: InboxItem) -> None:
         payload: dict[str, Any] = json.loads(item.data or "{}")
+        if self._stale_child(payload):
+            self.engine.log(f"{self._label()}: result of detached child {payload['id'][:8]} ignored")
+            return
         data = json.dumps({"id": payload["id"], "result": payload["result"]})
         item_input = Input("result", payload["position"], payload["result"])
         self._deliver_recorded(item_input, Entry.CHILD_COMPLETED, item.name, data)

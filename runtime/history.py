@@ -8,7 +8,7 @@ import datetime as _dt
 import json
 from typing import Any
 
-from .models import Entry, Instance, JournalEntry
+from .models import ArchivedRun, Entry, Instance, JournalEntry
 from .serializer import display
 
 STEP_ENTRIES = {
@@ -24,6 +24,7 @@ MARKERS = {
     Entry.KILLED: "kill",
     Entry.ERROR: "error",
     Entry.COMPLETED: "completed",
+    Entry.REWOUND: "rewind",
 }
 
 
@@ -52,13 +53,43 @@ def instance_summary(instance: Instance) -> dict[str, Any]:
     }
 
 
-def instance_view(instance: Instance, journal: list[JournalEntry]) -> dict[str, Any]:
+def instance_view(
+    instance: Instance, journal: list[JournalEntry], archive: list[ArchivedRun] | None = None, all_runs: bool = False
+) -> dict[str, Any]:
+    """The instance and its current run's steps; given the ``archive``, the current ``run`` number,
+    and with ``all_runs`` also ``runs``: every run, oldest first."""
     view = instance_summary(instance)
     error = json.loads(instance.error) if instance.error else None
     view["error"] = _public_error(error)
     view["properties"] = shown(instance.properties or instance.data)
     view["steps"] = steps(journal, shown(instance.data))
+    if archive is not None:
+        view["run"] = archive[-1].run + 1 if archive else 1
+    if all_runs:
+        view["runs"] = runs(journal, archive or [], shown(instance.data))
     return view
+
+
+def runs(journal: list[JournalEntry], archive: list[ArchivedRun], initial: Any) -> list[dict[str, Any]]:
+    """Each run with the whole journal it had: the entries a later run kept, then its archived tail."""
+    current = archive[-1].run + 1 if archive else 1
+    items = [{
+        "run": current, "current": True, "rewound_to": None, "archived_at": None, "archived_from_seq": None,
+        "steps": steps(journal, initial),
+    }]
+    entries = journal
+    for archived in reversed(archive):
+        cut = archived.entries[0].seq
+        entries = [e for e in entries if e.seq < cut] + list(archived.entries)
+        items.append({
+            "run": archived.run,
+            "current": False,
+            "rewound_to": archived.entries[0].position,  # a rewind cuts at the first entry of a step
+            "archived_at": iso(archived.archived_at),
+            "archived_from_seq": cut,
+            "steps": steps(entries, initial),
+        })
+    return items[::-1]
 
 
 def _public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -132,6 +163,8 @@ def _step_for(entry: JournalEntry, items: list[dict[str, Any]], by_position: dic
             step["status"] = "failed"
         if entry.type is Entry.COMPLETED and data:
             step["result"] = data.get("result") and display(json.dumps(data["result"]))
+        if entry.type is Entry.REWOUND and data:
+            step["result"] = data
         items.append(step)
         return step
     return None

@@ -51,6 +51,7 @@ class Entry(str, enum.Enum):
     KILLED = "killed"
     ERROR = "error"  # the error object; the instance is paused (or failed, for a task)
     COMPLETED = "completed"  # {"result": encoded}
+    REWOUND = "rewound"  # {"to_step", "run", "archived"}: the entries past the cut went to the archive
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,20 @@ class InboxItem:
 
     id: int
     instance_id: str
-    kind: str  # "event" | "pause" | "resume" | "kill" | "retry" | "child_completed"
+    kind: str  # "event" | "pause" | "resume" | "kill" | "retry" | "rewind" | "child_completed"
     name: str | None
     data: str | None
     created_at: float
+
+
+@dataclass(frozen=True)
+class ArchivedRun:
+    """The journal entries a rewind moved out of run ``run``: its tail, from the cut on."""
+
+    instance_id: str
+    run: int  # 1 is the original run; each rewind starts the next one
+    archived_at: float
+    entries: tuple[JournalEntry, ...]  # in seq order, seqs as they were in the journal
 
 
 @dataclass(frozen=True)

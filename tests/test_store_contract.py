@@ -514,3 +514,113 @@ def test_sqlite_concurrent_writers_never_see_locked(tmp_path: Any) -> None:
     assert len(main.inbox("w")) == 160
     assert len(claimed) == len(set(claimed)) == 200
     main.close()
+
+
+# -- rewind: archive and truncate -----------------------------------------------
+
+
+def _journal_of(store: Store, id: str) -> list[tuple[int, str, int | None]]:
+    return [(e.seq, e.type.value, e.position) for e in store.journal(id)]
+
+
+def _rewind_fixture(store: Store) -> None:
+    import dataclasses
+
+    create(store, "w")
+    create(store, "other")
+    late_child = instance("late", parent_id="w")  # parent_position 3
+    early_child = dataclasses.replace(instance("early", parent_id="w"), parent_position=1)
+    for child in (late_child, early_child):
+        store.create_instance(child, started(child.id))
+    apply(
+        store,
+        ("append", (NewEntry("w", Entry.TASK_SCHEDULED, 1, "Charge"),)),
+        ("append", (NewEntry("w", Entry.TASK_COMPLETED, 1, "Charge", properties='{"p": 1}'),)),
+        ("append", (NewEntry("w", Entry.TASK_SCHEDULED, 2, "Ship"),)),
+        ("append", (NewEntry("w", Entry.TASK_FAILED, 2, "Ship"),)),
+        ("append", (NewEntry("w", Entry.ERROR, 2, "ValueError"),)),
+        ("append", (NewEntry("other", Entry.PAUSED),)),
+        ("add_task", (task("t1", "w", status=TaskStatus.DONE),)),
+        ("add_task", (dataclasses.replace(task("t2", "w", status=TaskStatus.FAILED), position=2),)),
+        ("add_task", (dataclasses.replace(task("t3", "w", status=TaskStatus.RUNNING), position=3),)),
+        ("add_timer", (Timer("w", 1, 10.0),)),
+        ("add_timer", (Timer("w", 2, 20.0),)),
+        ("add_timer", (Timer("other", 2, 30.0),)),
+    )
+
+
+def test_rewind_archives_the_tail_and_truncates_the_journal(store: Store, clock: Clock) -> None:
+    _rewind_fixture(store)
+    assert store.archive("w") == []
+    clock.t = 2000.0
+    apply(store, ("rewind", ("w", 3, 2)))
+    assert _journal_of(store, "w") == [(1, "started", None), (2, "task_scheduled", 1), (3, "task_completed", 1)]
+    (run,) = store.archive("w")
+    assert (run.instance_id, run.run, run.archived_at) == ("w", 1, 2000.0)
+    assert [(e.seq, e.type, e.position, e.name) for e in run.entries] == [
+        (4, Entry.TASK_SCHEDULED, 2, "Ship"), (5, Entry.TASK_FAILED, 2, "Ship"), (6, Entry.ERROR, 2, "ValueError"),
+    ]
+    assert {t.id: t.status for t in store.tasks_of("w")} == {
+        "t1": TaskStatus.DONE, "t2": TaskStatus.CANCELLED, "t3": TaskStatus.CANCELLED,
+    }
+    assert [(t.instance_id, t.position) for t in store.due_timers(1e12, 10)] == [("w", 1), ("other", 2)]
+    assert store.get_instance("late").parent_position is None  # type: ignore[union-attr]
+    assert store.get_instance("early").parent_position == 1  # type: ignore[union-attr]
+    assert store.get_instance("w").status is InstanceStatus.RUNNING  # type: ignore[union-attr]
+    assert _journal_of(store, "other") == [(1, "started", None), (2, "paused", None)] and store.archive("other") == []
+
+    apply(store, ("append", (NewEntry("w", Entry.REWOUND),)), ("append", (NewEntry("w", Entry.TASK_SCHEDULED, 2, "Ship"),)))
+    assert [e.seq for e in store.journal("w")] == [1, 2, 3, 4, 5]
+    assert [e.seq for e in store.journal("w", after_seq=3)] == [4, 5]
+    apply(store, ("rewind", ("w", 1, 1)))  # a second rewind: run 2, with the seqs it had
+    assert [(r.run, [e.seq for e in r.entries]) for r in store.archive("w")] == [(1, [4, 5, 6]), (2, [2, 3, 4, 5])]
+    assert _journal_of(store, "w") == [(1, "started", None)]
+    assert store.archive("w")[1].entries[2].type is Entry.REWOUND
+
+
+def test_rewind_within_a_batch_archives_what_the_batch_appended_before_it(store: Store) -> None:
+    _rewind_fixture(store)
+    apply(
+        store,
+        ("append", (NewEntry("w", Entry.EVENT_RECEIVED, None, "Ping"),)),  # seq 7
+        ("rewind", ("w", 3, 2)),
+        ("append", (NewEntry("w", Entry.REWOUND),)),  # seq 4 again
+        ("append", (NewEntry("other", Entry.RESUMED),)),
+    )
+    assert _journal_of(store, "w")[-1] == (4, "rewound", None)
+    assert [e.seq for e in store.archive("w")[0].entries] == [4, 5, 6, 7]
+    assert store.archive("w")[0].entries[-1].name == "Ping"
+    assert [e.seq for e in store.journal("other")] == [1, 2, 3]
+
+
+def test_rewind_is_rolled_back_with_its_batch(store: Store) -> None:
+    _rewind_fixture(store)
+    ids = ["w", "late", "early", "other"]
+    before = snapshot(store, ids)
+    batch = Batch()
+    batch.rewind("w", 3, 2)
+    batch.append(NewEntry("w", Entry.REWOUND))
+    batch.update_task("no-such-task")
+    with pytest.raises(NotFoundError):
+        store.apply(batch)
+    assert snapshot(store, ids) == before
+    assert store.archive("w") == []
+    with pytest.raises(NotFoundError):
+        apply(store, ("rewind", ("ghost", 0, 1)))
+
+
+def test_sqlite_migrates_a_version_2_store_to_the_archive(tmp_path: Any) -> None:
+    from runtime.store import schema
+
+    path = tmp_path / "z.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in schema._BOOTSTRAP + [s for migration in schema.MIGRATIONS[:2] for s in migration]:
+        conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = 2")
+    conn.close()
+    s = SQLiteStore(path)
+    assert s._conn.execute("SELECT version FROM schema_version").fetchone()[0] == LATEST >= 3
+    create(s, "w")
+    apply(s, ("append", (NewEntry("w", Entry.PAUSED),)), ("rewind", ("w", 1, 1)))
+    assert [r.run for r in s.archive("w")] == [1]
+    s.close()

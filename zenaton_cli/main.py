@@ -46,6 +46,7 @@ cli.add_command(control.resume)
 cli.add_command(control.kill)
 cli.add_command(control.retry)
 cli.add_command(control.send_event)
+cli.add_command(control.rewind)
 
 
 def main() -> None:

@@ -78,19 +78,17 @@ def instance_detail(view: dict[str, Any], step: int | None = None, output: bool 
         if not steps:
             out.print(f"\nno step at position {step}")
             return
-    out.print("\n[bold]timeline[/bold]")
-    table = Table(box=None, header_style="bold")
-    for column in ("pos", "kind", "name", "status", "tries", "started", "duration", "result / error", "changed"):
-        table.add_column(column)
-    for item in steps:
-        outcome = item["error"] and f"{item['error'].get('class')}: {item['error'].get('message')}" or item["result"]
-        table.add_row(
-            "-" if item["position"] is None else str(item["position"]), item["kind"], escape(item["name"] or ""),
-            status_text(item["status"]), str(item["attempts"] or ""), (item["started_at"] or "")[11:23],
-            "" if item["duration"] is None else f"{item['duration'] * 1000:.0f} ms",
-            escape(short(outcome) if outcome is not None else ""), escape(short(", ".join(item["changed"]), 30)),
+    for run in view.get("runs", [])[:-1]:
+        out.print(
+            f"\n[bold]run {run['run']}[/bold] (archived {run['archived_at']}: rewound to step {run['rewound_to']})"
         )
-    out.print(table)
+        timeline_table([s for s in run["steps"] if step is None or s["position"] == step])
+    if view.get("run", 1) > 1:
+        hint = "" if "runs" in view else "; earlier runs: --all-runs"
+        out.print(f"\n[bold]timeline[/bold] (run {view['run']}, current{hint})")
+    else:
+        out.print("\n[bold]timeline[/bold]")
+    timeline_table(steps)
     if step is not None:
         for item in steps:
             out.print("\n[bold]properties after this step[/bold]")
@@ -109,6 +107,21 @@ def instance_detail(view: dict[str, Any], step: int | None = None, output: bool 
                         out.print(escape(attempt["stdout"].rstrip()))
                     if attempt["stderr"]:
                         out.print(f"[red]{escape(attempt['stderr'].rstrip())}[/red]")
+
+
+def timeline_table(steps: list[dict[str, Any]]) -> None:
+    table = Table(box=None, header_style="bold")
+    for column in ("pos", "kind", "name", "status", "tries", "started", "duration", "result / error", "changed"):
+        table.add_column(column)
+    for item in steps:
+        outcome = item["error"] and f"{item['error'].get('class')}: {item['error'].get('message')}" or item["result"]
+        table.add_row(
+            "-" if item["position"] is None else str(item["position"]), item["kind"], escape(item["name"] or ""),
+            status_text(item["status"]), str(item["attempts"] or ""), (item["started_at"] or "")[11:23],
+            "" if item["duration"] is None else f"{item['duration'] * 1000:.0f} ms",
+            escape(short(outcome) if outcome is not None else ""), escape(short(", ".join(item["changed"]), 30)),
+        )
+    out.print(table)
 
 
 def error_block(error: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from ..models import Entry, Instance, InboxItem, InstanceStatus, JournalEntry, Schedule, TaskRecord, TaskStatus, Timer
+from ..models import ArchivedRun, Entry, Instance, InboxItem, InstanceStatus, JournalEntry, Schedule, TaskRecord, TaskStatus, Timer
 
 UNSET: Any = object()
 
@@ -87,6 +87,15 @@ class Batch:
         """An inbox item for another instance (a child telling its parent it finished)."""
         self._add("post", instance_id, kind, name, data)
 
+    def rewind(self, instance_id: str, keep_through_seq: int, position: int) -> None:
+        """Move the journal entries after ``keep_through_seq`` to the archive as the current run
+        (1 + the newest archived run), so that the next entry appended gets ``keep_through_seq + 1``;
+        cancel the instance's unfinished tasks (queued, running, failed) and delete its timers at
+        positions >= ``position``; detach the child instances it waits on at those positions (their
+        ``parent_position`` becomes None: their results no longer reach it). Statuses are left alone.
+        """
+        self._add("rewind", instance_id, keep_through_seq, position)
+
     def __len__(self) -> int:
         return len(self.ops)
 
@@ -124,6 +133,9 @@ class Store(Protocol):
         """Entries with seq > after_seq, in seq order."""
 
     def tasks_of(self, instance_id: str) -> list[TaskRecord]: ...
+
+    def archive(self, instance_id: str) -> list[ArchivedRun]:
+        """The runs rewinds archived (their entries past the cut), oldest run first."""
 
     def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
         """Add an inbox item and mark the instance ready; returns the item id."""

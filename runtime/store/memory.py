@@ -13,6 +13,7 @@ from typing import Any, Callable, Hashable, MutableMapping
 
 from ..errors import DuplicateInstanceError, NotFoundError, StoreError
 from ..models import UNFINISHED, Entry, InboxItem, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, TaskStatus, Timer
+from .memory_rewind import MemoryRewind
 from .memory_schedules import MemorySchedules
 from . import UNSET, Batch, NewEntry
 
@@ -20,7 +21,7 @@ _MISSING: Any = object()
 _OPEN_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 
 
-class MemoryStore(MemorySchedules):
+class MemoryStore(MemorySchedules, MemoryRewind):
     """The Store protocol in memory; safe to share between threads."""
 
     def __init__(self, now: Callable[[], float] = time.time):

@@ -113,6 +113,22 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX schedules_next_fire ON schedules (next_fire)",
     ],
+    # 3: rewind: journal entries moved out of a run, by run number (1 is the original run)
+    [
+        """CREATE TABLE journal_archive (
+            instance_id TEXT NOT NULL,
+            run INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            position INTEGER,
+            name TEXT,
+            data TEXT,
+            properties TEXT,
+            created_at REAL NOT NULL,
+            archived_at REAL NOT NULL,
+            PRIMARY KEY (instance_id, run, seq)
+        ) WITHOUT ROWID""",
+    ],
 ]
 
 LATEST = len(MIGRATIONS)

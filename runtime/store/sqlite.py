@@ -7,7 +7,8 @@ long wait they become a StoreError). One connection per store object.
 
 Tables (see ``schema.py``): ``instances`` (the Instance fields, plus ``ready``:
 the daemon has something to do for it, and ``last_seq``: its journal length),
-``journal``, ``tasks``, ``timers`` and ``inbox``.
+``journal``, ``tasks``, ``timers``, ``inbox`` and ``journal_archive`` (entries a rewind
+moved out of a run, by run number).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from ..errors import ConfigError, StoreError
 from ..models import Entry, InboxItem, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, TaskStatus, Timer
 from . import Batch, NewEntry
+from .sqlite_rewind import SQLiteRewind
 from .sqlite_schedules import SQLiteSchedules
 from .schema import LATEST, current_version, migrate
 from .sqlite_writer import INSTANCE_COLS, JOURNAL_COLS, TASK_COLS, Writer, instance_row, task_row
@@ -36,7 +38,7 @@ LOCK_PATIENCE = 60.0  # seconds of retrying "database is locked" before giving u
 
 
 
-class SQLiteStore(SQLiteSchedules):
+class SQLiteStore(SQLiteSchedules, SQLiteRewind):
     """The Store protocol over one SQLite file (created 0600 in a 0700 directory).
 
     ``durability="fast"`` uses ``synchronous=NORMAL``: a power loss may drop the

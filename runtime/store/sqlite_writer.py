@@ -184,10 +184,37 @@ class Writer:
         self.c.execute("UPDATE instances SET ready = 1 WHERE id = ?", (instance_id,))
         return int(cur.lastrowid or 0)
 
+    def rewind(self, instance_id: str, keep_through_seq: int, position: int) -> None:
+        self.require(instance_id)
+        self.flush()  # entries this batch appended so far get their rows (and seqs) first
+        self.entries, self.moved = [], set()
+        c, params = self.c, (instance_id, keep_through_seq)
+        (run,) = c.execute(
+            "SELECT coalesce(max(run), 0) + 1 FROM journal_archive WHERE instance_id = ?", (instance_id,)
+        ).fetchone()
+        c.execute(
+            f"INSERT INTO journal_archive (run, archived_at, {JOURNAL_COLS}) SELECT ?, ?, {JOURNAL_COLS}"
+            " FROM journal WHERE instance_id = ? AND seq > ?",
+            (run, self.now(), *params),
+        )
+        c.execute("DELETE FROM journal WHERE instance_id = ? AND seq > ?", params)
+        self.last_seq[instance_id] = min(self.last_seq[instance_id], keep_through_seq)
+        self.moved.add(instance_id)
+        c.execute(
+            "UPDATE tasks SET status = 'cancelled' WHERE instance_id = ? AND position >= ?"
+            " AND status IN ('queued', 'running', 'failed')",
+            (instance_id, position),
+        )
+        c.execute("DELETE FROM timers WHERE instance_id = ? AND position >= ?", (instance_id, position))
+        c.execute(
+            "UPDATE instances SET parent_position = NULL WHERE parent_id = ? AND parent_position >= ?",
+            (instance_id, position),
+        )
+
 
 BATCH_OPS = frozenset({
     "create_instance", "append", "update_instance", "add_task", "update_task", "cancel_tasks",
-    "add_timer", "delete_timer", "delete_timers", "consume_inbox", "post",
+    "add_timer", "delete_timer", "delete_timers", "consume_inbox", "post", "rewind",
 })
 
 

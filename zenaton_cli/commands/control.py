@@ -1,4 +1,4 @@
-"""pause, resume, kill, retry, send-event: intents the daemon applies.
+"""pause, resume, kill, retry, send-event, rewind: intents the daemon applies.
 
 When a daemon is running, each command waits (briefly) until it has applied the
 intent and prints the new status; without one, the intent is queued and applied
@@ -10,10 +10,12 @@ from typing import Any
 
 import click
 from rich.markup import escape
+from rich.table import Table
 
 from runtime.control import Control
 from runtime.daemon import lock_path, read_info
 from runtime.models import Instance
+from runtime.rewind import RewindPlan, prepare, request_rewind
 
 from ..args import build
 from ..render import err, out, print_json
@@ -22,9 +24,14 @@ from ..state import State, common_options
 ACK_TIMEOUT = 5.0  # seconds to wait for a running daemon to apply an intent
 
 
-def report(state: State, control: Control, instance: Instance, action: str, item_id: int, as_json: bool) -> None:
+def acknowledged(state: State, control: Control, instance: Instance, item_id: int) -> tuple[bool, bool]:
+    """(a daemon runs, it applied the item within ACK_TIMEOUT)."""
     daemon = read_info(lock_path(state.config)) is not None
-    applied = daemon and control.applied(instance.id, item_id, ACK_TIMEOUT)
+    return daemon, daemon and control.applied(instance.id, item_id, ACK_TIMEOUT)
+
+
+def report(state: State, control: Control, instance: Instance, action: str, item_id: int, as_json: bool) -> None:
+    daemon, applied = acknowledged(state, control, instance, item_id)
     status = control.get(instance.id).status.value
     if as_json:
         print_json({"id": instance.id, "action": action, "applied": applied, "status": status})
@@ -99,3 +106,68 @@ def send_event(state: State, ref: str, event_name: str, args: tuple[str, ...], k
     instance = control.resolve(ref, name)
     event: Any = build(state.project().event(event_name), args, kwargs)
     report(state, control, instance, f"event {event_name}", control.send_event(instance, event), as_json)
+
+
+@click.command()
+@click.argument("ref", metavar="ID")
+@click.option("--to-step", "position", type=int, required=True, metavar="N",
+              help="The step (its position, as `inspect` shows) to run again; later steps run again too.")
+@click.option("--dry-run", is_flag=True, help="Show what would be archived; change nothing.")
+@click.option("--name", default=None, help="Workflow name, when a custom id matches several.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@common_options
+def rewind(state: State, ref: str, position: int, dry_run: bool, name: str | None, as_json: bool) -> None:
+    """Restart a paused, completed or killed workflow from step N with the current code.
+
+    The journal before step N is kept; the rest is archived (see `inspect --all-runs`).
+    Child instances already dispatched from step N on are left alone.
+    """
+    control = state.control()
+    instance = control.resolve(ref, name)
+    if dry_run:
+        plan = prepare(state.store, instance, position)
+        if as_json:
+            print_json({**plan.summary(), "action": "rewind", "dry_run": True})
+        else:
+            _show_plan(instance, plan, True)
+        return
+    plan, item_id = request_rewind(state.store, instance, position)
+    daemon, applied = acknowledged(state, control, instance, item_id)
+    refused = applied and len(state.store.archive(instance.id)) < plan.run
+    status = control.get(instance.id).status.value
+    if as_json:
+        print_json({**plan.summary(), "action": "rewind", "dry_run": False, "applied": applied and not refused,
+                    "refused": refused, "status": status})
+        return
+    _show_plan(instance, plan, False)
+    if refused:
+        err.print(f"[yellow]warning:[/yellow] the daemon refused the rewind (see its log); {instance.id} is {status}")
+    elif applied:
+        out.print(f"rewind: {escape(instance.name)} {instance.id} is now {status} (run {plan.run + 1})")
+    elif daemon:
+        out.print(f"rewind requested for {escape(instance.name)} {instance.id} (the daemon has not applied it yet)")
+    else:
+        out.print(f"rewind queued for {escape(instance.name)} {instance.id}")
+        err.print("[yellow]warning:[/yellow] no daemon is running; it applies when `zenaton start` runs")
+
+
+def _show_plan(instance: Instance, plan: RewindPlan, dry_run: bool) -> None:
+    label = f"{escape(instance.name)} {instance.id}"
+    if plan.position != plan.requested:
+        out.print(f"step {plan.requested} is part of a Parallel starting at step {plan.position}: rewinding to step {plan.position}")
+    keep, archive = ("would keep", "would archive") if dry_run else ("keeps", "archives")
+    out.print(
+        f"rewind {label} to step {plan.position}: {keep} {len(plan.kept)} journal entries (through seq "
+        f"{plan.keep_through_seq}), {archive} {len(plan.archived)} as run {plan.run}:"
+    )
+    table = Table(box=None, header_style="bold")
+    for column in ("seq", "type", "pos", "name"):
+        table.add_column(column)
+    for entry in plan.archived:
+        pos = "-" if entry.position is None else str(entry.position)
+        table.add_row(str(entry.seq), entry.type.value, pos, escape(entry.name or ""))
+    out.print(table)
+    if plan.children:
+        out.print(f"child instances dispatched from step {plan.position} on are left alone: {', '.join(plan.children)}")
+    if dry_run:
+        out.print("dry run: nothing changed")

@@ -56,15 +56,21 @@ def list_(state: State, status: str | None, name: str | None, all_envs: bool, li
 @click.option("--name", default=None, help="Workflow name, when a custom id matches several.")
 @click.option("--step", type=int, default=None, help="Show one step (its position) in full.")
 @click.option("--output", is_flag=True, help="Show each attempt's captured stdout and stderr.")
+@click.option("--all-runs", is_flag=True, help="Also the runs that `zenaton rewind` archived.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @common_options
-def inspect(state: State, ref: str, name: str | None, step: int | None, output: bool, as_json: bool) -> None:
+def inspect(
+    state: State, ref: str, name: str | None, step: int | None, output: bool, all_runs: bool, as_json: bool
+) -> None:
     """An instance: status, properties and its timeline step by step."""
     instance = state.control().resolve(ref, name)
-    view = instance_view(instance, state.store.journal(instance.id))
+    archive = state.store.archive(instance.id)
+    view = instance_view(instance, state.store.journal(instance.id), archive, all_runs)
     if as_json:
         if step is not None:
             view["steps"] = [s for s in view["steps"] if s["position"] == step]
+            for run in view.get("runs", []):
+                run["steps"] = [s for s in run["steps"] if s["position"] == step]
         print_json(view)
     else:
         instance_detail(view, step, output)

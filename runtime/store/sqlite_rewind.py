@@ -1,0 +1,26 @@
+"""Reading the rewind archive in SQLite (a mixin of SQLiteStore: it uses its _read).
+
+The ``rewind`` batch op itself is ``Writer.rewind`` (sqlite_writer.py): it runs inside
+the batch's transaction like every other op.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import ArchivedRun, Entry, JournalEntry
+from .sqlite_writer import JOURNAL_COLS
+
+
+class SQLiteRewind:
+    _read: Any
+
+    def archive(self, instance_id: str) -> list[ArchivedRun]:
+        rows = self._read(
+            f"SELECT run, archived_at, {JOURNAL_COLS} FROM journal_archive WHERE instance_id = ? ORDER BY run, seq",
+            (instance_id,),
+        )
+        runs: dict[int, tuple[float, list[JournalEntry]]] = {}
+        for r in rows:
+            entry = JournalEntry(r[2], r[3], Entry(r[4]), *r[5:])
+            runs.setdefault(r[0], (r[1], []))[1].append(entry)
+        return [ArchivedRun(instance_id, run, at, tuple(entries)) for run, (at, entries) in runs.items()]
