@@ -13,7 +13,7 @@ from typing import Callable
 from .config import Config
 from .engine import Engine
 from .errors import DaemonError
-from .loader import load_project
+from .loader import SourceSnapshot, load_project
 from .pool import WorkerPool
 from .store import open_store
 
@@ -82,8 +82,14 @@ def read_info(path: Path) -> DaemonInfo | None:
         os.close(fd)
 
 
-def run_daemon(config: Config, *, concurrency: int | None = None, log: Callable[[str], None] = print) -> int:
-    """Run in the foreground until SIGINT/SIGTERM; returns the exit code."""
+def run_daemon(
+    config: Config, *, concurrency: int | None = None, log: Callable[[str], None] = print, reload: bool | None = None
+) -> int:
+    """Run in the foreground until SIGINT/SIGTERM; returns the exit code.
+
+    ``reload`` (default: the config's ``daemon.reload``) watches the project's files and
+    loads changed code between two steps (runtime.reload).
+    """
     for name, value in config.dotenv.items():  # tasks read the project's .env, as under the original agent
         os.environ.setdefault(name, value)
     lock = PidLock(lock_path(config))
@@ -102,8 +108,10 @@ def run_daemon(config: Config, *, concurrency: int | None = None, log: Callable[
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     store = open_store(config.store_url, durability=config.durability)
     pool = None
+    reloader = None
     try:
-        project = load_project(config.root, config.boot, config.module)
+        # The workers import the very source text the daemon imported (see loader.SourceSnapshot).
+        project = load_project(config.root, config.boot, config.module, snapshot=SourceSnapshot(config.root))
         workers = concurrency or config.concurrency
         pool = WorkerPool(
             project, root=config.root, boot=config.boot, module=config.module,
@@ -111,14 +119,21 @@ def run_daemon(config: Config, *, concurrency: int | None = None, log: Callable[
         )
         pool.add_wake_fd(wake_read)
         engine = Engine(store, project, pool, cache_size=config.cache_size, log=log)
+        if config.reload if reload is None else reload:
+            from . import reload as hot  # imports watchdog: only when watching
+
+            reloader = hot.start(config, engine, pool, log)
         recovered = store.recover()
         log(
             f"zenaton daemon started (pid {os.getpid()}, env {config.env}, {workers} workers, "
             f"store {config.store_url}); {recovered} interrupted task(s) re-queued"
+            + ("; watching for changes" if reloader else "")
         )
         busy = True
         while not stopping:
             busy = engine.step(0.0 if busy else _idle_timeout(store)) > 0
+            if reloader is not None and reloader.poll():
+                busy = True
         log("stopping: waiting for running tasks to finish")
         engine.claiming = False
         finished, unfinished = pool.shutdown(config.stop_grace)
@@ -130,6 +145,8 @@ def run_daemon(config: Config, *, concurrency: int | None = None, log: Callable[
     finally:
         if pool is not None:
             pool.close()
+        if reloader is not None:
+            reloader.stop()
         store.close()
         lock.release()
         for sig, handler in previous.items():

@@ -49,6 +49,15 @@ class RunCache:
         if run is not None:
             run.close()
 
+    def clear(self) -> None:
+        """Close every suspended run (code reload): each is rebuilt by replay when next needed."""
+        runs, self._runs = list(self._runs.values()), OrderedDict()
+        for run in runs:
+            try:
+                run.close()
+            except Exception:  # user code in a finally block: the run is gone either way
+                pass
+
     def __len__(self) -> int:
         return len(self._runs)
 

@@ -1,9 +1,10 @@
 """The task pool: warm worker processes that run attempts, with deadlines and crash detection.
 
 Single-threaded: the daemon calls ``submit`` and ``poll`` from its loop. Workers are
-started lazily, up to ``concurrency``, and reused. An attempt that outlives its
-``max_time`` gets its worker SIGKILLed and a ``TaskTimeoutError`` outcome; a worker that
-dies mid-attempt gives a ``TaskCrashedError`` outcome. Nothing a task does makes ``poll``
+started lazily, up to ``concurrency``, and reused; ``recycle`` (code reload) replaces
+them, idle ones at once, busy ones once their current attempt has reported. An attempt
+that outlives its ``max_time`` gets its worker SIGKILLed and a ``TaskTimeoutError``
+outcome; a worker that dies mid-attempt gives a ``TaskCrashedError`` outcome. Nothing a task does makes ``poll``
 raise: the one exception is ``WorkerStartError``, when the project itself cannot be loaded.
 """
 from __future__ import annotations
@@ -72,6 +73,8 @@ class WorkerPool:
         self._closing = False
         self._closed = False
         self._tmp = tempfile.mkdtemp(prefix="zenaton-pool-")
+        self._generation = 0
+        self._sources = self._write_sources(project)
 
     # -- capacity -----------------------------------------------------------------------
 
@@ -108,6 +111,7 @@ class WorkerPool:
             raise self._fatal
         if self._closing:
             raise PoolFullError("the task pool is shutting down")
+        self._retire_stale()
         worker = next((w for w in self._workers if w.attempt is None), None)
         if worker is None:
             if len(self._workers) >= self.concurrency:
@@ -126,8 +130,43 @@ class WorkerPool:
         while True:
             woke = self._wait_once(end, outcomes, wake)
             outcomes += self._enforce_deadlines()
+            self._retire_stale()
             if outcomes or woke or time.monotonic() >= end:
                 return outcomes
+
+    # -- code reload --------------------------------------------------------------------
+
+    def recycle(self, project: Any) -> None:
+        """Run the new ``project`` from now on, in new workers.
+
+        Idle workers and workers still loading are stopped now (an attempt waiting for
+        one goes to a new worker); a worker running an attempt finishes it, its outcome
+        is reported as usual, and only then is it stopped. Nothing is lost or failed.
+        """
+        self.project = project
+        self._fatal = None  # a start-up failure of the previous code says nothing of this one
+        self._generation += 1
+        previous, self._sources = self._sources, self._write_sources(project)
+        waiting = [a for a in (w.abandon_pending() for w in self._workers) if a is not None]
+        self._retire_stale()
+        if previous:
+            Path(previous[1]).unlink(missing_ok=True)  # only workers that already loaded used it
+        for attempt in waiting:
+            self.submit(attempt)
+
+    def _retire_stale(self) -> None:
+        for worker in [w for w in self._workers if w.generation != self._generation and w.attempt is None]:
+            worker.close_stdin()
+            self._remove(worker)
+
+    def _write_sources(self, project: Any) -> list[str]:
+        """The worker arguments that make it import the daemon's snapshot of the code."""
+        snapshot = getattr(project, "snapshot", None)
+        if snapshot is None:
+            return []
+        path = Path(self._tmp) / f"sources-{self._generation}.json"
+        snapshot.write(path)
+        return ["--sources", str(path)]
 
     def _wait_once(self, end: float, outcomes: list[Outcome], wake: bool) -> bool:
         now = time.monotonic()
@@ -258,8 +297,10 @@ class WorkerPool:
 
     def _spawn(self) -> WorkerProcess:
         capture_dir = tempfile.mkdtemp(prefix="worker-", dir=self._tmp)
-        command = [sys.executable, "-u", "-m", "runtime.worker", *self._args, "--capture-dir", capture_dir]
+        command = [sys.executable, "-u", "-m", "runtime.worker", *self._args, *self._sources,
+                   "--capture-dir", capture_dir]
         worker = WorkerProcess.start(command, cwd=self._root, env=self._env, capture_dir=capture_dir)
+        worker.generation = self._generation
         self._workers.append(worker)
         self._selector.register(worker.stdout_fd, selectors.EVENT_READ, worker)
         if worker.pidfd is not None:

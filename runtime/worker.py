@@ -137,6 +137,7 @@ class WorkerProcess:
         self._stderr = stderr_file
         self._buffer = bytearray()
         self.ready = False  # the project is loaded
+        self.generation = 0  # which version of the project's code it loaded (pool.recycle)
         self.attempt: Attempt | None = None
         self.started_at: float | None = None  # wall clock; None while the attempt waits for "ready"
         self.deadline: float | None = None  # monotonic
@@ -294,6 +295,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--store", required=True)
     parser.add_argument("--capture-dir", help="where the attempt's output files live (default: a new temp dir)")
     parser.add_argument("--parent", type=int, default=None, help="the daemon's pid: die with it")
+    parser.add_argument("--sources", help="the daemon's source snapshot: import the project from it, not from disk")
     return parser.parse_args(argv)
 
 
@@ -326,9 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     _die_with(args.parent)
     channel, devnull = _take_protocol_fds()
     try:
-        from .loader import load_project
+        from .loader import SourceSnapshot, load_project
 
-        project = load_project(Path(args.root), boot=args.boot or "boot.py", module=args.module)
+        root = Path(args.root)
+        snapshot = SourceSnapshot.read(Path(args.sources), root) if args.sources else None
+        project = load_project(root, boot=args.boot or "boot.py", module=args.module, snapshot=snapshot)
     except BaseException as error:  # anything the project's import does must be reported, not lost
         channel.send({"fatal": _describe_load_failure(error)})
         return 1

@@ -20,11 +20,13 @@ from ..state import State, common_options
 
 @click.command()
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Task workers (default from zenaton.toml, 8).")
+@click.option("--reload/--no-reload", "reload", default=None,
+              help="Reload the project when its files change (default from zenaton.toml: on).")
 @common_options
-def start(state: State, concurrency: int | None) -> int:
+def start(state: State, concurrency: int | None, reload: bool | None) -> int:
     """Run the daemon in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
 
-    return run_daemon(state.config, concurrency=concurrency, log=_log)
+    return run_daemon(state.config, concurrency=concurrency, log=_log, reload=reload)
 
 
 def _log(message: str) -> None:
