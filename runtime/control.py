@@ -10,11 +10,11 @@ import dataclasses
 import time
 from typing import Any, Sequence
 
-from zenaton._jobs import check_custom_id
+from zenaton._jobs import check_custom_id, check_jobs
 from zenaton._runtime import current_runtime
 from zenaton.abstracts.workflow import Workflow
 from zenaton.client import Client
-from zenaton.exceptions import InstanceStateError, UnknownInstanceError
+from zenaton.exceptions import DuplicateIdError, InstanceStateError, UnknownInstanceError
 from zenaton.workflows.version import Version
 
 from .errors import AmbiguousError, NotFoundError, StateError
@@ -60,6 +60,16 @@ class Control:
             raise AmbiguousError(f"schedule id prefix {ref!r} matches several schedules; give more characters")
         self.store.delete_schedule(matches[0].id)
         return matches[0]
+
+    def dispatch_many(self, jobs: Sequence[Any]) -> list[Instance | None]:
+        """Dispatch many jobs in one transaction; None where a custom id was already taken.
+
+        Every job is checked (type, id, storable data) before anything is written.
+        """
+        now = self.store.now()
+        records = [new_instance(self.codec, job, env=self.env, now=now) for job in check_jobs(jobs)]
+        created = self.store.create_instances(records)
+        return [record[0] if ok else None for record, ok in zip(records, created)]
 
     def get(self, instance_id: str) -> Instance:
         instance = self.store.get_instance(instance_id)
@@ -174,8 +184,18 @@ class ClientRuntime:
         return [job.handle() for job in jobs]
 
     def dispatch(self, jobs: Sequence[Any]) -> None:
-        for job in jobs:
-            self.control_api.dispatch(job)
+        if len(jobs) == 1:
+            self.control_api.dispatch(jobs[0])
+            return
+        refused = [job for job, made in zip(jobs, self.control_api.dispatch_many(jobs)) if made is None]
+        if refused:
+            raise DuplicateIdError(
+                f"{len(refused)} of {len(jobs)} jobs were not dispatched: an unfinished instance has their id "
+                f"(first: {type(refused[0]).__name__} {refused[0].id()!r})"
+            )
+
+    def dispatch_many(self, jobs: Sequence[Any]) -> list[str | None]:
+        return [i.id if i else None for i in self.control_api.dispatch_many(jobs)]
 
     def wait(self, wait: Any) -> None:
         return None

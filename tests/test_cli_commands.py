@@ -1,6 +1,7 @@
 """find / where-id, send-event, errors and retry --all, in-process against a real SQLite store."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.cli_helpers import ADA, Engineer, dispatch, fails, invoke, run_json
@@ -109,3 +110,35 @@ def test_schedule_schedules_and_unschedule(project: Path, engine: Engineer) -> N
     assert run_json(project, "unschedule", created["id"][:8])["id"] == created["id"]
     assert run_json(project, "schedules") == []
     fails(project, "unschedule", created["id"], match="no schedule")
+
+
+def test_bulk_dispatch_from_a_file(project: Path, engine: Engineer, tmp_path: Path) -> None:
+    lines = [json.dumps({"email": f"user{i}@example.com", "slack_id": f"U{i}"}) for i in range(50)]
+    lines.append(json.dumps([{"email": "user0@example.com", "slack_id": "again"}]))  # custom id taken
+    batch = tmp_path / "users.jsonl"
+    batch.write_text("\n".join(lines) + "\n\n")
+    reply = run_json(project, "dispatch", "WelcomeFlow", "--from-file", batch)
+    assert (reply["dispatched"], reply["refused"], reply["ids"][-1]) == (50, 1, None)
+    engine.run(advance=5)
+    assert {i["status"] for i in run_json(project, "list", "--limit", "100")} == {"completed"}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"email": "x@example.com", "slack_id": "U"}) + "\n{not json\n")
+    fails(project, "dispatch", "WelcomeFlow", "--from-file", bad, match="line 2: not JSON")
+    assert len(run_json(project, "list", "--limit", "100")) == 50  # nothing of the bad file was written
+
+
+def test_dispatch_many_from_python(harness) -> None:
+    from flowlib.tasks import Add
+    from flowlib.workflows import EventFlow
+
+    from zenaton._runtime import current_runtime
+    from zenaton.client import Client
+
+    token = current_runtime.set(harness.runtime)
+    try:
+        ids = Client("app", "token", "dev").dispatch_many([Add(i, i) for i in range(10)] + [EventFlow("one"), EventFlow("one")])
+    finally:
+        current_runtime.reset(token)
+    assert len([i for i in ids if i]) == 11 and ids[-1] is None
+    harness.run()
+    assert sum(1 for i in harness.store.list_instances(name="Add") if i.status.value == "completed") == 10

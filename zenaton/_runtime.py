@@ -25,6 +25,9 @@ class Runtime(Protocol):
     def dispatch(self, jobs: Sequence[Job]) -> None:
         """Start jobs without waiting for them."""
 
+    def dispatch_many(self, jobs: Sequence[Job]) -> list[str | None]:
+        """Start many jobs in one write; their instance ids (None where the custom id was taken)."""
+
     def wait(self, wait: Any) -> Any:
         """Block on a Wait task; return the event received, or None on timeout."""
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from ._jobs import check_jobs
 from ._runtime import get_runtime
 
 
@@ -30,6 +31,11 @@ class Client:
     @classmethod
     def current(cls) -> Client | None:
         return cls._current
+
+    def dispatch_many(self, jobs: Any) -> list[str | None]:
+        """Dispatch many tasks and workflows at once (one write); their ids, None where an
+        unfinished instance already had the custom id."""
+        return get_runtime().dispatch_many(check_jobs(jobs))
 
     def start_workflow(self, flow: Any) -> None:
         get_runtime().dispatch([flow])

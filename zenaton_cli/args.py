@@ -16,14 +16,15 @@ def parse_value(text: str) -> Any:
         value = json.loads(text)
     except ValueError:
         return text
-    return _records(value)
+    return records(value)
 
 
-def _records(value: Any) -> Any:
+def records(value: Any) -> Any:
+    """JSON objects (at any depth) as Records, readable as value["k"] and value.k."""
     if isinstance(value, dict):
-        return Record({k: _records(v) for k, v in value.items()})
+        return Record({k: records(v) for k, v in value.items()})
     if isinstance(value, list):
-        return [_records(v) for v in value]
+        return [records(v) for v in value]
     return value
 
 

@@ -235,6 +235,10 @@ class _ReplayRuntime:
         for job in jobs:
             self.run.request(DISPATCH, _name(job), job=job)
 
+    def dispatch_many(self, jobs: Sequence[Any]) -> list[None]:
+        self.dispatch(jobs)  # ids are not known while deciding: replay must not depend on them
+        return [None] * len(jobs)
+
     def wait(self, wait: Wait) -> Any:
         if not self.in_handle:
             raise ExternalError("on_event() cannot wait")

@@ -113,6 +113,9 @@ class Store(Protocol):
         unfinished workflow instance with the same env, name and custom id exists.
         """
 
+    def create_instances(self, records: list[tuple[Instance, NewEntry, TaskRecord | None]]) -> list[bool]:
+        """Many instances in one transaction (bulk dispatch); False where a custom id was taken."""
+
     def get_instance(self, instance_id: str) -> Instance | None: ...
 
     def list_instances(

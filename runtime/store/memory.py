@@ -83,6 +83,9 @@ class MemoryStore(MemorySchedules, MemoryRewind):
     def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
         self._write(lambda: self._op_create_instance(instance, started, task, skip_duplicate=False))
 
+    def create_instances(self, records: list[tuple[Instance, NewEntry, TaskRecord | None]]) -> list[bool]:
+        return list(self._write(lambda: [self._op_create_instance(*r, skip_duplicate=True) for r in records]))
+
     def get_instance(self, instance_id: str) -> Instance | None:
         with self._lock:
             return self._instances.get(instance_id)

@@ -144,6 +144,9 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
     def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
         self._write(lambda w: w.create_instance(instance, started, task, skip_duplicate=False))
 
+    def create_instances(self, records: list[tuple[Instance, NewEntry, TaskRecord | None]]) -> list[bool]:
+        return self._write(lambda w: [w.create_instance(*r, skip_duplicate=True) for r in records])
+
     def get_instance(self, instance_id: str) -> Instance | None:
         rows = self._read(f"SELECT {INSTANCE_COLS} FROM instances WHERE id = ?", (instance_id,))
         return instance_row(rows[0]) if rows else None

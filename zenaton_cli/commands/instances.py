@@ -1,15 +1,19 @@
 """dispatch, list, inspect, wait: instances and their journals."""
 from __future__ import annotations
 
+import json
 import time
+from typing import TextIO
 
 import click
+from rich.markup import escape
 
-from runtime.errors import NotFoundError
+from runtime.control import Control
+from runtime.errors import NotFoundError, ZenatonError
 from runtime.history import instance_summary, instance_view
 from runtime.models import InstanceStatus
 
-from ..args import build
+from ..args import build, records
 from ..render import instance_detail, instances_table, out, print_json
 from ..state import State, common_options
 
@@ -21,17 +25,51 @@ STATUSES = [s.value for s in InstanceStatus]
 @click.argument("args", nargs=-1)
 @click.option("--arg", "kwargs", multiple=True, metavar="KEY=VALUE", help="A keyword argument (repeatable).")
 @click.option("--id", "custom_id", default=None, help="Custom id, instead of the workflow's id().")
+@click.option("--from-file", "from_file", type=click.File("r"), default=None,
+              help="Bulk: one instance per line, a JSON array of arguments (or one JSON object argument).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @common_options
-def dispatch(state: State, name: str, args: tuple[str, ...], kwargs: tuple[str, ...], custom_id: str | None, as_json: bool) -> None:
+def dispatch(state: State, name: str, args: tuple[str, ...], kwargs: tuple[str, ...], custom_id: str | None,
+             from_file: TextIO | None, as_json: bool) -> None:
     """Start a workflow or task NAME with ARGS (JSON, or plain strings)."""
     control = state.control(load=True)
-    job = build(state.project().job(name), args, kwargs)
-    instance = control.dispatch(job, custom_id=custom_id)
+    cls = state.project().job(name)
+    if from_file is not None:
+        if args or kwargs or custom_id:
+            raise click.UsageError("--from-file takes the arguments from the file; give no ARGS, --arg or --id")
+        ids = bulk_dispatch(control, cls, from_file)
+        refused = ids.count(None)
+        if as_json:
+            print_json({"ids": ids, "dispatched": len(ids) - refused, "refused": refused})
+        else:
+            out.print(f"dispatched {len(ids) - refused} {escape(name)} instance(s)" + (f", {refused} refused (custom id taken)" if refused else ""))
+        return
+    instance = control.dispatch(build(cls, args, kwargs), custom_id=custom_id)
     if as_json:
         print_json({"id": instance.id})
     else:
         out.print(instance.id)
+
+
+def bulk_dispatch(control: Control, cls: type, lines: TextIO, chunk: int = 5000) -> list[str | None]:
+    """Every line is checked before anything is written; then chunks of one transaction each."""
+    jobs = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as error:
+            raise ZenatonError(f"line {number}: not JSON: {error}") from None
+        arguments = value if isinstance(value, list) else [value]
+        try:
+            jobs.append(cls(*[records(a) for a in arguments]))
+        except Exception as error:
+            raise ZenatonError(f"line {number}: cannot create {cls.__name__}: {type(error).__name__}: {error}") from None
+    ids: list[str | None] = []
+    for start in range(0, len(jobs), chunk):
+        ids += [i.id if i else None for i in control.dispatch_many(jobs[start:start + chunk])]
+    return ids
 
 
 @click.command(name="list")
