@@ -11,17 +11,32 @@ from __future__ import annotations
 from collections import OrderedDict, defaultdict
 from typing import Any, Callable
 
+from zenaton.abstracts.task import Task
+
 from .activation import Activation
 from .clock import Clock, SystemClock
 from .loader import Project
 from .models import Instance, Kind, TaskRecord
-from .standalone import TaskActivation
 from .replay import WorkflowRun
 from .scheduler import fire_due
+from .standalone import TaskActivation
 from .store import Batch, Store
 from .tasks import Attempt, Outcome
 
 Log = Callable[[str], None]
+
+
+class BoundedDict(OrderedDict):  # type: ignore[type-arg]
+    """A dict that forgets its oldest keys past ``limit`` entries."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key: object, value: object) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.limit:
+            self.popitem(last=False)
 
 
 class RunCache:
@@ -87,6 +102,7 @@ class Engine:
         self._pending: list[Outcome] = []
         self.claiming = True
         self.claimed_ids: set[tuple[str, str, str]] = set()  # custom ids taken by children this step
+        self.envs = BoundedDict(10_000)  # instance id -> env, for the attempts of its tasks
 
     def step(self, timeout: float = 0.0) -> int:
         """One round; returns how many things happened (0 means idle)."""
@@ -108,11 +124,13 @@ class Engine:
         for instance_id, inputs in work.items():
             instance = self.store.get_instance(instance_id)
             if instance is not None:
+                self.envs[instance.id] = instance.env
                 batch.ops.extend(self._activate(instance, inputs, now).ops)
-        if batch:
-            self.store.apply(batch)
-        claimed = self._claim(now)
-        return len(outcomes) + len(work) + claimed
+        claimed = self.store.apply_and_claim(batch, now, self._free_slots())
+        for task in claimed:
+            self.in_flight[task.id] = task
+            self.runner.submit(self._attempt(task))
+        return len(outcomes) + len(work) + len(claimed)
 
     def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Step until nothing is left to do now (tests; time only moves with the clock)."""
@@ -144,27 +162,25 @@ class Engine:
             Activation(self, instance, batch, now).contain(error, inputs["outcomes"], inputs["timers"], inbox)
             return batch
 
-    def _claim(self, now: float) -> int:
-        if not self.claiming:
-            return 0
-        free = self.runner.free_slots()
-        if free <= 0:
-            return 0
-        tasks = self.store.claim_tasks(now, min(free, self.batch_limit))
-        for task in tasks:
-            self.in_flight[task.id] = task
-            self.runner.submit(self._attempt(task))
-        return len(tasks)
+    def _free_slots(self) -> int:
+        return min(self.runner.free_slots(), self.batch_limit) if self.claiming else 0
 
     def _attempt(self, task: TaskRecord) -> Attempt:
-        instance = self.store.get_instance(task.instance_id)
-        env = instance.env if instance else ""
-        max_time = None
+        env = self.envs.get(task.instance_id)
+        if env is None:
+            instance = self.store.get_instance(task.instance_id)
+            env = instance.env if instance else ""
+        return Attempt(task.id, task.instance_id, env, task.name, task.data, task.retry_index, self._max_time(task))
+
+    def _max_time(self, task: TaskRecord) -> float | None:
+        """The task's max_processing_time(); the task is only decoded when its class defines one."""
+        cls = self.project.classes.get(task.name)
+        if cls is not None and getattr(cls, "max_processing_time", None) is Task.max_processing_time:
+            return None
         try:
-            job = self.project.codec.decode(task.data)
-            limit = job.max_processing_time()
-            if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
-                max_time = float(limit)
+            limit = self.project.codec.decode(task.data).max_processing_time()
         except Exception:  # the attempt itself will report what is wrong with the task
-            max_time = None
-        return Attempt(task.id, task.instance_id, env, task.name, task.data, task.retry_index, max_time)
+            return None
+        if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
+            return float(limit)
+        return None

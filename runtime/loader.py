@@ -134,9 +134,16 @@ class Project:
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
         self.codec = Codec(self.is_project_module)
+        self._verdicts: dict[str, bool] = {}
 
     def is_project_module(self, module_name: str) -> bool:
         """True for a module whose file is under the project root, checked without importing it."""
+        verdict = self._verdicts.get(module_name)
+        if verdict is None:  # asked at every decode: resolving paths each time would cost more than the rest
+            verdict = self._verdicts[module_name] = self._is_project_module(module_name)
+        return verdict
+
+    def _is_project_module(self, module_name: str) -> bool:
         module = sys.modules.get(module_name)
         if module is not None:
             origin = getattr(module, "__file__", None)

@@ -164,6 +164,9 @@ class Store(Protocol):
     def apply(self, batch: Batch) -> None:
         """Apply every op of the batch in one transaction."""
 
+    def apply_and_claim(self, batch: Batch, now: float, limit: int) -> list[TaskRecord]:
+        """``apply(batch)`` then ``claim_tasks(now, limit)`` in one transaction (one commit a step)."""
+
     def recover(self) -> int:
         """Put running tasks back to queued (after a crash); return how many."""
 

@@ -150,18 +150,26 @@ class MemoryStore(MemorySchedules, MemoryRewind):
 
     def claim_tasks(self, now: float, limit: int) -> list[TaskRecord]:
         """Oldest run_at first; the returned records show status running and the new attempts."""
+        return list(self._write(lambda: self._claim(now, limit)))
 
-        def claim() -> list[TaskRecord]:
-            due = [t for t in self._tasks.values() if t.status == TaskStatus.QUEUED and t.run_at <= now and self._runs(t)]
-            due.sort(key=lambda t: t.run_at)  # stable: insertion order among equal run_at
-            claimed = []
-            for task in due[: max(limit, 0)]:
-                task = dataclasses.replace(task, status=TaskStatus.RUNNING, attempts=task.attempts + 1)
-                self._set(self._tasks, task.id, task)
-                claimed.append(task)
-            return claimed
+    def apply_and_claim(self, batch: Batch, now: float, limit: int) -> list[TaskRecord]:
+        """apply(batch), then claim_tasks(now, limit), all or nothing."""
 
-        return list(self._write(claim))
+        def run() -> list[TaskRecord]:
+            self._apply_ops(batch)
+            return self._claim(now, limit)
+
+        return list(self._write(run))
+
+    def _claim(self, now: float, limit: int) -> list[TaskRecord]:
+        due = [t for t in self._tasks.values() if t.status == TaskStatus.QUEUED and t.run_at <= now and self._runs(t)]
+        due.sort(key=lambda t: t.run_at)  # stable: insertion order among equal run_at
+        claimed = []
+        for task in due[: max(limit, 0)]:
+            task = dataclasses.replace(task, status=TaskStatus.RUNNING, attempts=task.attempts + 1)
+            self._set(self._tasks, task.id, task)
+            claimed.append(task)
+        return claimed
 
     def due_timers(self, now: float, limit: int) -> list[Timer]:
         """Timers with fire_at <= now, earliest first; they stay until deleted."""
@@ -184,18 +192,17 @@ class MemoryStore(MemorySchedules, MemoryRewind):
 
     def apply(self, batch: Batch) -> None:
         """Every op of the batch, all or nothing."""
-
-        def run() -> None:
-            for op, args, kwargs in batch.ops:
-                method = getattr(self, "_op_" + op, None)
-                if method is None:
-                    raise StoreError(f"unknown batch op {op!r}")
-                if op == "create_instance":
-                    kwargs = {**kwargs, "skip_duplicate": True}
-                method(*args, **kwargs)
-
         if batch.ops:
-            self._write(run)
+            self._write(lambda: self._apply_ops(batch))
+
+    def _apply_ops(self, batch: Batch) -> None:
+        for op, args, kwargs in batch.ops:
+            method = getattr(self, "_op_" + op, None)
+            if method is None:
+                raise StoreError(f"unknown batch op {op!r}")
+            if op == "create_instance":
+                kwargs = {**kwargs, "skip_duplicate": True}
+            method(*args, **kwargs)
 
     def recover(self) -> int:
         def run() -> int:

@@ -32,6 +32,7 @@ T = TypeVar("T")
 
 # Tasks of a paused instance stay queued: a pause starts nothing new, retries included.
 RUNNING_INSTANCE = "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running')"
+CLAIMABLE = f"status = 'queued' AND run_at <= ? AND {RUNNING_INSTANCE}"
 
 BUSY_TIMEOUT_MS = 10_000
 LOCK_PATIENCE = 60.0  # seconds of retrying "database is locked" before giving up
@@ -217,22 +218,20 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
 
     def claim_tasks(self, now: float, limit: int) -> list[TaskRecord]:
         """Oldest run_at first; the returned records show status running and the new attempts."""
-        if limit <= 0:
+        if limit <= 0 or not self._read(f"SELECT 1 FROM tasks WHERE {CLAIMABLE} LIMIT 1", (now,)):
             return []
+        return self._write(lambda w: _claim(w, now, limit))
 
-        def claim(w: Writer) -> list[Any]:
-            rows = w.c.execute(
-                f"SELECT {TASK_COLS} FROM tasks WHERE status = 'queued' AND run_at <= ? AND {RUNNING_INSTANCE}"
-                " ORDER BY run_at, ord LIMIT ?",
-                (now, limit),
-            ).fetchall()
-            w.c.executemany(
-                "UPDATE tasks SET status = 'running', attempts = attempts + 1 WHERE id = ?", [(r[0],) for r in rows]
-            )
-            return rows
+    def apply_and_claim(self, batch: Batch, now: float, limit: int) -> list[TaskRecord]:
+        """apply(batch), then claim_tasks(now, limit), in one transaction: one commit per step."""
+        if not batch.ops:
+            return self.claim_tasks(now, limit)
 
-        rows = self._write(claim)
-        return [dataclasses.replace(task_row(r), status=TaskStatus.RUNNING, attempts=r[7] + 1) for r in rows]
+        def run(w: Writer) -> list[TaskRecord]:
+            w.run(batch)
+            return _claim(w, now, limit) if limit > 0 else []
+
+        return self._write(run)
 
     def due_timers(self, now: float, limit: int) -> list[Timer]:
         """Timers with fire_at <= now, earliest first; they stay until deleted."""
@@ -301,3 +300,8 @@ def _prepare_file(path: str) -> None:
     finally:
         os.close(fd)
 
+
+def _claim(w: Writer, now: float, limit: int) -> list[TaskRecord]:
+    rows = w.c.execute(f"SELECT {TASK_COLS} FROM tasks WHERE {CLAIMABLE} ORDER BY run_at, ord LIMIT ?", (now, limit)).fetchall()
+    w.c.executemany("UPDATE tasks SET status = 'running', attempts = attempts + 1 WHERE id = ?", [(r[0],) for r in rows])
+    return [dataclasses.replace(task_row(r), status=TaskStatus.RUNNING, attempts=r[7] + 1) for r in rows]
