@@ -70,7 +70,7 @@ class Activation(Rewinder):
         except Exception as error:  # a class gone from the project, a corrupt payload
             self._pause_with_error(error_info(error))
             return None
-        run = WorkflowRun(workflow, self.id, recorded_requests(journal), waits.fire_at)
+        run = WorkflowRun(workflow, self.id, recorded_requests(journal), waits.fire_at, self.engine.decision_timeout)
         decisions = run.start(self.now)
         for item in inputs(journal):
             if any(d.kind == "fail" for d in decisions):

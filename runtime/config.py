@@ -40,6 +40,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "http": (str, "127.0.0.1:4001"),
         "cache_size": (int, 1000),
         "stop_grace": ((int, float), 10.0),
+        "decision_timeout": ((int, float), 10.0),
     },
 }
 
@@ -60,6 +61,7 @@ class Config:
     http: str
     cache_size: int
     stop_grace: float
+    decision_timeout: float
     has_config_file: bool
     dotenv: dict[str, str]  # the project's .env, which the daemon exports to its tasks
 
@@ -178,6 +180,7 @@ def load_config(
         http=get("daemon", "http"),
         cache_size=get("daemon", "cache_size"),
         stop_grace=float(get("daemon", "stop_grace")),
+        decision_timeout=float(get("daemon", "decision_timeout")),
         has_config_file=has_file,
         dotenv=dotenv,
     )

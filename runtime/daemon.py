@@ -118,7 +118,9 @@ def run_daemon(
             store_url=config.store_url, concurrency=workers,
         )
         pool.add_wake_fd(wake_read)
-        engine = Engine(store, project, pool, cache_size=config.cache_size, log=log)
+        engine = Engine(
+            store, project, pool, cache_size=config.cache_size, decision_timeout=config.decision_timeout, log=log
+        )
         if config.reload if reload is None else reload:
             from . import reload as hot  # imports watchdog: only when watching
 

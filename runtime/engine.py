@@ -89,6 +89,7 @@ class Engine:
         clock: Clock | None = None,
         cache_size: int = 1000,
         batch_limit: int = 500,
+        decision_timeout: float | None = 10.0,
         log: Log | None = None,
     ) -> None:
         self.store = store
@@ -97,6 +98,7 @@ class Engine:
         self.clock = clock or SystemClock()
         self.cache = RunCache(cache_size)
         self.batch_limit = batch_limit
+        self.decision_timeout = decision_timeout  # seconds workflow code may run in one decision
         self.log: Log = log or (lambda message: None)
         self.in_flight: dict[str, TaskRecord] = {}
         self._pending: list[Outcome] = []

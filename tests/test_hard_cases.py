@@ -276,3 +276,20 @@ def test_the_daemon_survives_user_code_raising_while_deciding(tmp_path):
     finally:
         if daemon.process.poll() is None:
             daemon.stop()
+
+
+@pytest.mark.parametrize("where", ["handle", "on_event"])
+def test_an_endless_loop_in_workflow_code_pauses_the_instance_not_the_daemon(harness, where):
+    from flowlib.workflows import Spinning
+
+    harness.engine.decision_timeout = 0.2
+    instance_id = harness.dispatch(Spinning(where))
+    other = harness.dispatch(Sequential(2))
+    harness.run()
+    if where == "on_event":
+        harness.control.send_event(harness.instance(instance_id), Ping())
+        harness.run()
+    assert harness.status(instance_id) == "paused"
+    error = harness.error(instance_id)
+    assert error["class"] == "DecisionTimeout" and "more than 0.2 s" in error["message"]
+    assert harness.status(other) == "completed"  # the engine kept serving the others

@@ -14,6 +14,7 @@ from zenaton.exceptions import ExternalError, InvalidArgumentError
 from zenaton.tasks.wait import Wait
 
 from ..errors import EngineInterrupt
+from .deadline import DecisionTimeout, time_limit
 from .requests import CHILD, DISPATCH, TASK, WAIT, Decision, NonDeterminismError, Recorded
 
 FireAt = Callable[[list, str, float], "float | None"]
@@ -44,11 +45,13 @@ class WorkflowRun:
         instance_id: str,
         recorded: dict[int, Recorded],
         fire_at: FireAt,
+        time_limit: float | None = None,
     ) -> None:
         self.workflow = workflow
         self.instance_id = instance_id
         self.recorded = dict(recorded)
         self._fire_at = fire_at
+        self._time_limit = time_limit
         self._now = 0.0
         self._next_position = 1
         self._outcomes: dict[int, Any] = {}
@@ -88,7 +91,10 @@ class WorkflowRun:
         token = current_runtime.set(_ReplayRuntime(self, in_handle=False))
         context = current_workflow_context.set(WorkflowContext(id=self.instance_id))
         try:
-            self.workflow.on_event(event)
+            with time_limit(self._time_limit):
+                self.workflow.on_event(event)
+        except DecisionTimeout as error:
+            return self._fail(error)
         except _Violation:
             assert self.violation is not None
             return self._fail(self.violation)
@@ -134,7 +140,13 @@ class WorkflowRun:
         self._now = now
         self._decisions = []
         assert self._greenlet is not None
-        signal = self._greenlet.switch()
+        try:
+            with time_limit(self._time_limit):
+                signal = self._greenlet.switch()
+        except DecisionTimeout as error:  # the alarm went off just as the code gave control back
+            self.close()
+            self.finished = True
+            return self._fail(error)
         if isinstance(signal, _Blocked):
             self._waiting = signal.positions
         return self._decisions
@@ -155,6 +167,10 @@ class WorkflowRun:
         except _Violation:
             assert self.violation is not None
             self._fail(self.violation)
+            self.finished = True
+            return
+        except DecisionTimeout as error:
+            self._fail(error)
             self.finished = True
             return
         except EngineInterrupt:

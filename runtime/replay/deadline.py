@@ -1,0 +1,50 @@
+"""A time limit on workflow code: a decision that runs too long is stopped, not the daemon.
+
+Workflow code runs in the daemon's main thread, so a SIGALRM timer can interrupt even a
+tight ``while True`` loop: the handler raises DecisionTimeout (a BaseException, so user
+``except Exception`` blocks do not swallow it) wherever the code is.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from ..errors import EngineInterrupt
+
+
+class DecisionTimeout(EngineInterrupt):
+    """Workflow code ran longer than the decision time limit."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the workflow's code ran for more than {seconds:g} s in one decision (an endless loop?); "
+            "the instance was paused instead of freezing the daemon"
+        )
+        self.seconds = seconds
+
+
+_armed: list[float] = []  # the limit of the decision running now, if any
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    if _armed:
+        raise DecisionTimeout(_armed[-1])
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise DecisionTimeout in this block after ``seconds`` (main thread only; None: no limit)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGALRM) is not _on_alarm:
+        signal.signal(signal.SIGALRM, _on_alarm)
+    _armed.append(seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        _armed.pop()
