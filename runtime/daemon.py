@@ -18,6 +18,7 @@ from .pool import WorkerPool
 from .store import open_store
 
 IDLE_POLL = 0.05  # seconds between looks at the store when nothing is happening
+STORE_RETRY = 1.0  # seconds between write attempts while the store refuses them (disk full)
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ def run_daemon(
         )
         busy = True
         while not stopping:
-            busy = engine.step(0.0 if busy else _idle_timeout(store)) > 0
+            timeout = STORE_RETRY if engine.store_failure else 0.0 if busy else _idle_timeout(store)
+            busy = engine.step(timeout) > 0
             if reloader is not None and reloader.poll():
                 busy = True
         log("stopping: waiting for running tasks to finish")

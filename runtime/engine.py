@@ -15,6 +15,7 @@ from zenaton.abstracts.task import Task
 
 from .activation import Activation
 from .clock import Clock, SystemClock
+from .errors import StoreError
 from .loader import Project
 from .models import Instance, Kind, TaskRecord
 from .replay import WorkflowRun
@@ -103,6 +104,7 @@ class Engine:
         self.in_flight: dict[str, TaskRecord] = {}
         self._pending: list[Outcome] = []
         self.claiming = True
+        self.store_failure: StoreError | None = None  # the last failed write, until one succeeds
         self.claimed_ids: set[tuple[str, str, str]] = set()  # custom ids taken by children this step
         self.envs = BoundedDict(10_000)  # instance id -> env, for the attempts of its tasks
 
@@ -116,23 +118,42 @@ class Engine:
             task = self.in_flight.pop(outcome.task_id, None)
             if task is not None:
                 work[task.instance_id]["outcomes"].append((task, outcome))
-        fire_due(self.store, self.project.codec, now, self.log)  # new instances are ready below
-        for timer in self.store.due_timers(now, self.batch_limit):
-            work[timer.instance_id]["timers"].append(timer)
-        for instance_id in self.store.ready_instances(self.batch_limit):
-            work[instance_id]["ready"].append(True)
-        batch = Batch()
-        self.claimed_ids.clear()
-        for instance_id, inputs in work.items():
-            instance = self.store.get_instance(instance_id)
-            if instance is not None:
-                self.envs[instance.id] = instance.env
-                batch.ops.extend(self._activate(instance, inputs, now).ops)
-        claimed = self.store.apply_and_claim(batch, now, self._free_slots())
+        try:
+            fire_due(self.store, self.project.codec, now, self.log)  # new instances are ready below
+            for timer in self.store.due_timers(now, self.batch_limit):
+                work[timer.instance_id]["timers"].append(timer)
+            for instance_id in self.store.ready_instances(self.batch_limit):
+                work[instance_id]["ready"].append(True)
+            batch = Batch()
+            self.claimed_ids.clear()
+            for instance_id, inputs in work.items():
+                instance = self.store.get_instance(instance_id)
+                if instance is not None:
+                    self.envs[instance.id] = instance.env
+                    batch.ops.extend(self._activate(instance, inputs, now).ops)
+            claimed = self.store.apply_and_claim(batch, now, self._free_slots())
+        except StoreError as error:
+            self._keep_for_later(error, work)
+            return 0
+        if self.store_failure is not None:
+            self.log("the store accepts writes again; carrying on")
+            self.store_failure = None
         for task in claimed:
             self.in_flight[task.id] = task
             self.runner.submit(self._attempt(task))
         return len(outcomes) + len(work) + len(claimed)
+
+    def _keep_for_later(self, error: StoreError, work: dict[str, dict[str, list[Any]]]) -> None:
+        """A write failed (disk full, read-only store): nothing of this step is kept in memory
+        that the store does not have; results wait in memory, inputs in the store, for a retry."""
+        if self.store_failure is None:
+            self.log(f"cannot write to the store: {error}; nothing committed is lost, retrying")
+        self.store_failure = error
+        for instance_id, inputs in work.items():
+            self.cache.evict(instance_id)  # its run may have moved past what the store holds
+            for task, outcome in inputs["outcomes"]:
+                self.in_flight[task.id] = task
+                self._pending.append(outcome)
 
     def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Step until nothing is left to do now (tests; time only moves with the clock)."""
