@@ -83,7 +83,8 @@ class Control:
         if unfinished_only:
             matches = [m for m in matches if m.status in UNFINISHED]
         unfinished = [m for m in matches if m.status in UNFINISHED]
-        return (unfinished or matches or [None])[0]
+        found = unfinished or matches
+        return found[0] if found else None
 
     def resolve(self, ref: str, name: str | None = None) -> Instance:
         """An instance by generated id, unique id prefix (>= 6 chars) or custom id."""
@@ -207,7 +208,7 @@ class ClientRuntime:
         value = self.control_api.codec.decode(instance.properties or instance.data)
         if not isinstance(value, dict):
             return value  # the workflow object as dispatched; no step has run yet
-        cls = _implementation(workflow_class, instance.version)
+        cls: Any = _implementation(workflow_class, instance.version)
         found = cls.__new__(cls)
         found.__dict__.update(value)
         return found

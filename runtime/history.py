@@ -73,7 +73,7 @@ def instance_view(
 def runs(journal: list[JournalEntry], archive: list[ArchivedRun], initial: Any) -> list[dict[str, Any]]:
     """Each run with the whole journal it had: the entries a later run kept, then its archived tail."""
     current = archive[-1].run + 1 if archive else 1
-    items = [{
+    items: list[dict[str, Any]] = [{
         "run": current, "current": True, "rewound_to": None, "archived_at": None, "archived_from_seq": None,
         "steps": steps(journal, initial),
     }]
@@ -142,13 +142,13 @@ def _step_for(entry: JournalEntry, items: list[dict[str, Any]], by_position: dic
         items.append(step)
         return step
     if entry.type in (Entry.TASK_COMPLETED, Entry.TASK_FAILED, Entry.CHILD_COMPLETED, Entry.TIMER_FIRED):
-        step = by_position.get(entry.position) if entry.position is not None else None
-        if step is None:  # a standalone task's own attempts (position 0)
-            step = _new_step(entry, "task")
-            by_position[entry.position or 0] = step
-            items.append(step)
-        _finish_step(step, entry, data)
-        return step
+        found = by_position.get(entry.position) if entry.position is not None else None
+        if found is None:  # a standalone task's own attempts (position 0)
+            found = _new_step(entry, "task")
+            by_position[entry.position or 0] = found
+            items.append(found)
+        _finish_step(found, entry, data)
+        return found
     if entry.type is Entry.EVENT_RECEIVED:
         step = _new_step(entry, "event")
         step.update(status="received", finished_at=iso(entry.created_at), result=shown(entry.data))

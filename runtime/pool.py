@@ -272,7 +272,7 @@ class WorkerPool:
             self._on_fatal(text, outcomes, [attempt])
         how = reason or _describe_exit(code)
         error = TaskCrashedError(f"worker process died ({how}) while running task {attempt.name} ({attempt.task_id})")
-        outcomes.append(self._failure(attempt, error, started_at, stdout, stderr))
+        outcomes.append(self._failure(attempt, error, started_at or time.time(), stdout, stderr))
 
     def _failure(self, attempt: Attempt, error: BaseException, started_at: float, stdout: str, stderr: str) -> Outcome:
         return classify(

@@ -115,7 +115,7 @@ def _inspect(tp: type, allowed: Callable[[str], bool]) -> tuple[str, str]:
                     "so it can be found again by name")
     kind = "enum" if issubclass(tp, enum.Enum) else ""
     if not kind:
-        base = tp
+        base: Any = tp
         while base.__flags__ & _HEAPTYPE:
             base = base.__base__
         kind = {object: "obj", dict: "map"}.get(base, "exc" if issubclass(base, BaseException) else "")
@@ -264,7 +264,8 @@ class _Decoder:
             return cls[node["v"]]
         if (tag == "map") != issubclass(cls, dict):
             raise SerializationError(f"stored class {cls.__qualname__} does not match its tag {tag!r}")
-        return self.populate(self.keep(node, cls.__new__(cls)), tag, node)
+        made: Any = cls
+        return self.populate(self.keep(node, made.__new__(made)), tag, node)
 
     def populate(self, obj: Any, tag: str, node: dict[str, Any]) -> Any:
         if tag == "map":
@@ -346,7 +347,8 @@ class _Stand(dict):  # type: ignore[type-arg]
     """Display's stand-in for a stored object: its class name, items and attributes."""
 
     __slots__ = ("name", "__dict__")
-    __hash__ = object.__hash__  # so stand-ins can be set items and dict keys, as objects can
+    name: str
+    __hash__ = object.__hash__  # type: ignore[assignment]  # stand-ins can be set items and dict keys, as objects can
 
     def __repr__(self) -> str:
         return f"<{self.name} object>"

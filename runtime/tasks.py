@@ -125,7 +125,7 @@ def classify(
         task_id=task_id,
         ok=not failed,
         result=None if failed else result,
-        error=describe_error(error) if failed else None,
+        error=describe_error(error) if error is not None else None,
         retry_delay=retry_delay if failed else None,
         stdout=stdout,
         stderr=stderr,

@@ -15,6 +15,9 @@ class Client:
     """
 
     _current: ClassVar[Client | None] = None
+    app_id: Any
+    api_token: Any
+    app_env: Any
 
     def __new__(cls, app_id: Any = None, api_token: Any = None, app_env: Any = None) -> Client:
         if app_id is None and api_token is None and app_env is None and cls._current is not None:

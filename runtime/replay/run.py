@@ -251,7 +251,7 @@ class _ReplayRuntime:
         for job in jobs:
             self.run.request(DISPATCH, _name(job), job=job)
 
-    def dispatch_many(self, jobs: Sequence[Any]) -> list[None]:
+    def dispatch_many(self, jobs: Sequence[Any]) -> list[str | None]:
         self.dispatch(jobs)  # ids are not known while deciding: replay must not depend on them
         return [None] * len(jobs)
 

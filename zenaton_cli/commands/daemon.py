@@ -5,6 +5,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -76,7 +77,7 @@ def status(state: State, as_json: bool) -> None:
     """Is a daemon running; instances by status; tasks queued."""
     info = read_info(lock_path(state.config))
     counts = state.store.counts()
-    data = {
+    data: dict[str, Any] = {
         "running": info is not None,
         "pid": info.pid if info else None,
         "started_at": iso(info.started_at) if info else None,
