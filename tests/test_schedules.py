@@ -84,30 +84,30 @@ def test_missed_ticks_fire_once_on_restart(harness):
     assert stored.next_fire == at("2026-01-08 12:40:00")
 
 
+def fire_four_times(harness, schedule_id: str, zone: str) -> tuple[list[float], list[str]]:
+    """Move the clock to each of the next four fire times; the fire instants and their local times."""
+    instants = []
+    for _ in range(4):
+        harness.clock.set(harness.store.get_schedule(schedule_id).next_fire)
+        harness.run()
+        instants.append(harness.store.get_schedule(schedule_id).last_fire)
+    return instants, [local(t, zone) for t in instants]
+
+
 @pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York"])
 def test_daily_schedule_stays_at_local_time_across_dst(harness, zone):
     control = Control(harness.store, harness.project.codec, "dev", timezone=zone)
     spring = {"Europe/Paris": "2026-03-27 09:00:00", "America/New_York": "2026-03-06 09:00:00"}[zone]
     harness.clock.set(at(spring, zone))
     schedule = control.schedule(Add(1), "0 8 * * *")
-    fires, instants = [], []
-    for _ in range(4):  # across the spring change
-        harness.clock.set(harness.store.get_schedule(schedule.id).next_fire)
-        harness.run()
-        instants.append(harness.store.get_schedule(schedule.id).last_fire)
-        fires.append(local(instants[-1], zone))
+    instants, fires = fire_four_times(harness, schedule.id, zone)  # across the spring change
     assert [f[11:19] for f in fires] == ["08:00:00"] * 4
     gaps = [b - a for a, b in zip(instants, instants[1:])]
     assert sorted(gaps) == [82_800, 86_400, 86_400]  # the night the clocks go forward is 23 hours long
     autumn = {"Europe/Paris": "2026-10-23 09:00:00", "America/New_York": "2026-10-30 09:00:00"}[zone]
     harness.clock.set(at(autumn, zone))
     schedule = control.schedule(Add(2), "0 8 * * *")
-    fires, instants = [], []
-    for _ in range(4):
-        harness.clock.set(harness.store.get_schedule(schedule.id).next_fire)
-        harness.run()
-        instants.append(harness.store.get_schedule(schedule.id).last_fire)
-        fires.append(local(instants[-1], zone))
+    instants, fires = fire_four_times(harness, schedule.id, zone)  # and the autumn one
     assert [f[11:19] for f in fires] == ["08:00:00"] * 4
     gaps = [b - a for a, b in zip(instants, instants[1:])]
     assert sorted(gaps) == [86_400, 86_400, 90_000]  # and the night they go back, 25

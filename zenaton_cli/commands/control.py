@@ -36,12 +36,18 @@ def report(state: State, control: Control, instance: Instance, action: str, item
     if as_json:
         print_json({"id": instance.id, "action": action, "applied": applied, "status": status})
         return
+    say_outcome(action, instance, daemon, applied, f"is now {status}")
+
+
+def say_outcome(action: str, instance: Instance, daemon: bool, applied: bool, result: str) -> None:
+    """Applied by the daemon, still waiting for it, or queued with no daemon to apply it."""
+    label = f"{escape(instance.name)} {instance.id}"
     if applied:
-        out.print(f"{action}: {escape(instance.name)} {instance.id} is now {status}")
+        out.print(f"{action}: {label} {result}")
     elif daemon:
-        out.print(f"{action} requested for {escape(instance.name)} {instance.id} (the daemon has not applied it yet)")
+        out.print(f"{action} requested for {label} (the daemon has not applied it yet)")
     else:
-        out.print(f"{action} queued for {escape(instance.name)} {instance.id}")
+        out.print(f"{action} queued for {label}")
         err.print("[yellow]warning:[/yellow] no daemon is running; it applies when `zenaton start` runs")
 
 
@@ -142,13 +148,8 @@ def rewind(state: State, ref: str, position: int, dry_run: bool, name: str | Non
     _show_plan(instance, plan, False)
     if refused:
         err.print(f"[yellow]warning:[/yellow] the daemon refused the rewind (see its log); {instance.id} is {status}")
-    elif applied:
-        out.print(f"rewind: {escape(instance.name)} {instance.id} is now {status} (run {plan.run + 1})")
-    elif daemon:
-        out.print(f"rewind requested for {escape(instance.name)} {instance.id} (the daemon has not applied it yet)")
     else:
-        out.print(f"rewind queued for {escape(instance.name)} {instance.id}")
-        err.print("[yellow]warning:[/yellow] no daemon is running; it applies when `zenaton start` runs")
+        say_outcome("rewind", instance, daemon, applied, f"is now {status} (run {plan.run + 1})")
 
 
 def _show_plan(instance: Instance, plan: RewindPlan, dry_run: bool) -> None:
