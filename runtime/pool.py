@@ -29,6 +29,8 @@ from .worker import WorkerProcess
 __all__ = ["WorkerPool", "WorkerStartError", "PoolFullError"]
 
 EXIT_WAIT = 2.0  # seconds a worker that closed its pipe gets to exit before SIGKILL
+PIPELINE_DEPTH = 4  # attempts a busy worker may have queued (the running one included)
+PIPELINE_YOUNG = 0.05  # seconds: only queue behind an attempt that started this recently (a quick one)
 NO_PIDFD_TICK = 1.0  # without pidfds, how often to look for dead workers
 
 
@@ -69,6 +71,7 @@ class WorkerPool:
         self._selector = selectors.DefaultSelector()
         self._wake_fds: set[int] = set()
         self._outbox: list[Outcome] = []  # finished while an exception was being raised
+        self._backlog: list[Attempt] = []  # accepted, not yet placed on a worker
         self._fatal: WorkerStartError | None = None
         self._closing = False
         self._closed = False
@@ -79,12 +82,22 @@ class WorkerPool:
     # -- capacity -----------------------------------------------------------------------
 
     def free_slots(self) -> int:
+        """How many attempts can start now or queue behind a quick one."""
         if self._closing or self._fatal is not None:
             return 0
-        return self.concurrency - self.busy()
+        idle = self.concurrency - len(self._workers) + sum(1 for w in self._workers if not w.queue)
+        behind = sum(PIPELINE_DEPTH - len(w.queue) for w in self._workers if w.queue and self._quick(w))
+        return max(0, idle + behind - len(self._backlog))
 
     def busy(self) -> int:
-        return sum(1 for w in self._workers if w.attempt is not None)
+        """Attempts accepted and not yet reported."""
+        return sum(len(w.queue) for w in self._workers) + len(self._backlog)
+
+    def _quick(self, worker: WorkerProcess) -> bool:
+        """Busy with an attempt that started just now, on the current code: worth queueing behind."""
+        started = worker.started_at
+        current = worker.generation == self._generation
+        return current and worker.ready and started is not None and time.time() - started < PIPELINE_YOUNG
 
     def running(self) -> list[Attempt]:
         return [w.attempt for w in self._workers if w.attempt is not None]
@@ -106,18 +119,35 @@ class WorkerPool:
     # -- work ---------------------------------------------------------------------------
 
     def submit(self, attempt: Attempt) -> None:
-        """Hand ``attempt`` to an idle worker, starting one if needed."""
+        """Hand ``attempt`` to an idle worker (starting one if needed), or queue it behind a
+        quick one; failing both, it waits in the pool for the first worker to free up."""
         if self._fatal is not None:
             raise self._fatal
         if self._closing:
             raise PoolFullError("the task pool is shutting down")
         self._retire_stale()
-        worker = next((w for w in self._workers if w.attempt is None), None)
-        if worker is None:
-            if len(self._workers) >= self.concurrency:
-                raise PoolFullError(f"all {self.concurrency} task workers are busy")
+        if not self._place(attempt):
+            self._backlog.append(attempt)
+
+    def _place(self, attempt: Attempt) -> bool:
+        worker = next((w for w in self._workers if not w.queue), None)
+        if worker is None and len(self._workers) < self.concurrency:
             worker = self._spawn()
+        if worker is None:
+            behind = [w for w in self._workers if self._quick(w) and w.can_queue(attempt, PIPELINE_DEPTH)]
+            worker = min(behind, key=lambda w: len(w.queue), default=None)
+        if worker is None:
+            return False
         worker.assign(attempt)
+        return True
+
+    def _place_backlog(self) -> None:
+        if self._closing or self._fatal is not None:
+            return
+        waiting, self._backlog = self._backlog, []
+        for attempt in waiting:
+            if not self._place(attempt):
+                self._backlog.append(attempt)
 
     def poll(self, timeout: float) -> list[Outcome]:
         """Outcomes finished within ``timeout`` seconds (returns as soon as there is one,
@@ -131,6 +161,7 @@ class WorkerPool:
             woke = self._wait_once(end, outcomes, wake)
             outcomes += self._enforce_deadlines()
             self._retire_stale()
+            self._place_backlog()
             if outcomes or woke or time.monotonic() >= end:
                 return outcomes
 
@@ -147,7 +178,7 @@ class WorkerPool:
         self._fatal = None  # a start-up failure of the previous code says nothing of this one
         self._generation += 1
         previous, self._sources = self._sources, self._write_sources(project)
-        waiting = [a for a in (w.abandon_pending() for w in self._workers) if a is not None]
+        waiting = [a for w in self._workers for a in w.abandon_pending()]
         self._retire_stale()
         if previous:
             Path(previous[1]).unlink(missing_ok=True)  # only workers that already loaded used it
@@ -209,9 +240,7 @@ class WorkerPool:
             worker.finish()
         elif "ready" in message:
             worker.ready = True
-            if self._closing:
-                worker.abandon_pending()
-            else:
+            if not self._closing:
                 worker.send_pending()
         elif "fatal" in message:
             self._on_fatal(str(message["fatal"]), outcomes)
@@ -220,9 +249,8 @@ class WorkerPool:
         # Workers still loading load the same broken code: stop them all, start nothing new.
         attempts = list(attempts or [])
         for worker in [w for w in self._workers if not w.ready]:
-            if worker.attempt is not None:
-                attempts.append(worker.attempt)
-                worker.attempt = None
+            attempts += list(worker.queue)
+            worker.queue.clear()
             worker.kill()
             self._reap(worker, outcomes)
         self._fatal = WorkerStartError(f"task worker failed to start: {text}", attempts)
@@ -236,6 +264,7 @@ class WorkerPool:
         for worker in [w for w in self._workers if w.deadline is not None and w.deadline <= now]:
             attempt, started_at = worker.attempt, worker.started_at
             assert attempt is not None and started_at is not None
+            self._backlog += worker.take_waiting()  # queued behind it, never started: they run elsewhere
             worker.kill()
             stdout, stderr = worker.captured_output()
             self._remove(worker)
@@ -261,6 +290,8 @@ class WorkerPool:
                     pass
         code = worker.wait_exit(EXIT_WAIT)
         stdout, stderr = worker.captured_output()
+        if worker.ready:
+            self._backlog += worker.take_waiting()  # queued behind the one that died: never started
         attempt, started_at = worker.attempt, worker.started_at
         startup_output = worker.stderr_tail().strip() if started_at is None else ""
         self._remove(worker)
@@ -269,7 +300,7 @@ class WorkerPool:
         if started_at is None:  # died while loading the project, with no word why
             detail = startup_output or reason or "no output"
             text = f"worker exited ({_describe_exit(code)}) before it was ready: {detail}"
-            self._on_fatal(text, outcomes, [attempt])
+            self._on_fatal(text, outcomes, list(worker.queue))
         how = reason or _describe_exit(code)
         error = TaskCrashedError(f"worker process died ({how}) while running task {attempt.name} ({attempt.task_id})")
         outcomes.append(self._failure(attempt, error, started_at or time.time(), stdout, stderr))
@@ -324,12 +355,14 @@ class WorkerPool:
         """Stop taking work, give running attempts ``grace`` seconds, kill the rest.
 
         Returns (outcomes finished meanwhile, attempts that did not finish). Attempts
-        waiting for a worker that had not loaded the project yet count as unfinished.
+        waiting for a worker that had not loaded the project yet count as unfinished; those
+        already written behind a running one may still run in the grace period.
         """
         self._closing = True
         for fd in list(self._wake_fds):  # still readable after the caller's wake-up: would spin
             self.remove_wake_fd(fd)
-        unfinished = [a for a in (w.abandon_pending() for w in self._workers) if a is not None]
+        unfinished = self._backlog + [a for w in self._workers for a in w.abandon_pending()]
+        self._backlog = []
         outcomes: list[Outcome] = []
         end = time.monotonic() + max(0.0, grace)
         while self.busy() and time.monotonic() < end:
@@ -340,8 +373,8 @@ class WorkerPool:
         outcomes += self._outbox
         self._outbox = []
         for worker in list(self._workers):
-            if worker.attempt is not None:
-                unfinished.append(worker.attempt)
+            if worker.queue:  # the one running and those written behind it
+                unfinished += list(worker.queue)
                 worker.kill()
             else:
                 worker.close_stdin()  # idle workers exit on EOF

@@ -14,6 +14,7 @@ by C code and child processes is captured as well as ``print``.
 from __future__ import annotations
 
 import argparse
+import collections
 import ctypes
 import dataclasses
 import json
@@ -123,8 +124,18 @@ class Worker:
         return dataclasses.replace(outcome, stdout=stdout, stderr=stderr)
 
 
+PIPELINE_BYTES = 32 * 1024  # attempts waiting in a worker's pipe: well under the pipe's buffer
+
+
 class WorkerProcess:
-    """The pool's handle on one worker process: its pipes, its attempt and its deadline."""
+    """The pool's handle on one worker process: its pipes, its queue of attempts and the deadline
+    of the one running.
+
+    Attempts are written to the worker as soon as they are assigned (it runs them in order),
+    so a busy worker can have the next ones waiting in its pipe: fewer round trips when many
+    tasks are ready. Only the head of the queue is running; its clock starts when the one
+    before it has reported.
+    """
 
     def __init__(self, proc: subprocess.Popen[bytes], capture_dir: str, stderr_file: BinaryIO) -> None:
         assert proc.stdin is not None and proc.stdout is not None
@@ -138,9 +149,11 @@ class WorkerProcess:
         self._buffer = bytearray()
         self.ready = False  # the project is loaded
         self.generation = 0  # which version of the project's code it loaded (pool.recycle)
-        self.attempt: Attempt | None = None
-        self.started_at: float | None = None  # wall clock; None while the attempt waits for "ready"
-        self.deadline: float | None = None  # monotonic
+        self.queue: collections.deque[Attempt] = collections.deque()  # the head runs, the rest wait
+        self.sent = 0  # how many of the queue are written to the worker
+        self.waiting_bytes = 0  # size of the lines written but not yet running
+        self.started_at: float | None = None  # of the head; None until it is sent
+        self.deadline: float | None = None  # monotonic, of the head
 
     @classmethod
     def start(cls, command: list[str], *, cwd: str, env: dict[str, str], capture_dir: str) -> WorkerProcess:
@@ -157,36 +170,69 @@ class WorkerProcess:
         )
         return cls(proc, capture_dir, stderr_file)
 
+    @property
+    def attempt(self) -> Attempt | None:
+        """The attempt running (or about to), if any."""
+        return self.queue[0] if self.queue else None
+
+    def can_queue(self, attempt: Attempt, depth: int) -> bool:
+        """Room for ``attempt`` behind the current one, without risking a blocking write."""
+        size = len(attempt.data)
+        return self.ready and len(self.queue) < depth and self.waiting_bytes + size < PIPELINE_BYTES
+
     def assign(self, attempt: Attempt) -> None:
-        self.attempt = attempt
+        self.queue.append(attempt)
         if self.ready:
-            self._send()
+            self._flush()
 
     def send_pending(self) -> None:
-        if self.attempt is not None and self.started_at is None:
-            self._send()
+        if self.ready:
+            self._flush()
 
-    def abandon_pending(self) -> Attempt | None:
-        """Take back an attempt that was never sent (the worker was still loading)."""
-        attempt = self.attempt
-        if attempt is None or self.started_at is not None:
-            return None
-        self.attempt = None
-        return attempt
+    def abandon_pending(self) -> list[Attempt]:
+        """Take back the attempts not written to the worker yet (it was still loading)."""
+        pending = list(self.queue)[self.sent:]
+        for _ in pending:
+            self.queue.pop()
+        return pending
+
+    def take_waiting(self) -> list[Attempt]:
+        """Take back the attempts queued behind the head (never started), e.g. when it dies."""
+        waiting = list(self.queue)[1:]
+        for _ in waiting:
+            self.queue.pop()
+        self.sent = min(self.sent, len(self.queue))
+        self.waiting_bytes = 0
+        return waiting
 
     def finish(self) -> None:
-        self.attempt, self.started_at, self.deadline = None, None, None
+        """The head reported: the next attempt in the queue starts now."""
+        if self.queue:
+            self.queue.popleft()
+            self.sent -= 1
+        self.started_at, self.deadline = None, None
+        if self.queue and self.sent:
+            self.waiting_bytes = max(0, self.waiting_bytes - len(self.queue[0].data))
+            self._start_head()
 
-    def _send(self) -> None:
-        assert self.attempt is not None and self.proc.stdin is not None
+    def _start_head(self) -> None:
         self.started_at = time.time()
-        max_time = self.attempt.max_time
-        if max_time is not None and max_time > 0:
-            self.deadline = time.monotonic() + max_time
-        try:
-            self.proc.stdin.write((self.attempt.to_json() + "\n").encode())
-        except OSError:
-            pass  # the worker is gone; its EOF and exit are reported by the pool's poll
+        max_time = self.queue[0].max_time
+        self.deadline = time.monotonic() + max_time if max_time is not None and max_time > 0 else None
+
+    def _flush(self) -> None:
+        assert self.proc.stdin is not None
+        while self.sent < len(self.queue):
+            attempt = self.queue[self.sent]
+            self.sent += 1
+            if self.sent == 1:
+                self._start_head()
+            else:
+                self.waiting_bytes += len(attempt.data)
+            try:
+                self.proc.stdin.write((attempt.to_json() + "\n").encode())
+            except OSError:
+                pass  # the worker is gone; its EOF and exit are reported by the pool's poll
 
     def read_messages(self) -> tuple[list[dict[str, Any]], bool]:
         """Complete protocol lines available now, and whether the pipe reached EOF.

@@ -239,9 +239,11 @@ def test_pool_runs_tasks_captures_output_and_reuses_workers(pool: WorkerPool, pr
     pool.submit(noisy)
     assert pool.busy() == 2 and pool.free_slots() == 0
     assert {a.task_id for a in pool.running()} == {first.task_id, noisy.task_id}
-    with pytest.raises(PoolFullError):
-        pool.submit(attempt(project, "OkTask"))
-    outcomes = collect(pool, 2)
+    third = attempt(project, "OkTask")
+    pool.submit(third)  # no worker free: it waits in the pool, then runs on the first one free
+    assert pool.busy() == 3
+    outcomes = collect(pool, 3)
+    assert outcomes[third.task_id].ok
     assert result(project, outcomes[noisy.task_id]) == "done"
     assert outcomes[noisy.task_id].stdout == "py out\nfd out\n"
     assert outcomes[noisy.task_id].stderr == "py err\nfd err\n"
@@ -351,3 +353,30 @@ def test_pool_reports_a_project_that_cannot_load(project: Project, tmp_path: Pat
         assert broken.free_slots() == 0
         with pytest.raises(WorkerStartError):
             broken.submit(attempt(project, "OkTask"))
+
+
+def test_many_quick_tasks_on_one_worker_each_run_once(project: Project, project_root: Path) -> None:
+    with WorkerPool(project, root=project_root, store_url="memory://", concurrency=1) as one:
+        warm = attempt(project, "OkTask", 0)
+        one.submit(warm)
+        collect(one, 1)
+        batch = [attempt(project, "OkTask", i) for i in range(20)]
+        for item in batch:
+            one.submit(item)  # queued behind the running one, or waiting in the pool
+        outcomes = collect(one, 20)
+        assert set(outcomes) == {a.task_id for a in batch} and all(o.ok for o in outcomes.values())
+        assert len(one.worker_pids()) == 1 and one.busy() == 0
+
+
+def test_attempts_queued_behind_one_that_kills_its_worker_run_elsewhere(project: Project, project_root: Path) -> None:
+    with WorkerPool(project, root=project_root, store_url="memory://", concurrency=1) as one:
+        warm = attempt(project, "OkTask", 0)
+        one.submit(warm)
+        collect(one, 1)
+        doomed = attempt(project, "SuicideTask")
+        behind = [attempt(project, "OkTask", i) for i in range(5)]
+        for item in [doomed, *behind]:
+            one.submit(item)
+        outcomes = collect(one, 6)
+        assert outcomes[doomed.task_id].error["class"] == "TaskCrashedError"
+        assert all(outcomes[a.task_id].ok for a in behind)  # never started, so never failed
