@@ -157,7 +157,12 @@ def load_config(
     dotenv = read_dotenv(root / (given.dotenv or ".env"), required=given.dotenv is not None)
 
     def setting(variable: str, fallback: Any) -> Any:
-        return environ.get(variable) or dotenv.get(variable) or fallback
+        value = environ.get(variable)
+        try:
+            (value or "").encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8: they could never name an environment
+            raise ConfigError(f"the environment variable {variable} is not valid UTF-8 text: {value!r}") from None
+        return value or dotenv.get(variable) or fallback
 
     concurrency = get("daemon", "concurrency")
     if concurrency < 1:
@@ -191,7 +196,11 @@ def read_dotenv(path: Path, *, required: bool = False) -> dict[str, str]:
         if required:
             raise ConfigError(f"env file not found: {path}")
         return {}
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    try:
+        values = dotenv_values(path, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def absolute_store_url(url: str, root: Path) -> str:

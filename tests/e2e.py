@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 FLOWPROJ = Path(__file__).parent / "fixtures" / "flowproj"
 ZENATON = str(Path(sys.executable).parent / "zenaton")
@@ -97,10 +98,10 @@ class Signals:
 class Daemon:
     """`zenaton start` as a subprocess; its log is read line by line as it comes."""
 
-    def __init__(self, root: Path, *args: str, command: str = "start") -> None:
+    def __init__(self, root: Path, *args: str, command: str = "start", env: dict[str, str] | None = None) -> None:
         self.root = root
         self.process = subprocess.Popen(
-            [ZENATON, command, *args], cwd=root, env=project_env(root),
+            [ZENATON, command, *args], cwd=root, env={**project_env(root), **(env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         self.lines: list[str] = []
@@ -125,6 +126,26 @@ class Daemon:
             if remaining <= 0 or not self._read_line(remaining):
                 log = "\n".join(self.log[-30:])
                 raise AssertionError(f"daemon log has no line matching {pattern!r} (exit {self.process.poll()}):\n{log}")
+
+    def pump(self, seconds: float) -> None:
+        """Read the log for ``seconds`` (so a chatty daemon never blocks on a full pipe)."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not self._read_line(remaining) and self.process.poll() is not None:
+                time.sleep(remaining)  # it exited: nothing more to read
+        self.lines.clear()
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+        """Until ``condition()`` holds, checked again whenever the daemon logs something
+        (and at least every 0.25 s, since a line may precede the commit it announces)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.process.poll() is not None:
+                log = "\n".join(self.log[-30:])
+                raise AssertionError(f"{what} not reached within {timeout} s (daemon exit {self.process.poll()}):\n{log}")
+            self._read_line(min(remaining, 0.25))
+            self.lines.clear()
 
     def _read_line(self, timeout: float) -> bool:
         if not self._selector.select(timeout):

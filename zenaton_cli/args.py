@@ -8,6 +8,8 @@ import click
 
 from runtime.errors import ZenatonError
 from zenaton._record import Record
+from zenaton.exceptions import ExternalError
+from zenaton.workflows.version import Version
 
 
 def parse_value(text: str) -> Any:
@@ -43,7 +45,12 @@ def build(cls: type, args: tuple[str, ...], kwargs: tuple[str, ...]) -> Any:
     positional = [parse_value(a) for a in args]
     keywords = parse_kwargs(kwargs)
     try:
-        return cls(*positional, **keywords)
+        job = cls(*positional, **keywords)
+        if isinstance(job, Version):  # a Version keeps the arguments; its newest implementation takes them
+            job.current_implementation()
+        return job
+    except ExternalError:  # a Version whose versions() is wrong: already a clear message
+        raise
     except Exception as error:  # the user's constructor refused these arguments
         raise ZenatonError(
             f"cannot create {cls.__name__} with these arguments: {type(error).__name__}: {error}"

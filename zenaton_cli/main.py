@@ -49,8 +49,22 @@ cli.add_command(control.send_event)
 cli.add_command(control.rewind)
 
 
+def _not_utf8(argv: list[str]) -> str | None:
+    """The first argument holding bytes that are not UTF-8 (Python keeps them as surrogates)."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return arg
+    return None
+
+
 def main() -> None:
     """Entry point: user mistakes become one clear line and exit code 1."""
+    bad = _not_utf8(sys.argv[1:])
+    if bad is not None:  # it could reach neither the store nor the terminal: refuse it as a usage error
+        error_line(f"argument {bad!r} is not valid UTF-8 text")
+        sys.exit(2)
     try:
         code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:

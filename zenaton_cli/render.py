@@ -27,7 +27,15 @@ STATUS_STYLE = {
 
 
 def error_line(message: str) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}")
+    err.print(f"[red]error:[/red] {escape(one_line(message))}")
+
+
+def one_line(text: str) -> str:
+    """Control characters (newlines, escape sequences, bidi overrides ...) written as escapes, so a
+    message that quotes the user's input stays one line and cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def print_json(value: Any) -> None:
