@@ -129,6 +129,10 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (instance_id, run, seq)
         ) WITHOUT ROWID""",
     ],
+    # 4: where_id() looks instances up by custom id (the unique index covers unfinished ones only)
+    [
+        "CREATE INDEX instances_custom_id ON instances (env, name, custom_id) WHERE custom_id IS NOT NULL",
+    ],
 ]
 
 LATEST = len(MIGRATIONS)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from runtime.control import Control
-from runtime.daemon import lock_path, read_info
+from runtime.pidlock import lock_path, read_info
 from runtime.models import Instance
 from runtime.rewind import RewindPlan, prepare, request_rewind
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,12 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from runtime.daemon import lock_path, read_info, run_daemon
+from runtime.pidlock import lock_path, read_info
 from runtime.config import Overrides
 from runtime.errors import DaemonError
 from runtime.history import iso
 
-from ..render import err, out, print_json
+from ..render import out, print_json
 from ..state import State, common_options
 
 
@@ -27,11 +28,15 @@ from ..state import State, common_options
 def start(state: State, concurrency: int | None, reload: bool | None) -> int:
     """Run the daemon in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
 
+    from runtime.daemon import run_daemon  # the engine, only for the commands that run it
+
     return run_daemon(state.config, concurrency=concurrency, log=_log, reload=reload)
 
 
 def _log(message: str) -> None:
-    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(message)}")
+    # Plain writes: the daemon logs every step, and rich's rendering would cost more than the step.
+    sys.stderr.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+    sys.stderr.flush()
 
 
 @click.command()
@@ -48,6 +53,8 @@ def listen(boot: str | None, dotenv: Path | None, app_id: str | None, api_token:
     overrides = Overrides(env=app_env, boot=boot, dotenv=dotenv, app_id=app_id, api_token=api_token)
     state = State(project, app_env, overrides)
     try:
+        from runtime.daemon import run_daemon  # the engine, only for the commands that run it
+
         return run_daemon(state.config, concurrency=concurrency, log=_log)
     finally:
         state.close()
