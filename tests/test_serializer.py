@@ -418,3 +418,42 @@ def test_sharing_between_values_survives(pool: list[Any], picks: list[int]) -> N
         for j, b in enumerate(value):
             if isinstance(a, (list, dict, set, fx.Point)):
                 assert (decoded[i] is decoded[j]) == (a is b)
+
+
+unsupported = st.sampled_from([
+    (lambda: threading.Lock(), "lock"),
+    (lambda: (lambda: None), "function"),
+    (lambda: (i for i in ()), "generator"),
+    (lambda: socket.socket(), "socket"),
+])
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("list"), st.integers(0, 3)),
+        st.tuples(st.just("dict"), st.text(max_size=5)),
+        st.tuples(st.just("attr"), st.sampled_from(["x", "y"])),
+    ),
+    max_size=5,
+)
+
+
+@settings(deadline=None, max_examples=200)
+@given(unsupported, steps, values)
+def test_any_unsupported_value_is_refused_with_its_path(bad: Any, path: list[Any], filler: Any) -> None:
+    make, type_name = bad
+    leaf = make()
+    try:
+        value, where = leaf, ""
+        for kind, key in reversed(path):  # build from the leaf outwards; the path reads root first
+            if kind == "list":
+                value, where = [filler] * key + [value], f"[{key}]{where}"
+            elif kind == "dict":
+                value, where = {key: value}, f"[{key!r}]{where}"
+            else:
+                other = "y" if key == "x" else "x"
+                value, where = fx.Point(**{key: value, other: filler}), f".{key}{where}"
+        with pytest.raises(SerializationError) as refused:
+            codec.encode(value, "root")
+        assert f"cannot store a value of type '{type_name}' at root{where}" in str(refused.value)
+    finally:
+        if isinstance(leaf, socket.socket):
+            leaf.close()
