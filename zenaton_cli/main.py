@@ -1,6 +1,7 @@
 """The zenaton command group; commands are added explicitly below."""
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from pathlib import Path
@@ -15,7 +16,14 @@ from .render import error_line
 from .state import State
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Lists its commands in the order they are added (by topic), not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Project directory (default: found from the working directory upwards).")
 @click.option("--env", default=None, help="Environment (default: ZENATON_APP_ENV or zenaton.toml).")
@@ -28,7 +36,6 @@ def cli(ctx: click.Context, project: Path | None, env: str | None) -> None:
 
 cli.add_command(init.init)
 cli.add_command(daemon.start)
-cli.add_command(daemon.listen)
 cli.add_command(daemon.stop)
 cli.add_command(daemon.status)
 cli.add_command(instances.dispatch)
@@ -36,17 +43,20 @@ cli.add_command(instances.list_)
 cli.add_command(instances.inspect)
 cli.add_command(instances.wait)
 cli.add_command(instances.find)
-cli.add_command(instances.find, name="where-id")
 cli.add_command(errors.errors)
-cli.add_command(schedules.schedule)
-cli.add_command(schedules.schedules)
-cli.add_command(schedules.unschedule)
 cli.add_command(control.pause)
 cli.add_command(control.resume)
 cli.add_command(control.kill)
 cli.add_command(control.retry)
 cli.add_command(control.send_event)
 cli.add_command(control.rewind)
+cli.add_command(schedules.schedule)
+cli.add_command(schedules.schedules)
+cli.add_command(schedules.unschedule)
+cli.add_command(daemon.listen)
+_where_id = copy.copy(instances.find)
+_where_id.short_help = "Same as find (the original SDK's where_id)."
+cli.add_command(_where_id, name="where-id")
 
 
 def _not_utf8(argv: list[str]) -> str | None:

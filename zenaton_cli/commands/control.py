@@ -67,11 +67,11 @@ def _control_command(action: str, help_text: str) -> click.Command:
 
 
 pause = _control_command("pause", "Pause an instance: no new steps; running tasks finish.")
-resume = _control_command("resume", "Resume a paused instance (retries the failed step if paused by an error).")
+resume = _control_command("resume", "Resume a paused instance; a failed step runs again.")
 kill = _control_command("kill", "Kill an instance: nothing further runs.")
 
 
-@click.command()
+@click.command(short_help="Retry the failed step of an instance stopped by an error.")
 @click.argument("ref", metavar="ID", required=False)
 @click.option("--all", "retry_all", is_flag=True, help="Retry every instance stopped by an error.")
 @click.option("--name", default=None, help="Workflow or task name (to choose among custom ids, or with --all).")
@@ -97,7 +97,7 @@ def retry(state: State, ref: str | None, retry_all: bool, name: str | None, as_j
             out.print(f"  {instance.id} {escape(instance.name)}")
 
 
-@click.command(name="send-event")
+@click.command(name="send-event", short_help="Send EVENT, built from ARGS, to an instance.")
 @click.argument("ref", metavar="ID")
 @click.argument("event_name", metavar="EVENT")
 @click.argument("args", nargs=-1)
@@ -114,7 +114,7 @@ def send_event(state: State, ref: str, event_name: str, args: tuple[str, ...], k
     report(state, control, instance, f"event {event_name}", control.send_event(instance, event), as_json)
 
 
-@click.command()
+@click.command(short_help="Re-run a stopped workflow from step N with the current code.")
 @click.argument("ref", metavar="ID")
 @click.option("--to-step", "position", type=int, required=True, metavar="N",
               help="The step (its position, as `inspect` shows) to run again; later steps run again too.")

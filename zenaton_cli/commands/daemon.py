@@ -20,7 +20,7 @@ from ..render import out, print_json
 from ..state import State, common_options
 
 
-@click.command()
+@click.command(short_help="Run the daemon in the foreground.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Task workers (default from zenaton.toml, 8).")
 @click.option("--reload/--no-reload", "reload", default=None,
               help="Reload the project when its files change (default from zenaton.toml: on).")
@@ -39,14 +39,14 @@ def _log(message: str) -> None:
     sys.stderr.flush()
 
 
-@click.command()
+@click.command(short_help="The original agent's command line: the same as start.")
 @click.option("--boot", default=None, help="The file that imports the project's workflows and tasks.")
 @click.option("--env", "dotenv", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A .env file to read.")
-@click.option("--app_id", "app_id", default=None)
-@click.option("--api_token", "api_token", default=None)
+@click.option("--app_id", "app_id", default=None, help="App id (instead of ZENATON_APP_ID).")
+@click.option("--api_token", "api_token", default=None, help="Accepted for compatibility; nothing checks it.")
 @click.option("--app_env", "app_env", default=None, help="The environment to run.")
-@click.option("--concurrency", type=click.IntRange(min=1), default=None)
-@click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Task workers (default from zenaton.toml, 8).")
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None, help="Project directory.")
 def listen(boot: str | None, dotenv: Path | None, app_id: str | None, api_token: str | None, app_env: str | None,
            concurrency: int | None, project: Path | None) -> int:
     """The original agent's command line: the same as `zenaton start`."""
@@ -81,7 +81,7 @@ def stop(state: State, timeout: float) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @common_options
 def status(state: State, as_json: bool) -> None:
-    """Is a daemon running; instances by status; tasks queued."""
+    """Whether a daemon runs; instances by status; tasks queued."""
     info = read_info(lock_path(state.config))
     counts = state.store.counts()
     data: dict[str, Any] = {

@@ -11,7 +11,7 @@ from ..render import out, print_json, short
 from ..state import State, common_options
 
 
-@click.command()
+@click.command(short_help="Failed tasks grouped by error class and task name.")
 @click.option("--name", default=None, help="Only instances of this workflow or task.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @common_options

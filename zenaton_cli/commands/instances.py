@@ -20,7 +20,7 @@ from ..state import State, common_options
 STATUSES = [s.value for s in InstanceStatus]
 
 
-@click.command()
+@click.command(short_help="Start a workflow or task NAME with ARGS.")
 @click.argument("name")
 @click.argument("args", nargs=-1)
 @click.option("--arg", "kwargs", multiple=True, metavar="KEY=VALUE", help="A keyword argument (repeatable).")
@@ -114,7 +114,7 @@ def inspect(
         instance_detail(view, step, output)
 
 
-@click.command()
+@click.command(short_help="Wait for an instance to stop; exit 0 only if it completed.")
 @click.argument("ref", metavar="ID")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait.")
 @common_options
@@ -130,7 +130,7 @@ def wait(state: State, ref: str, timeout: float) -> int:
     return 0 if instance.status is InstanceStatus.COMPLETED else 1
 
 
-@click.command()
+@click.command(short_help="The instance of workflow NAME with CUSTOM_ID.")
 @click.argument("name")
 @click.argument("custom_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

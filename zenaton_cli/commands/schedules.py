@@ -31,7 +31,7 @@ def schedule_view(schedule: Schedule) -> dict[str, object]:
     }
 
 
-@click.command()
+@click.command(short_help="Dispatch NAME at every fire time of a CRON expression.")
 @click.argument("name")
 @click.argument("cron")
 @click.argument("args", nargs=-1)
@@ -51,7 +51,7 @@ def schedule(state: State, name: str, cron: str, args: tuple[str, ...], kwargs: 
         out.print(f"{created.id}  next fire {iso(created.next_fire)}")
 
 
-@click.command()
+@click.command(short_help="Schedules, soonest fire first.")
 @click.option("--all-envs", is_flag=True, help="Schedules of every environment.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @common_options
@@ -76,7 +76,7 @@ def schedules(state: State, all_envs: bool, as_json: bool) -> None:
     out.print(table)
 
 
-@click.command()
+@click.command(short_help="Delete a schedule; instances it started keep running.")
 @click.argument("ref", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @common_options
