@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import selectors
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from zenaton.exceptions import TaskCrashedError, TaskTimeoutError
 from . import retry
 from .errors import ZenatonError
 from .tasks import Attempt, Outcome, classify
-from .worker import WorkerProcess
+from .worker_process import WorkerProcess, describe_exit
 
 __all__ = ["WorkerPool", "WorkerStartError", "PoolFullError"]
 
@@ -299,9 +298,9 @@ class WorkerPool:
             return
         if started_at is None:  # died while loading the project, with no word why
             detail = startup_output or reason or "no output"
-            text = f"worker exited ({_describe_exit(code)}) before it was ready: {detail}"
+            text = f"worker exited ({describe_exit(code)}) before it was ready: {detail}"
             self._on_fatal(text, outcomes, list(worker.queue))
-        how = reason or _describe_exit(code)
+        how = reason or describe_exit(code)
         error = TaskCrashedError(f"worker process died ({how}) while running task {attempt.name} ({attempt.task_id})")
         outcomes.append(self._failure(attempt, error, started_at or time.time(), stdout, stderr))
 
@@ -396,14 +395,3 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "still running; killed"
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
