@@ -99,6 +99,9 @@ class Engine:
         self.clock = clock or SystemClock()
         self.cache = RunCache(cache_size)
         self.batch_limit = batch_limit
+        # Ready instances per step: small enough that task results are collected (and the
+        # workers fed) often while a backlog of events or dispatches is worked through.
+        self.ready_limit = min(batch_limit, 100)
         self.decision_timeout = decision_timeout  # seconds workflow code may run in one decision
         self.log: Log = log or (lambda message: None)
         self.in_flight: dict[str, TaskRecord] = {}
@@ -122,7 +125,7 @@ class Engine:
             fire_due(self.store, self.project.codec, now, self.log)  # new instances are ready below
             for timer in self.store.due_timers(now, self.batch_limit):
                 work[timer.instance_id]["timers"].append(timer)
-            for instance_id in self.store.ready_instances(self.batch_limit):
+            for instance_id in self.store.ready_instances(self.ready_limit):
                 work[instance_id]["ready"].append(True)
             batch = Batch()
             self.claimed_ids.clear()
