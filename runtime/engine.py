@@ -129,11 +129,13 @@ class Engine:
                 work[instance_id]["ready"].append(True)
             batch = Batch()
             self.claimed_ids.clear()
+            instances = self.store.get_instances(list(work))
+            inboxes = self.store.inboxes([i for i, inputs in work.items() if inputs["ready"]])
             for instance_id, inputs in work.items():
-                instance = self.store.get_instance(instance_id)
+                instance = instances.get(instance_id)
                 if instance is not None:
                     self.envs[instance.id] = instance.env
-                    batch.ops.extend(self._activate(instance, inputs, now).ops)
+                    batch.ops.extend(self._activate(instance, inputs, inboxes.get(instance_id), now).ops)
             claimed = self.store.apply_and_claim(batch, now, self._free_slots())
         except StoreError as error:
             self._keep_for_later(error, work)
@@ -171,9 +173,8 @@ class Engine:
         """Outcomes gathered outside step() (graceful shutdown) for the next step."""
         self._pending.extend(outcomes)
 
-    def _activate(self, instance: Instance, inputs: dict[str, list[Any]], now: float) -> Batch:
+    def _activate(self, instance: Instance, inputs: dict[str, list[Any]], inbox: list[Any] | None, now: float) -> Batch:
         """One instance's writes, in a batch of its own: a failure stays with its instance."""
-        inbox = self.store.inbox(instance.id) if inputs["ready"] else None
         batch = Batch()
         try:
             if instance.kind is Kind.TASK:

@@ -118,6 +118,9 @@ class Store(Protocol):
 
     def get_instance(self, instance_id: str) -> Instance | None: ...
 
+    def get_instances(self, instance_ids: list[str]) -> dict[str, Instance]:
+        """The existing ones among these ids, in one read."""
+
     def list_instances(
         self,
         *,
@@ -145,6 +148,9 @@ class Store(Protocol):
 
     def inbox(self, instance_id: str) -> list[InboxItem]:
         """Unconsumed inbox items of the instance, oldest first."""
+
+    def inboxes(self, instance_ids: list[str]) -> dict[str, list[InboxItem]]:
+        """``inbox`` of each of these instances, in one read."""
 
     def counts(self) -> dict[str, int]:
         """Number of instances by status, and "tasks_queued"."""

@@ -130,6 +130,14 @@ class MemoryStore(MemorySchedules, MemoryRewind):
     def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
         return int(self._write(lambda: self._op_post(instance_id, kind, name, data)))
 
+    def get_instances(self, instance_ids: list[str]) -> dict[str, Instance]:
+        with self._lock:
+            return {i: self._instances[i] for i in instance_ids if i in self._instances}
+
+    def inboxes(self, instance_ids: list[str]) -> dict[str, list[InboxItem]]:
+        with self._lock:
+            return {i: sorted(self._inbox.get(i, {}).values(), key=lambda item: item.id) for i in instance_ids}
+
     def inbox(self, instance_id: str) -> list[InboxItem]:
         with self._lock:
             return sorted(self._inbox.get(instance_id, {}).values(), key=lambda item: item.id)

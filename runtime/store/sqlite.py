@@ -197,6 +197,28 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
     def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
         return self._write(lambda w: w.post(instance_id, kind, name, data))
 
+    def get_instances(self, instance_ids: list[str]) -> dict[str, Instance]:
+        found: dict[str, Instance] = {}
+        for start in range(0, len(instance_ids), 500):  # well under SQLite's limit of variables
+            chunk = instance_ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in self._read(f"SELECT {INSTANCE_COLS} FROM instances WHERE id IN ({marks})", chunk):
+                found[row[0]] = instance_row(row)
+        return found
+
+    def inboxes(self, instance_ids: list[str]) -> dict[str, list[InboxItem]]:
+        found: dict[str, list[InboxItem]] = {i: [] for i in instance_ids}
+        for start in range(0, len(instance_ids), 500):
+            chunk = instance_ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._read(
+                f"SELECT id, instance_id, kind, name, data, created_at FROM inbox WHERE instance_id IN ({marks}) ORDER BY id",
+                chunk,
+            )
+            for row in rows:
+                found[row[1]].append(InboxItem(*row))
+        return found
+
     def inbox(self, instance_id: str) -> list[InboxItem]:
         rows = self._read(
             "SELECT id, instance_id, kind, name, data, created_at FROM inbox WHERE instance_id = ? ORDER BY id",
