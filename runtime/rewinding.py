@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, Callable
 
 from .activation_base import RUNNING
 from .decisions import Decider
@@ -28,8 +28,7 @@ class Rewinder(Decider):
         self.rewound_to: int | None = None
         self.dropped_tasks: set[str] = set()  # cancelled by the rewind: their outcomes are stale
 
-    def _rebuild(self) -> WorkflowRun | None:
-        raise NotImplementedError
+    _rebuild: Callable[[], WorkflowRun | None]  # the activation's replay, which a rewind ends with
 
     def _stored_journal(self) -> list[JournalEntry]:
         """The journal as the store will hold it before this activation's own appends."""

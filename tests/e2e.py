@@ -61,30 +61,23 @@ class Signals:
         self._buffer = b""
 
     def expect(self, line: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if f"{line}\n".encode() in self._buffer:
-                self._buffer = self._buffer.replace(f"{line}\n".encode(), b"", 1)
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no signal {line!r} within {timeout} s (got {self._buffer!r})")
-            with selectors.DefaultSelector() as selector:
-                selector.register(self._read, selectors.EVENT_READ)
-                if selector.select(remaining):
-                    self._buffer += os.read(self._read, 4096)
+        """Wait for exactly this line (consumed)."""
+        self._take(lambda candidate: candidate == line, repr(line), timeout)
 
     def expect_prefix(self, prefix: str, timeout: float = 30.0) -> str:
         """The first whole line starting with ``prefix`` (consumed)."""
+        return self._take(lambda candidate: candidate.startswith(prefix), f"starting {prefix!r}", timeout)
+
+    def _take(self, wanted: Callable[[str], bool], what: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while True:
             for line in self._buffer.decode(errors="replace").split("\n")[:-1]:
-                if line.startswith(prefix):
+                if wanted(line):
                     self._buffer = self._buffer.replace(f"{line}\n".encode(), b"", 1)
                     return line
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(f"no signal starting {prefix!r} within {timeout} s (got {self._buffer!r})")
+                raise AssertionError(f"no signal {what} within {timeout} s (got {self._buffer!r})")
             with selectors.DefaultSelector() as selector:
                 selector.register(self._read, selectors.EVENT_READ)
                 if selector.select(remaining):
