@@ -274,7 +274,7 @@ class HotReload:
 def _drop_bytecode(path: Path) -> None:
     try:
         Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
-    except (OSError, ValueError, NotImplementedError):
+    except (OSError, ValueError, NotImplementedError):  # NotImplementedError: this Python keeps no bytecode cache
         pass
 
 
