@@ -44,6 +44,9 @@ class Bench:
         self.control = Control(self.store, self.project.codec, "bench")
         self.pool = WorkerPool(self.project, root=PROJECT, boot="boot.py", store_url=self.url, concurrency=concurrency)
         self.engine = Engine(self.store, self.project, self.pool, cache_size=10_000)
+        self.pool.warm_up()  # as the daemon does when it starts: the clock measures steps, not process starts
+        if not self.pool.wait_ready(60):
+            raise RuntimeError("the task workers did not load the project within 60 s")
 
     def run_until_done(self, count: int, timeout: float = 600.0) -> float:
         """Drive the engine until ``count`` instances completed; returns the seconds it took."""

@@ -53,6 +53,7 @@ def run_daemon(
             store_url=config.store_url, concurrency=workers,
         )
         pool.add_wake_fd(wake_read)
+        pool.warm_up()  # the workers load the project while the engine recovers
         engine = Engine(
             store, project, pool, cache_size=config.cache_size, decision_timeout=config.decision_timeout, log=log
         )

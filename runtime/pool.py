@@ -74,6 +74,7 @@ class WorkerPool:
         self._fatal: WorkerStartError | None = None
         self._closing = False
         self._closed = False
+        self._keep_warm = False  # replace retired and dead workers at once (see warm_up)
         self._tmp = tempfile.mkdtemp(prefix="zenaton-pool-")
         self._generation = 0
         self._sources = self._write_sources(project)
@@ -114,6 +115,29 @@ class WorkerPool:
         if fd in self._wake_fds:
             self._selector.unregister(fd)
             self._wake_fds.discard(fd)
+
+    def warm_up(self) -> None:
+        """Start every worker now, and from now on replace at once any that exits (code reload,
+        a crash, a timeout): the first tasks never wait for a process to start."""
+        self._keep_warm = True
+        self._top_up()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until every worker has loaded the project; False if ``timeout`` ran out first.
+        Raises WorkerStartError if the project cannot be loaded."""
+        end = time.monotonic() + max(0.0, timeout)
+        while any(not w.ready for w in self._workers):
+            if time.monotonic() >= end:
+                return False
+            outcomes: list[Outcome] = []
+            self._wait_once(end, outcomes, wake=False)
+            self._outbox += outcomes
+        return True
+
+    def _top_up(self) -> None:
+        if self._keep_warm and not self._closing and self._fatal is None:
+            while len(self._workers) < self.concurrency:
+                self._spawn()
 
     # -- work ---------------------------------------------------------------------------
 
@@ -160,6 +184,7 @@ class WorkerPool:
             woke = self._wait_once(end, outcomes, wake)
             outcomes += self._enforce_deadlines()
             self._retire_stale()
+            self._top_up()
             self._place_backlog()
             if outcomes or woke or time.monotonic() >= end:
                 return outcomes

@@ -13,7 +13,7 @@ import io
 import json
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from zenaton._runtime import current_runtime
@@ -42,11 +42,15 @@ class Attempt:
     max_time: float | None  # seconds (task.max_processing_time()); None = no limit
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        fields = (self.task_id, self.instance_id, self.env, self.name, self.data, self.retry_index, self.max_time)
+        return json.dumps(dict(zip(ATTEMPT_FIELDS, fields)), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Attempt:
         return cls(**json.loads(text))
+
+
+ATTEMPT_FIELDS = ("task_id", "instance_id", "env", "name", "data", "retry_index", "max_time")
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,9 @@ class Outcome:
     finished_at: float
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"task_id": self.task_id, "ok": self.ok, "result": self.result, "error": self.error,
+                "retry_delay": self.retry_delay, "stdout": self.stdout, "stderr": self.stderr,
+                "started_at": self.started_at, "finished_at": self.finished_at}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Outcome:

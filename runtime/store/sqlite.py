@@ -324,6 +324,7 @@ def _prepare_file(path: str) -> None:
 
 
 def _claim(w: Writer, now: float, limit: int) -> list[TaskRecord]:
+    w.flush()  # the batch's own task writes first
     rows = w.c.execute(f"SELECT {TASK_COLS} FROM tasks WHERE {CLAIMABLE} ORDER BY run_at, ord LIMIT ?", (now, limit)).fetchall()
     w.c.executemany("UPDATE tasks SET status = 'running', attempts = attempts + 1 WHERE id = ?", [(r[0],) for r in rows])
     return [dataclasses.replace(task_row(r), status=TaskStatus.RUNNING, attempts=r[7] + 1) for r in rows]

@@ -15,13 +15,17 @@ INSTANCE_COLS = (
 TASK_COLS = "id, instance_id, position, name, data, status, retry_index, attempts, run_at, created_at"
 JOURNAL_COLS = "instance_id, seq, type, position, name, data, properties, created_at"
 UNFINISHED_SQL = "status IN ('running', 'paused')"  # must match the partial unique index
+INSTANCE_MARKS = "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1"
 
 
 class Writer:
     """The ops of a Batch inside one open transaction.
 
-    Journal rows are gathered and inserted with one executemany at the end; the
-    per-instance ``last_seq`` is cached for the transaction.
+    Row writes are gathered and sent with one ``executemany`` per statement at ``flush()``:
+    journal rows, new instances without a custom id, new tasks, task updates, inbox
+    deletions, and each instance's changed columns (its ``last_seq`` included) as one UPDATE.
+    Any other op flushes what is gathered first, so every op sees the effects of those
+    before it. The instances a batch touches have their ``last_seq`` read in one query.
     """
 
     def __init__(self, c: sqlite3.Connection, now: Callable[[], float]):
@@ -30,23 +34,118 @@ class Writer:
         self.last_seq: dict[str, int] = {}
         self.moved: set[str] = set()
         self.entries: list[tuple[Any, ...]] = []
+        self.new_instances: list[tuple[Any, ...]] = []
+        self.new_tasks: list[tuple[Any, ...]] = []
+        self.task_updates: list[tuple[Any, ...]] = []
+        self.inbox_deletes: list[tuple[int, str]] = []
+        self.ready_checks: list[tuple[str, str]] = []
+        self.instance_sets: dict[str, dict[str, Any]] = {}
 
     def run(self, batch: Batch) -> None:
+        self._preload(batch)
         for op, args, kwargs in batch.ops:
             method = getattr(self, op, None) if op in BATCH_OPS else None
             if method is None:
                 raise StoreError(f"unknown batch op {op!r}")
             if op == "create_instance":
                 kwargs = {**kwargs, "skip_duplicate": True}
+            elif op not in GATHERED_OPS:
+                self.flush()
             method(*args, **kwargs)
 
+    def _preload(self, batch: Batch) -> None:
+        """Read the ``last_seq`` of every instance the batch refers to, in one query."""
+        ids: set[str] = set()
+        for op, args, _ in batch.ops:
+            if op in ("append", "add_task", "add_timer"):
+                ids.add(args[0].instance_id)
+            elif op not in ("create_instance", "update_task"):
+                ids.add(args[0])
+        wanted = [i for i in ids if i not in self.last_seq]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            self.last_seq.update(self.c.execute(f"SELECT id, last_seq FROM instances WHERE id IN ({marks})", chunk))
+
     def flush(self) -> None:
-        if self.entries:
-            self.c.executemany(f"INSERT INTO journal ({JOURNAL_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.entries)
-        if self.moved:
-            self.c.executemany(
-                "UPDATE instances SET last_seq = ? WHERE id = ?", [(self.last_seq[i], i) for i in self.moved]
+        """Send every gathered row write, in an order where each finds what it needs."""
+        c = self.c
+        if self.new_instances:
+            rows, self.new_instances = self.new_instances, []
+            try:
+                c.executemany(f"INSERT INTO instances ({INSTANCE_COLS}, ready, last_seq) VALUES ({INSTANCE_MARKS})", rows)
+            except sqlite3.IntegrityError as e:
+                raise StoreError(f"cannot create instances: {e}") from e
+        if self.new_tasks:
+            rows, self.new_tasks = self.new_tasks, []
+            try:
+                c.executemany(f"INSERT INTO tasks ({TASK_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            except sqlite3.IntegrityError as e:
+                raise StoreError(f"cannot add tasks: {e}") from e
+        if self.task_updates:
+            rows, self.task_updates = self.task_updates, []
+            cur = c.executemany(
+                "UPDATE tasks SET status = coalesce(?, status), retry_index = coalesce(?, retry_index),"
+                " run_at = coalesce(?, run_at) WHERE id = ?",
+                rows,
             )
+            if cur.rowcount != len(rows):
+                missing = [r[3] for r in rows if not c.execute("SELECT 1 FROM tasks WHERE id = ?", (r[3],)).fetchone()]
+                raise NotFoundError(f"no task with id {(missing or ['?'])[0]!r}")
+        if self.entries:
+            rows, self.entries = self.entries, []
+            c.executemany(f"INSERT INTO journal ({JOURNAL_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        if self.inbox_deletes:
+            deletes, self.inbox_deletes = self.inbox_deletes, []
+            c.executemany("DELETE FROM inbox WHERE id = ? AND instance_id = ?", deletes)
+        if self.ready_checks:
+            checks, self.ready_checks = self.ready_checks, []
+            c.executemany(
+                "UPDATE instances SET ready = EXISTS (SELECT 1 FROM inbox WHERE instance_id = ?) WHERE id = ?", checks
+            )
+        for instance_id in self.moved:
+            self.instance_sets.setdefault(instance_id, {})["last_seq"] = self.last_seq[instance_id]
+        self.moved = set()
+        if self.instance_sets:
+            changes, self.instance_sets = self.instance_sets, {}
+            self._update_instances(changes)
+
+    def _update_instances(self, changes: dict[str, dict[str, Any]]) -> None:
+        """One UPDATE per instance, sent as one executemany per set of columns."""
+        shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for instance_id, columns in changes.items():
+            shape = tuple(columns)
+            shapes.setdefault(shape, []).append((*columns.values(), instance_id))
+        for shape, rows in shapes.items():
+            sql = f"UPDATE instances SET {', '.join(f'{name} = ?' for name in shape)} WHERE id = ?"
+            try:
+                cur = self.c.executemany(sql, rows)
+            except sqlite3.IntegrityError as e:  # back to unfinished while its custom id is taken again
+                raise self._duplicate_among([row[-1] for row in rows]) from e
+            if cur.rowcount != len(rows):
+                missing = [r[-1] for r in rows if r[-1] not in self._existing([r[-1]])]
+                raise NotFoundError(f"no instance with id {(missing or ['?'])[0]!r}")
+
+    def _existing(self, ids: list[str]) -> set[str]:
+        marks = ", ".join("?" * len(ids))
+        return {r[0] for r in self.c.execute(f"SELECT id FROM instances WHERE id IN ({marks})", ids)}
+
+    def _duplicate_among(self, ids: list[str]) -> Exception:
+        """The custom-id clash behind an IntegrityError of a grouped update, named."""
+        for instance_id in ids:
+            row = self.c.execute(
+                f"SELECT env, name, custom_id FROM instances WHERE id = ? AND custom_id IS NOT NULL", (instance_id,)
+            ).fetchone()
+            if row is None:
+                continue
+            env, name, custom_id = row
+            clash = self.c.execute(
+                f"SELECT 1 FROM instances WHERE env = ? AND name = ? AND custom_id = ? AND id != ? AND {UNFINISHED_SQL}",
+                (env, name, custom_id, instance_id),
+            ).fetchone()
+            if clash:
+                return _duplicate(name, custom_id, env)
+        return StoreError("an instance update broke a uniqueness rule")
 
     def require(self, instance_id: str) -> None:
         if instance_id not in self.last_seq:
@@ -62,7 +161,10 @@ class Writer:
         kind, status = Kind(i.kind), InstanceStatus(i.status)
         if started.instance_id != i.id:
             raise StoreError(f"started entry for {started.instance_id!r} given with instance {i.id!r}")
+        row = (i.id, kind.value, i.name, i.version, i.custom_id, i.env, status.value, i.data, i.properties,
+               i.error, i.parent_id, i.parent_position, i.created_at, i.updated_at, int(kind is Kind.WORKFLOW))
         if kind is Kind.WORKFLOW and i.custom_id is not None and not status.finished:
+            self.flush()  # gathered status changes may free or take this custom id
             taken = self.c.execute(
                 f"SELECT 1 FROM instances WHERE env = ? AND name = ? AND custom_id = ? AND kind = 'workflow'"
                 f" AND custom_id IS NOT NULL AND {UNFINISHED_SQL}",
@@ -72,14 +174,14 @@ class Writer:
                 if skip_duplicate:
                     return False
                 raise _duplicate(i.name, i.custom_id, i.env)
-        try:
-            self.c.execute(
-                f"INSERT INTO instances ({INSTANCE_COLS}, ready, last_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
-                (i.id, kind.value, i.name, i.version, i.custom_id, i.env, status.value, i.data, i.properties,
-                 i.error, i.parent_id, i.parent_position, i.created_at, i.updated_at, int(kind is Kind.WORKFLOW)),
-            )
-        except sqlite3.IntegrityError as e:
-            raise StoreError(f"cannot create instance {i.id!r}: {e}") from e
+            try:
+                self.c.execute(f"INSERT INTO instances ({INSTANCE_COLS}, ready, last_seq) VALUES ({INSTANCE_MARKS})", row)
+            except sqlite3.IntegrityError as e:
+                raise StoreError(f"cannot create instance {i.id!r}: {e}") from e
+        elif i.id in self.last_seq:
+            raise StoreError(f"cannot create instance {i.id!r}: it exists")
+        else:
+            self.new_instances.append(row)  # no custom id to check: inserted at flush, with the others
         self.last_seq[i.id] = 0
         self.append(started)
         self.moved.discard(i.id)  # inserted with last_seq = 1 already
@@ -97,50 +199,27 @@ class Writer:
     def update_instance(
         self, instance_id: str, *, status: InstanceStatus | None = None, properties: Any = UNSET, error: Any = UNSET
     ) -> None:
-        sets: list[str] = ["updated_at = ?"]
-        params: list[Any] = [self.now()]
+        self.require(instance_id)
+        columns = self.instance_sets.setdefault(instance_id, {})
+        columns["updated_at"] = self.now()
         if status is not None:
-            sets.append("status = ?")
-            params.append(InstanceStatus(status).value)
+            columns["status"] = InstanceStatus(status).value
         if properties is not UNSET:
-            sets.append("properties = ?")
-            params.append(properties)
+            columns["properties"] = properties
         if error is not UNSET:
-            sets.append("error = ?")
-            params.append(error)
-        try:
-            cur = self.c.execute(f"UPDATE instances SET {', '.join(sets)} WHERE id = ?", (*params, instance_id))
-        except sqlite3.IntegrityError as e:  # back to unfinished while its custom id is taken again
-            env, name, custom_id = self.c.execute(
-                "SELECT env, name, custom_id FROM instances WHERE id = ?", (instance_id,)
-            ).fetchone()
-            raise _duplicate(name, custom_id, env) from e
-        if cur.rowcount == 0:
-            raise NotFoundError(f"no instance with id {instance_id!r}")
+            columns["error"] = error
 
     def add_task(self, task: TaskRecord) -> None:
         t = task
         self.require(t.instance_id)
-        try:
-            self.c.execute(
-                f"INSERT INTO tasks ({TASK_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (t.id, t.instance_id, t.position, t.name, t.data, TaskStatus(t.status).value, t.retry_index,
-                 t.attempts, t.run_at, t.created_at),
-            )
-        except sqlite3.IntegrityError as e:
-            raise StoreError(f"cannot add task {t.id!r}: {e}") from e
+        self.new_tasks.append((t.id, t.instance_id, t.position, t.name, t.data, TaskStatus(t.status).value,
+                               t.retry_index, t.attempts, t.run_at, t.created_at))
 
     def update_task(
         self, task_id: str, *, status: TaskStatus | None = None, retry_index: int | None = None,
         run_at: float | None = None,
     ) -> None:
-        cur = self.c.execute(
-            "UPDATE tasks SET status = coalesce(?, status), retry_index = coalesce(?, retry_index),"
-            " run_at = coalesce(?, run_at) WHERE id = ?",
-            (None if status is None else TaskStatus(status).value, retry_index, run_at, task_id),
-        )
-        if cur.rowcount == 0:
-            raise NotFoundError(f"no task with id {task_id!r}")
+        self.task_updates.append((None if status is None else TaskStatus(status).value, retry_index, run_at, task_id))
 
     def cancel_tasks(self, instance_id: str) -> None:
         self.require(instance_id)
@@ -167,13 +246,8 @@ class Writer:
 
     def consume_inbox(self, instance_id: str, item_ids: list[int]) -> None:
         self.require(instance_id)
-        self.c.executemany(
-            "DELETE FROM inbox WHERE id = ? AND instance_id = ?", [(item_id, instance_id) for item_id in item_ids]
-        )
-        self.c.execute(
-            "UPDATE instances SET ready = EXISTS (SELECT 1 FROM inbox WHERE instance_id = ?) WHERE id = ?",
-            (instance_id, instance_id),
-        )
+        self.inbox_deletes += [(item_id, instance_id) for item_id in item_ids]
+        self.ready_checks.append((instance_id, instance_id))
 
     def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
         self.require(instance_id)
@@ -187,7 +261,6 @@ class Writer:
     def rewind(self, instance_id: str, keep_through_seq: int, position: int) -> None:
         self.require(instance_id)
         self.flush()  # entries this batch appended so far get their rows (and seqs) first
-        self.entries, self.moved = [], set()
         c, params = self.c, (instance_id, keep_through_seq)
         (run,) = c.execute(
             "SELECT coalesce(max(run), 0) + 1 FROM journal_archive WHERE instance_id = ?", (instance_id,)
@@ -216,6 +289,7 @@ BATCH_OPS = frozenset({
     "create_instance", "append", "update_instance", "add_task", "update_task", "cancel_tasks",
     "add_timer", "delete_timer", "delete_timers", "consume_inbox", "post", "rewind",
 })
+GATHERED_OPS = frozenset({"create_instance", "append", "update_instance", "add_task", "update_task", "consume_inbox"})
 
 
 def _duplicate(name: str, custom_id: str, env: str) -> DuplicateInstanceError:
