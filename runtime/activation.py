@@ -91,7 +91,7 @@ class Activation(Rewinder):
             return run.deliver_timer(item.position, self.now)  # type: ignore[arg-type]
         if item.kind == "event":
             return run.deliver_event(self.codec.decode(item.value), self.now)  # type: ignore[arg-type]
-        value = self.codec.decode(json.dumps(item.value))
+        value = self.codec.decode(item.value)  # type: ignore[arg-type]
         return run.deliver_result(item.position, value, self.now)  # type: ignore[arg-type]
 
     def _deliver_recorded(self, item: Input, entry: Entry, name: str | None, data: str | None) -> None:
@@ -120,8 +120,8 @@ class Activation(Rewinder):
         if outcome.ok:
             self.batch.update_task(task.id, status=TaskStatus.DONE)
             data = outcome_data(outcome, task.attempts)
-            result = json.loads(outcome.result or "null")
-            self._deliver_recorded(Input("result", task.position, result), Entry.TASK_COMPLETED, task.name, data)
+            result = Input("result", task.position, outcome.result or "null")
+            self._deliver_recorded(result, Entry.TASK_COMPLETED, task.name, data)
             self.engine.log(f"{self._label()}: task {task.name} completed (position {task.position})")
             return
         delay = outcome.retry_delay
@@ -162,7 +162,7 @@ class Activation(Rewinder):
             self.engine.log(f"{self._label()}: result of detached child {payload['id'][:8]} ignored")
             return
         data = json.dumps({"id": payload["id"], "result": payload["result"]})
-        item_input = Input("result", payload["position"], payload["result"])
+        item_input = Input("result", payload["position"], json.dumps(payload["result"]))
         self._deliver_recorded(item_input, Entry.CHILD_COMPLETED, item.name, data)
 
     def _on_pause(self, item: InboxItem) -> None:

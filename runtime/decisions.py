@@ -27,7 +27,8 @@ class Decider(ActivationBase):
         self.batch.add_task(
             TaskRecord(task_id, self.id, d.position, d.name, data, TaskStatus.QUEUED, 0, 0, self.now, self.now)  # type: ignore[arg-type]
         )
-        self._append(Entry.TASK_SCHEDULED, d.position, d.name, json.dumps({"task_id": task_id, "group": d.group}))
+        group = "null" if d.group is None else int(d.group)
+        self._append(Entry.TASK_SCHEDULED, d.position, d.name, f'{{"task_id": "{task_id}", "group": {group}}}')
         self.engine.log(f"{self._label()}: task {d.name} scheduled (position {d.position})")
 
     def _decide_child(self, d: Decision) -> None:

@@ -1,7 +1,7 @@
 """Turning a job object into the records of a new instance."""
 from __future__ import annotations
 
-import uuid
+import os
 from typing import Any
 
 from zenaton._jobs import check_custom_id
@@ -15,7 +15,8 @@ from .store import NewEntry
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (128 bits, as a uuid4 without its version bits)."""
+    return os.urandom(16).hex()
 
 
 def new_instance(

@@ -294,6 +294,9 @@ class Codec:
 
     def encode(self, value: Any, root: str = "value") -> str:
         """The value as JSON text; SerializationError names the path of what cannot be stored."""
+        flat = self._flat(value)
+        if flat is not None:
+            return json.dumps(flat, separators=(",", ":"))
         shared: set[int] = set()  # containers reached more than once, found by earlier passes
         try:
             while True:
@@ -306,6 +309,27 @@ class Codec:
         except RecursionError:
             raise SerializationError(f"cannot store the value at {root}: it is nested too deeply") from None
         return json.dumps(node, separators=(",", ":"), allow_nan=False)
+
+    def _flat(self, value: Any) -> Any:
+        """The node of a dict of scalars, or of an object of a plain class whose attributes are
+        all scalars (the common case: properties, tasks), built without a full pass; else None."""
+        t = type(value)
+        if t is dict:
+            if "$" in value or not all(type(k) is str for k in value):
+                return None
+            attrs = value
+        elif t.__flags__ & _HEAPTYPE and t.__dict__.get("__slots__") is None:
+            kind, name = self._class_info(t)
+            if kind != "obj":
+                return None
+            attrs = properties_of(value)
+        else:
+            return None
+        for x in attrs.values():
+            u = type(x)
+            if not (u is str or u is int or u is bool or x is None or (u is float and math.isfinite(x))):
+                return None
+        return attrs if t is dict else {"$": "obj", "cls": name, "v": attrs}
 
     def decode(self, text: str) -> Any:
         """The value encoded in ``text``; SerializationError if it cannot be rebuilt."""

@@ -72,6 +72,10 @@ class Outcome:
                 "retry_delay": self.retry_delay, "stdout": self.stdout, "stderr": self.stderr,
                 "started_at": self.started_at, "finished_at": self.finished_at}
 
+    def with_output(self, stdout: str, stderr: str) -> Outcome:
+        return Outcome(self.task_id, self.ok, self.result, self.error, self.retry_delay, stdout, stderr,
+                       self.started_at, self.finished_at)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Outcome:
         return cls(**data)

@@ -7,15 +7,14 @@ Protocol with ``runtime.pool``, one JSON object per line:
   project is loaded, then ``{"outcome": {...}}`` per attempt; or ``{"fatal": message}``
   followed by exit status 1 if the project cannot be loaded.
 
-File descriptors 0, 1 and 2 are taken away from the protocol: between attempts they
-point at /dev/null, during an attempt 1 and 2 point at capture files, so output written
+File descriptors 0, 1 and 2 are taken away from the protocol: 0 reads /dev/null, 1 and 2
+point at two capture files each attempt starts empty, so output written
 by C code and child processes is captured as well as ``print``.
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
-import dataclasses
 import json
 import os
 import signal
@@ -46,31 +45,38 @@ class Channel:
 
 
 class Capture:
-    """Points fds 1 and 2 at capture files during an attempt, at /dev/null otherwise."""
+    """Points fds 1 and 2 at two capture files for the worker's whole life; each attempt finds
+    them empty. Only a file something was written to is read back or emptied, so an attempt
+    that prints nothing costs two ``fstat`` calls."""
 
-    def __init__(self, directory: Path, devnull: int) -> None:
+    def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self._devnull = devnull
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND
         self._files = [os.open(directory / name, flags, 0o600) for name in ("stdout", "stderr")]
-
-    def start(self) -> None:
         _flush_python_streams()
         for target, fd in zip((1, 2), self._files):
-            os.ftruncate(fd, 0)
             os.dup2(fd, target)
+        self._written = [True, True]  # unknown: empty them before the first attempt
+
+    def start(self) -> None:
+        for fd, written in zip(self._files, self._written):
+            if written:  # output of the last attempt, or written since (a thread it left behind)
+                os.ftruncate(fd, 0)
 
     def stop(self) -> tuple[str, str]:
         _flush_python_streams()
-        os.dup2(self._devnull, 1)
-        os.dup2(self._devnull, 2)
-        out, err = (read_tail(fd) for fd in self._files)
-        return out, err
+        texts = []
+        for i, fd in enumerate(self._files):
+            size = os.fstat(fd).st_size
+            self._written[i] = size > 0
+            texts.append(read_tail(fd, size=size) if size else "")
+        return texts[0], texts[1]
 
 
-def read_tail(fd: int, limit: int = OUTPUT_LIMIT) -> str:
+def read_tail(fd: int, limit: int = OUTPUT_LIMIT, size: int | None = None) -> str:
     """The last ``limit`` bytes of an open file, decoded leniently."""
-    size = os.fstat(fd).st_size
+    if size is None:
+        size = os.fstat(fd).st_size
     data = os.pread(fd, limit, max(0, size - limit))
     return data.decode("utf-8", errors="replace")
 
@@ -118,13 +124,14 @@ class Worker:
             outcome = run_attempt(self.project, attempt, make_runtime=self.runtime_for, capture=False)
         finally:
             stdout, stderr = self.capture.stop()
-        return dataclasses.replace(outcome, stdout=stdout, stderr=stderr)
+        return outcome.with_output(stdout, stderr)
 
 
 def _flush_python_streams() -> None:
-    for stream in {id(s): s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s}.values():
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except (OSError, ValueError):
             pass
 
@@ -145,14 +152,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _take_protocol_fds() -> tuple[Channel, int]:
-    """Keep private copies of stdin/stdout for the protocol; leave /dev/null in their place."""
+def _take_protocol_fds() -> Channel:
+    """Keep private copies of stdin/stdout for the protocol; leave /dev/null in their place
+    (until the capture files take fds 1 and 2)."""
     _flush_python_streams()
     channel = Channel(os.dup(0), os.dup(1))
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    return channel, devnull
+    os.close(devnull)
+    return channel
 
 
 def _die_with(parent: int | None) -> None:
@@ -172,7 +181,7 @@ def _die_with(parent: int | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     _die_with(args.parent)
-    channel, devnull = _take_protocol_fds()
+    channel = _take_protocol_fds()
     try:
         from .loader import SourceSnapshot, load_project
 
@@ -183,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         channel.send({"fatal": _describe_load_failure(error)})
         return 1
     capture_dir = Path(args.capture_dir) if args.capture_dir else Path(tempfile.mkdtemp(prefix="zenaton-worker-"))
-    worker = Worker(project, args.store, channel, Capture(capture_dir, devnull))
+    worker = Worker(project, args.store, channel, Capture(capture_dir))
     channel.send({"ready": os.getpid()})
     try:
         worker.serve()

@@ -137,7 +137,7 @@ def replay_golden(h: Harness, spec: dict, entries: list[JournalEntry]) -> list:
     decisions = run.start(0.0)
     for item in inputs(entries):
         if item.kind == "result":
-            decisions += run.deliver_result(item.position, h.project.codec.decode(json.dumps(item.value)), 0.0)
+            decisions += run.deliver_result(item.position, h.project.codec.decode(item.value), 0.0)
         elif item.kind == "timer":
             decisions += run.deliver_timer(item.position, 0.0)
         else:

@@ -26,6 +26,7 @@ class DecisionTimeout(EngineInterrupt):
 
 
 _armed: list[float] = []  # the limit of the decision running now, if any
+_MAIN_THREAD = threading.main_thread().ident
 
 
 def _on_alarm(signum: int, frame: object) -> None:
@@ -33,18 +34,29 @@ def _on_alarm(signum: int, frame: object) -> None:
         raise DecisionTimeout(_armed[-1])
 
 
-@contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise DecisionTimeout in this block after ``seconds`` (main thread only; None: no limit)."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def arm(seconds: float | None) -> bool:
+    """Raise DecisionTimeout after ``seconds`` unless ``disarm()`` comes first; False (and no
+    limit) for None or outside the main thread. Cheaper than ``time_limit`` on the hot path."""
+    if not seconds or threading.get_ident() != _MAIN_THREAD:
+        return False
     if signal.getsignal(signal.SIGALRM) is not _on_alarm:
         signal.signal(signal.SIGALRM, _on_alarm)
     _armed.append(seconds)
     signal.setitimer(signal.ITIMER_REAL, seconds)
+    return True
+
+
+def disarm() -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    _armed.pop()
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise DecisionTimeout in this block after ``seconds`` (main thread only; None: no limit)."""
+    armed = arm(seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        _armed.pop()
+        if armed:
+            disarm()

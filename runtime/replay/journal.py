@@ -15,7 +15,7 @@ class Input:
 
     kind: str  # "result" | "timer" | "event"
     position: int | None
-    value: object  # parsed JSON of the encoded value (result) or the encoded event text
+    value: str | None  # the encoded result or event (codec text); None for a timer
 
 
 def recorded_requests(entries: Iterable[JournalEntry]) -> dict[int, Recorded]:
@@ -37,7 +37,7 @@ def recorded_requests(entries: Iterable[JournalEntry]) -> dict[int, Recorded]:
 def inputs(entries: Iterable[JournalEntry]) -> Iterator[Input]:
     for entry in entries:
         if entry.type in (Entry.TASK_COMPLETED, Entry.CHILD_COMPLETED):
-            yield Input("result", entry.position, json.loads(entry.data or "{}").get("result"))
+            yield Input("result", entry.position, json.dumps(json.loads(entry.data or "{}").get("result")))
         elif entry.type is Entry.TIMER_FIRED:
             yield Input("timer", entry.position, None)
         elif entry.type is Entry.EVENT_RECEIVED:

@@ -14,7 +14,7 @@ from zenaton.exceptions import ExternalError, InvalidArgumentError
 from zenaton.tasks.wait import Wait
 
 from ..errors import EngineInterrupt
-from .deadline import DecisionTimeout, time_limit
+from .deadline import DecisionTimeout, arm, disarm, time_limit
 from .requests import CHILD, DISPATCH, TASK, WAIT, Decision, NonDeterminismError, Recorded
 
 FireAt = Callable[[list, str, float], "float | None"]
@@ -140,9 +140,13 @@ class WorkflowRun:
         self._now = now
         self._decisions = []
         assert self._greenlet is not None
+        armed = arm(self._time_limit)
         try:
-            with time_limit(self._time_limit):
+            try:
                 signal = self._greenlet.switch()
+            finally:
+                if armed:
+                    disarm()
         except DecisionTimeout as error:  # the alarm went off just as the code gave control back
             self.close()
             self.finished = True

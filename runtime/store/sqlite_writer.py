@@ -22,8 +22,8 @@ class Writer:
     """The ops of a Batch inside one open transaction.
 
     Row writes are gathered and sent with one ``executemany`` per statement at ``flush()``:
-    journal rows, new instances without a custom id, new tasks, task updates, inbox
-    deletions, and each instance's changed columns (its ``last_seq`` included) as one UPDATE.
+    journal rows, new instances without a custom id, new tasks, task updates, inbox and
+    timer deletions, and each instance's changed columns (its ``last_seq`` included) as one UPDATE.
     Any other op flushes what is gathered first, so every op sees the effects of those
     before it. The instances a batch touches have their ``last_seq`` read in one query.
     """
@@ -38,6 +38,8 @@ class Writer:
         self.new_tasks: list[tuple[Any, ...]] = []
         self.task_updates: list[tuple[Any, ...]] = []
         self.inbox_deletes: list[tuple[int, str]] = []
+        self.timer_deletes: list[tuple[str, int]] = []
+        self.all_timer_deletes: list[tuple[str]] = []
         self.ready_checks: list[tuple[str, str]] = []
         self.instance_sets: dict[str, dict[str, Any]] = {}
 
@@ -98,6 +100,12 @@ class Writer:
         if self.inbox_deletes:
             deletes, self.inbox_deletes = self.inbox_deletes, []
             c.executemany("DELETE FROM inbox WHERE id = ? AND instance_id = ?", deletes)
+        if self.timer_deletes:
+            deletes, self.timer_deletes = self.timer_deletes, []
+            c.executemany("DELETE FROM timers WHERE instance_id = ? AND position = ?", deletes)
+        if self.all_timer_deletes:
+            deletes, self.all_timer_deletes = self.all_timer_deletes, []
+            c.executemany("DELETE FROM timers WHERE instance_id = ?", deletes)
         if self.ready_checks:
             checks, self.ready_checks = self.ready_checks, []
             c.executemany(
@@ -193,8 +201,9 @@ class Writer:
         self.require(entry.instance_id)
         seq = self.last_seq[entry.instance_id] = self.last_seq[entry.instance_id] + 1
         self.moved.add(entry.instance_id)
-        self.entries.append((entry.instance_id, seq, Entry(entry.type).value, entry.position, entry.name,
-                             entry.data, entry.properties, self.now()))
+        kind = entry.type
+        self.entries.append((entry.instance_id, seq, kind.value if type(kind) is Entry else Entry(kind).value,
+                             entry.position, entry.name, entry.data, entry.properties, self.now()))
 
     def update_instance(
         self, instance_id: str, *, status: InstanceStatus | None = None, properties: Any = UNSET, error: Any = UNSET
@@ -219,7 +228,8 @@ class Writer:
         self, task_id: str, *, status: TaskStatus | None = None, retry_index: int | None = None,
         run_at: float | None = None,
     ) -> None:
-        self.task_updates.append((None if status is None else TaskStatus(status).value, retry_index, run_at, task_id))
+        value = None if status is None else status.value if type(status) is TaskStatus else TaskStatus(status).value
+        self.task_updates.append((value, retry_index, run_at, task_id))
 
     def cancel_tasks(self, instance_id: str) -> None:
         self.require(instance_id)
@@ -238,11 +248,11 @@ class Writer:
 
     def delete_timer(self, instance_id: str, position: int) -> None:
         self.require(instance_id)
-        self.c.execute("DELETE FROM timers WHERE instance_id = ? AND position = ?", (instance_id, position))
+        self.timer_deletes.append((instance_id, position))
 
     def delete_timers(self, instance_id: str) -> None:
         self.require(instance_id)
-        self.c.execute("DELETE FROM timers WHERE instance_id = ?", (instance_id,))
+        self.all_timer_deletes.append((instance_id,))
 
     def consume_inbox(self, instance_id: str, item_ids: list[int]) -> None:
         self.require(instance_id)
@@ -289,7 +299,10 @@ BATCH_OPS = frozenset({
     "create_instance", "append", "update_instance", "add_task", "update_task", "cancel_tasks",
     "add_timer", "delete_timer", "delete_timers", "consume_inbox", "post", "rewind",
 })
-GATHERED_OPS = frozenset({"create_instance", "append", "update_instance", "add_task", "update_task", "consume_inbox"})
+GATHERED_OPS = frozenset({
+    "create_instance", "append", "update_instance", "add_task", "update_task", "consume_inbox", "delete_timer",
+    "delete_timers",
+})
 
 
 def _duplicate(name: str, custom_id: str, env: str) -> DuplicateInstanceError:
