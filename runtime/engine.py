@@ -17,6 +17,7 @@ from .activation import Activation
 from .clock import Clock, SystemClock
 from .errors import StoreError
 from .loader import Project
+from .lookout import Lookout
 from .models import Instance, Kind, TaskRecord
 from .replay import WorkflowRun
 from .scheduler import fire_due
@@ -110,6 +111,7 @@ class Engine:
         self.store_failure: StoreError | None = None  # the last failed write, until one succeeds
         self.claimed_ids: set[tuple[str, str, str]] = set()  # custom ids taken by children this step
         self.envs = BoundedDict(10_000)  # instance id -> env, for the attempts of its tasks
+        self.lookout = Lookout(store)
 
     def step(self, timeout: float = 0.0) -> int:
         """One round; returns how many things happened (0 means idle)."""
@@ -122,11 +124,8 @@ class Engine:
             if task is not None:
                 work[task.instance_id]["outcomes"].append((task, outcome))
         try:
-            fire_due(self.store, self.project.codec, now, self.log)  # new instances are ready below
-            for timer in self.store.due_timers(now, self.batch_limit):
-                work[timer.instance_id]["timers"].append(timer)
-            for instance_id in self.store.ready_instances(self.ready_limit):
-                work[instance_id]["ready"].append(True)
+            looked = self.lookout.must_look(now)
+            full = looked and self._look(now, work)
             batch = Batch()
             self.claimed_ids.clear()
             instances = self.store.get_instances(list(work))
@@ -135,9 +134,12 @@ class Engine:
                 instance = instances.get(instance_id)
                 if instance is not None:
                     self.envs[instance.id] = instance.env
-                    batch.ops.extend(self._activate(instance, inputs, inboxes.get(instance_id), now).ops)
-            claimed = self.store.apply_and_claim(batch, now, self._free_slots())
+                    batch.extend(self._activate(instance, inputs, inboxes.get(instance_id), now))
+            limit = self.lookout.claim_limit(looked, batch, self._free_slots())
+            claimed = self.store.apply_and_claim(batch, now, limit)
+            self.lookout.after_step(batch, now, full, limit, len(claimed))
         except StoreError as error:
+            self.lookout.store_failed()
             self._keep_for_later(error, work)
             return 0
         if self.store_failure is not None:
@@ -147,6 +149,17 @@ class Engine:
             self.in_flight[task.id] = task
             self.runner.submit(self._attempt(task))
         return len(outcomes) + len(work) + len(claimed)
+
+    def _look(self, now: float, work: dict[str, dict[str, list[Any]]]) -> bool:
+        """Fire due schedules, gather due timers and ready instances; True if there may be more."""
+        fire_due(self.store, self.project.codec, now, self.log)  # new instances are ready below
+        timers = self.store.due_timers(now, self.batch_limit)
+        for timer in timers:
+            work[timer.instance_id]["timers"].append(timer)
+        ready = self.store.ready_instances(self.ready_limit)
+        for instance_id in ready:
+            work[instance_id]["ready"].append(True)
+        return len(timers) >= self.batch_limit or len(ready) >= self.ready_limit
 
     def _keep_for_later(self, error: StoreError, work: dict[str, dict[str, list[Any]]]) -> None:
         """A write failed (disk full, read-only store): nothing of this step is kept in memory

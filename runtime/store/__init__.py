@@ -36,6 +36,7 @@ class Batch:
     """Writes the daemon gathers and the store applies in one transaction, in order."""
 
     ops: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
+    queues_tasks: bool = False  # some op adds or re-queues a task: worth a claim in the same commit
 
     def _add(self, op: str, *args: Any, **kwargs: Any) -> None:
         self.ops.append((op, args, kwargs))
@@ -43,6 +44,7 @@ class Batch:
     def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
         """A child instance; skipped (not an error) when its custom id is taken."""
         self._add("create_instance", instance, started, task)
+        self.queues_tasks = self.queues_tasks or task is not None
 
     def append(self, entry: NewEntry) -> None:
         self._add("append", entry)
@@ -55,6 +57,7 @@ class Batch:
 
     def add_task(self, task: TaskRecord) -> None:
         self._add("add_task", task)
+        self.queues_tasks = True
 
     def update_task(
         self,
@@ -65,6 +68,7 @@ class Batch:
         run_at: float | None = None,
     ) -> None:
         self._add("update_task", task_id, status=status, retry_index=retry_index, run_at=run_at)
+        self.queues_tasks = self.queues_tasks or status is TaskStatus.QUEUED
 
     def cancel_tasks(self, instance_id: str) -> None:
         """Queued and running tasks of the instance become cancelled."""
@@ -95,6 +99,10 @@ class Batch:
         ``parent_position`` becomes None: their results no longer reach it). Statuses are left alone.
         """
         self._add("rewind", instance_id, keep_through_seq, position)
+
+    def extend(self, other: Batch) -> None:
+        self.ops.extend(other.ops)
+        self.queues_tasks = self.queues_tasks or other.queues_tasks
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -175,6 +183,12 @@ class Store(Protocol):
 
     def recover(self) -> int:
         """Put running tasks back to queued (after a crash); return how many."""
+
+    def changes(self) -> object:
+        """A value that differs between two calls when anything other than ``apply_and_claim``
+        and ``claim_tasks`` wrote to the store in between, in this process or another: a client's
+        dispatch, an inbox item, a schedule. The engine skips its look for new work while it
+        stays the same (see runtime/lookout.py)."""
 
     def close(self) -> None: ...
 

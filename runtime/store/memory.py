@@ -38,10 +38,13 @@ class MemoryStore(MemorySchedules, MemoryRewind):
         self._inbox: dict[str, dict[int, InboxItem]] = {}
         self._custom_ids: dict[tuple[str, str, str], str] = {}  # unfinished workflows' (env, name, custom id)
         self._counters = {"instance": 0, "inbox": 0}
+        self._other_writes = 0  # writes other than the engine's steps (see changes)
 
     # -- undo log ------------------------------------------------------------
-    def _write(self, fn: Callable[[], Any]) -> Any:
+    def _write(self, fn: Callable[[], Any], *, step: bool = False) -> Any:
         with self._lock:
+            if not step:
+                self._other_writes += 1
             self._undo = []
             try:
                 return fn()
@@ -158,7 +161,7 @@ class MemoryStore(MemorySchedules, MemoryRewind):
 
     def claim_tasks(self, now: float, limit: int) -> list[TaskRecord]:
         """Oldest run_at first; the returned records show status running and the new attempts."""
-        return list(self._write(lambda: self._claim(now, limit)))
+        return list(self._write(lambda: self._claim(now, limit), step=True))
 
     def apply_and_claim(self, batch: Batch, now: float, limit: int) -> list[TaskRecord]:
         """apply(batch), then claim_tasks(now, limit), all or nothing."""
@@ -167,7 +170,10 @@ class MemoryStore(MemorySchedules, MemoryRewind):
             self._apply_ops(batch)
             return self._claim(now, limit)
 
-        return list(self._write(run))
+        return list(self._write(run, step=True))
+
+    def changes(self) -> object:
+        return self._other_writes
 
     def _claim(self, now: float, limit: int) -> list[TaskRecord]:
         due = [t for t in self._tasks.values() if t.status == TaskStatus.QUEUED and t.run_at <= now and self._runs(t)]

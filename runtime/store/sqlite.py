@@ -50,6 +50,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
             raise ConfigError(f"unknown store durability {durability!r} (use 'full' or 'fast')")
         self.path = os.path.abspath(os.fspath(path))
         self.now = now
+        self._other_writes = 0  # commits of this connection other than the engine's own steps
         _prepare_file(self.path)
         try:
             self._conn = sqlite3.connect(
@@ -130,7 +131,10 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
     def _read(self, sql: str, params: Any = ()) -> list[Any]:
         return self._retry(lambda: self._conn.execute(sql, params).fetchall())
 
-    def _write(self, fn: Callable[[Writer], T]) -> T:
+    def _write(self, fn: Callable[[Writer], T], *, step: bool = False) -> T:
+        if not step:
+            self._other_writes += 1
+
         def attempt() -> T:
             with self.transaction() as c:
                 writer = Writer(c, self.now)
@@ -241,7 +245,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         """Oldest run_at first; the returned records show status running and the new attempts."""
         if limit <= 0 or not self._read(f"SELECT 1 FROM tasks WHERE {CLAIMABLE} LIMIT 1", (now,)):
             return []
-        return self._write(lambda w: _claim(w, now, limit))
+        return self._write(lambda w: _claim(w, now, limit), step=True)
 
     def apply_and_claim(self, batch: Batch, now: float, limit: int) -> list[TaskRecord]:
         """apply(batch), then claim_tasks(now, limit), in one transaction: one commit per step."""
@@ -252,7 +256,11 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
             w.run(batch)
             return _claim(w, now, limit) if limit > 0 else []
 
-        return self._write(run)
+        return self._write(run, step=True)
+
+    def changes(self) -> object:
+        """Other connections' commits show in ``data_version``; this one's are counted."""
+        return self._retry(lambda: self._conn.execute("PRAGMA data_version").fetchone()[0]), self._other_writes
 
     def due_timers(self, now: float, limit: int) -> list[Timer]:
         """Timers with fire_at <= now, earliest first; they stay until deleted."""

@@ -1,0 +1,74 @@
+"""When an engine step must look in the store for new work, and when it may skip the queries.
+
+New work reaches the store in three ways:
+- other writers (scripts, the CLI, tasks, another connection) dispatch, post to an inbox or
+  add a schedule: ``store.changes()`` moves;
+- time passes: a timer, a task retry or a schedule falls due (``next_due``);
+- the engine's own commits: a child instance created, an inbox item posted to a parent, a task
+  re-queued now, or more due work than one step takes (``again``).
+A step that sees none of these only collects its workers' results, which is most steps under
+load: the look (schedules, timers, ready instances, the claim query) costs more than the step.
+Tasks the engine added are claimed in the same transaction; ``claimable`` says some may be left.
+A full look at least every ``SAFETY`` seconds of the engine's clock bounds what any case
+missed here could cost: a delay, never a lost instance.
+"""
+from __future__ import annotations
+
+import math
+from .models import TaskStatus
+from .store import Batch, Store
+
+SAFETY = 1.0
+AGAIN_OPS = frozenset({"create_instance", "post", "rewind"})
+
+
+class Lookout:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._seen: object = object()  # store.changes() at the last look
+        self._last = -math.inf  # clock time of the last look
+        self._next_due: float | None = None  # earliest timer, retry or schedule; None: read it when needed
+        self.again = True  # the engine's own writes (or a full step) left work behind
+        self.claimable = True  # queued tasks may be waiting for a free worker
+        self.safety = SAFETY
+
+    def must_look(self, now: float) -> bool:
+        changes = self.store.changes()
+        if not (self.again or changes != self._seen or now - self._last >= self.safety):
+            if self._next_due is None:
+                times = [t for t in (self.store.next_wakeup(), self.store.next_schedule_fire()) if t is not None]
+                self._next_due = min(times, default=math.inf)
+            if now < self._next_due:
+                return False
+        self._seen, self._last, self.again, self._next_due = changes, now, False, None
+        return True
+
+    def claim_limit(self, looked: bool, batch: Batch, free_slots: int) -> int:
+        return free_slots if looked or self.claimable or batch.queues_tasks else 0
+
+    def after_step(self, batch: Batch, now: float, full: bool, limit: int, claimed: int) -> None:
+        """What the step's commit (``batch``, ``claimed`` of ``limit`` tasks) leaves to look at.
+        Tasks the batch queued for now were seen by its own claim unless ``limit`` was 0."""
+        self.again = self.again or full
+        if limit > 0:
+            self.claimable = claimed >= limit  # fewer than asked: nothing claimable was left
+        for op, args, kwargs in batch.ops:
+            if op in AGAIN_OPS:
+                self.again = True
+            elif op == "add_task":
+                self.claimable = self.claimable or limit <= 0
+            elif op == "add_timer":
+                self._due(args[0].fire_at)
+            elif op == "update_task" and kwargs.get("status") is TaskStatus.QUEUED:
+                run_at = kwargs.get("run_at")
+                if run_at is not None and run_at > now:
+                    self._due(run_at)
+                else:
+                    self.claimable = self.claimable or limit <= 0
+
+    def _due(self, when: float) -> None:
+        if self._next_due is not None:
+            self._next_due = min(self._next_due, when)
+
+    def store_failed(self) -> None:
+        self.again = True

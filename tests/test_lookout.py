@@ -1,0 +1,132 @@
+"""The engine skips its look for new work only while nothing can have brought any.
+
+Each case makes work arrive one way (another connection, time, the engine's own commits,
+a full worker pool) and checks it is picked up with no other nudge; the first test checks
+the skipping itself, by counting the store's look-up queries.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+from flowlib.extra import Nap  # type: ignore[import-not-found]
+from flowlib.workflows import Fanout, Parent, RetryFlow, Sequential, Sleeper  # type: ignore[import-not-found]
+
+from runtime.control import Control
+from runtime.store import open_store
+from runtime.tasks import InlineRunner
+
+from .harness import Harness
+
+
+@pytest.fixture(autouse=True)
+def no_safety_net(monkeypatch):
+    """Without the periodic full look, only the hints under test can find the work."""
+    monkeypatch.setattr("runtime.lookout.SAFETY", math.inf)
+
+
+class CountingStore:
+    """Counts the look-up queries of the store it wraps."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.looks = 0
+        self.late_claims = 0  # tasks claimed in a commit that did not decide anything
+
+    def apply_and_claim(self, batch, now, limit):
+        claimed = self._store.apply_and_claim(batch, now, limit)
+        if not batch.ops:
+            self.late_claims += len(claimed)
+        return claimed
+
+    def ready_instances(self, limit):
+        self.looks += 1
+        return self._store.ready_instances(limit)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+class OneSlotRunner(InlineRunner):
+    """Runs one attempt per step at most: queued tasks must wait for the slot."""
+
+    def free_slots(self) -> int:
+        return 0 if self._finished else 1
+
+
+def test_steps_with_only_task_results_do_not_look_for_work(sqlite_harness: Harness):
+    h = sqlite_harness
+    counting = CountingStore(h.store)
+    h.engine.store = counting
+    h.engine.lookout.store = counting
+    instance_id = h.dispatch(Sequential(1))
+    h.run()
+    assert h.status(instance_id) == "completed"
+    looks_for_one = counting.looks
+    assert looks_for_one <= 2  # the first step, and the one after the step that started it
+
+    h.engine.run_until_idle()  # idle steps with no change anywhere: no query
+    assert counting.looks == looks_for_one
+    assert counting.late_claims == 0  # each task was claimed in the commit that scheduled it
+
+
+def test_a_dispatch_through_another_connection_is_seen_by_the_next_step(tmp_path):
+    h = Harness(f"sqlite:///{tmp_path}/z.db")
+    other = open_store(f"sqlite:///{tmp_path}/z.db", now=h.clock.now)
+    try:
+        h.run()  # idle: the engine has looked once and has no reason to look again
+        instance = Control(other, h.project.codec, "dev").dispatch(Sequential(2))
+        h.run()  # the clock has not moved: only the store's change counter can tell
+        assert h.status(instance.id) == "completed"
+        assert h.result(instance.id) == 13
+    finally:
+        other.close()
+        h.close()
+
+
+def test_a_dispatch_on_the_same_connection_is_seen(harness: Harness):
+    harness.run()
+    instance_id = harness.dispatch(Sequential(3))
+    harness.run()
+    assert harness.status(instance_id) == "completed"
+
+
+def test_a_timer_is_seen_when_the_clock_reaches_it(harness: Harness):
+    instance_id = harness.dispatch(Sleeper(2))
+    harness.run()
+    harness.advance(2 * 86400 - 1)
+    assert harness.status(instance_id) == "running"
+    harness.advance(1)
+    assert harness.status(instance_id) == "completed"
+
+
+def test_a_timer_decided_in_a_step_with_only_a_result_is_seen(harness: Harness):
+    instance_id = harness.dispatch(Nap())
+    harness.run()
+    harness.advance(29)
+    assert harness.status(instance_id) == "running"
+    harness.advance(1)
+    assert harness.status(instance_id) == "completed"
+
+
+def test_a_retry_is_seen_when_its_delay_is_over(harness: Harness):
+    instance_id = harness.dispatch(RetryFlow(1))  # fails once, retried after 0 s... then 5 s
+    harness.run()
+    harness.advance(5)
+    harness.advance(5)
+    assert harness.status(instance_id) == "completed"
+
+
+def test_a_child_completing_wakes_its_parent(harness: Harness):
+    instance_id = harness.dispatch(Parent())
+    harness.run()
+    assert harness.status(instance_id) == "completed"
+
+
+def test_tasks_left_queued_by_a_full_pool_run_when_slots_free_up(harness: Harness):
+    h = harness
+    h.engine.runner = OneSlotRunner(h.project, runtime_factory=h._task_runtime)
+    instance_id = h.dispatch(Fanout(5))
+    h.run()
+    assert h.status(instance_id) == "completed"
+    assert h.result(instance_id) == [100, 101, 102, 103, 104]
