@@ -35,9 +35,9 @@ class Lookout:
     def must_look(self, now: float) -> bool:
         changes = self.store.changes()
         if not (self.again or changes != self._seen or now - self._last >= self.safety):
-            if self._next_due is None:
-                times = [t for t in (self.store.next_wakeup(), self.store.next_schedule_fire()) if t is not None]
-                self._next_due = min(times, default=math.inf)
+            if self._next_due is None:  # due after the last look: what that look could not see
+                due = self.store.next_due(self._last)
+                self._next_due = math.inf if due is None else due
             if now < self._next_due:
                 return False
         self._seen, self._last, self.again, self._next_due = changes, now, False, None

@@ -31,6 +31,8 @@ EXIT_WAIT = 2.0  # seconds a worker that closed its pipe gets to exit before SIG
 PIPELINE_DEPTH = 4  # attempts a busy worker may have queued (the running one included)
 PIPELINE_YOUNG = 0.05  # seconds: only queue behind an attempt that started this recently (a quick one)
 NO_PIDFD_TICK = 1.0  # without pidfds, how often to look for dead workers
+QUICK_TASK = 0.002  # seconds: attempts of a class this quick go several to a worker in one hand-off
+QUICK_DEPTH = 16  # at most this many of them to one worker at once
 
 
 class WorkerStartError(ZenatonError):
@@ -75,6 +77,7 @@ class WorkerPool:
         self._closing = False
         self._closed = False
         self._keep_warm = False  # replace retired and dead workers at once (see warm_up)
+        self._durations: dict[str, float] = {}  # task class name -> recent attempt duration (s)
         self._tmp = tempfile.mkdtemp(prefix="zenaton-pool-")
         self._generation = 0
         self._sources = self._write_sources(project)
@@ -142,18 +145,33 @@ class WorkerPool:
     # -- work ---------------------------------------------------------------------------
 
     def submit(self, attempt: Attempt) -> None:
-        """Hand ``attempt`` to an idle worker (starting one if needed), or queue it behind a
-        quick one; failing both, it waits in the pool for the first worker to free up."""
+        self.submit_many([attempt])
+
+    def submit_many(self, attempts: list[Attempt]) -> None:
+        """Hand each attempt to an idle worker (starting one if needed), or queue it behind a
+        quick one; failing both, it waits in the pool for the first worker to free up. Each
+        worker gets its share in one write: one wake-up, however many attempts."""
         if self._fatal is not None:
             raise self._fatal
         if self._closing:
             raise PoolFullError("the task pool is shutting down")
         self._retire_stale()
-        if not self._place(attempt):
-            self._backlog.append(attempt)
+        for attempt in attempts:
+            if not self._place(attempt):
+                self._backlog.append(attempt)
+        self._send()
+
+    def _send(self) -> None:
+        for worker in self._workers:
+            worker.send_pending()
 
     def _place(self, attempt: Attempt) -> bool:
-        worker = next((w for w in self._workers if not w.queue), None)
+        worker = None
+        if self._durations.get(attempt.name, QUICK_TASK) < QUICK_TASK:
+            # a task that usually takes no time: join a worker this hand-off already feeds
+            filling = (w for w in self._workers if w.sent < len(w.queue) and w.can_queue(attempt, QUICK_DEPTH))
+            worker = next(filling, None)
+        worker = worker or next((w for w in self._workers if not w.queue), None)
         if worker is None and len(self._workers) < self.concurrency:
             worker = self._spawn()
         if worker is None:
@@ -171,6 +189,8 @@ class WorkerPool:
         for attempt in waiting:
             if not self._place(attempt):
                 self._backlog.append(attempt)
+        if waiting:
+            self._send()
 
     def poll(self, timeout: float) -> list[Outcome]:
         """Outcomes finished within ``timeout`` seconds (returns as soon as there is one,
@@ -260,7 +280,10 @@ class WorkerPool:
 
     def _on_message(self, worker: WorkerProcess, message: dict[str, Any], outcomes: list[Outcome]) -> None:
         if "outcome" in message:
-            outcomes.append(Outcome.from_dict(message["outcome"]))
+            outcome = Outcome.from_dict(message["outcome"])
+            outcomes.append(outcome)
+            if worker.attempt is not None:
+                self._note_duration(worker.attempt.name, outcome.finished_at - outcome.started_at)
             worker.finish()
         elif "ready" in message:
             worker.ready = True
@@ -268,6 +291,11 @@ class WorkerPool:
                 worker.send_pending()
         elif "fatal" in message:
             self._on_fatal(str(message["fatal"]), outcomes)
+
+    def _note_duration(self, name: str, seconds: float) -> None:
+        """A moving average of how long attempts of each task class take."""
+        before = self._durations.get(name)
+        self._durations[name] = seconds if before is None else 0.8 * before + 0.2 * seconds
 
     def _on_fatal(self, text: str, outcomes: list[Outcome], attempts: list[Attempt] | None = None) -> None:
         # Workers still loading load the same broken code: stop them all, start nothing new.

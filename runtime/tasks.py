@@ -250,6 +250,10 @@ class InlineRunner:
             raise RuntimeError("the runner is closed")
         self._finished.append(run_attempt(self.project, attempt, make_runtime=self.runtime_factory))
 
+    def submit_many(self, attempts: list[Attempt]) -> None:
+        for attempt in attempts:
+            self.submit(attempt)
+
     def poll(self, timeout: float = 0) -> list[Outcome]:
         finished, self._finished = self._finished, []
         return finished

@@ -5,6 +5,7 @@ The process itself runs ``runtime.worker``; see that module for the line protoco
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import os
 import signal
@@ -70,16 +71,17 @@ class WorkerProcess:
 
     def can_queue(self, attempt: Attempt, depth: int) -> bool:
         """Room for ``attempt`` behind the current one, without risking a blocking write."""
-        size = len(attempt.data)
-        return self.ready and len(self.queue) < depth and self.waiting_bytes + size < PIPELINE_BYTES
+        if not self.ready or len(self.queue) >= depth:
+            return False
+        unsent = sum(len(a.data) for a in itertools.islice(self.queue, max(1, self.sent), None))
+        return self.waiting_bytes + unsent + len(attempt.data) < PIPELINE_BYTES
 
     def assign(self, attempt: Attempt) -> None:
+        """Queue ``attempt``; ``send_pending`` writes it to the worker."""
         self.queue.append(attempt)
-        if self.ready:
-            self._flush()
 
     def send_pending(self) -> None:
-        if self.ready:
+        if self.ready and self.sent < len(self.queue):
             self._flush()
 
     def abandon_pending(self) -> list[Attempt]:
@@ -114,7 +116,9 @@ class WorkerProcess:
         self.deadline = time.monotonic() + max_time if max_time is not None and max_time > 0 else None
 
     def _flush(self) -> None:
+        """Write every attempt not sent yet, in one write."""
         assert self.proc.stdin is not None
+        lines = []
         while self.sent < len(self.queue):
             attempt = self.queue[self.sent]
             self.sent += 1
@@ -122,10 +126,16 @@ class WorkerProcess:
                 self._start_head()
             else:
                 self.waiting_bytes += len(attempt.data)
-            try:
-                self.proc.stdin.write((attempt.to_json() + "\n").encode())
-            except OSError:
-                pass  # the worker is gone; its EOF and exit are reported by the pool's poll
+            lines.append(attempt.to_json())
+        view = memoryview(("\n".join(lines) + "\n").encode())
+        try:
+            while view:
+                written = self.proc.stdin.write(view)
+                if not written:
+                    break
+                view = view[written:]
+        except OSError:
+            pass  # the worker is gone; its EOF and exit are reported by the pool's poll
 
     def read_messages(self) -> tuple[list[dict[str, Any]], bool]:
         """Complete protocol lines available now, and whether the pipe reached EOF.

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
-from runtime.models import Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
+from runtime.models import Entry, Instance, InstanceStatus, Kind, Schedule, TaskRecord, TaskStatus, Timer
 from runtime.store import Batch, NewEntry, Store
 from runtime.store.memory import MemoryStore
 from runtime.store.schema import LATEST, migrate
@@ -304,6 +304,21 @@ def test_timers_and_next_wakeup(store: Store) -> None:
     assert store.due_timers(1e9, 10) == [Timer("a", 1, 20.0)]
     apply(store, ("delete_timers", ("a",)))
     assert store.next_wakeup() is None
+
+
+def test_next_due_is_what_a_look_at_that_time_could_not_see(store: Store) -> None:
+    assert store.next_due(0.0) is None
+    create(store, "a")
+    apply(store, ("add_timer", (Timer("a", 1, 10.0),)), ("add_timer", (Timer("a", 2, 30.0),)))
+    assert store.next_due(0.0) == 10.0
+    assert store.next_due(10.0) == 30.0  # a look at 10.0 took the timer due then
+    apply(store, ("add_task", (task("t", "a", run_at=20.0),)), ("add_task", (task("u", "a", run_at=5.0),)))
+    assert store.next_due(10.0) == 20.0  # a retry falling due; the task queued for 5.0 is claimable now
+    store.claim_tasks(20.0, 2)
+    assert store.next_due(10.0) == 30.0  # running tasks do not count
+    store.add_schedule(Schedule("s", "dev", Kind.WORKFLOW, "W", None, "{}", "* * * * *", "UTC", 25.0, None, 0, 0, None, 0.0))
+    assert store.next_due(10.0) == 25.0
+    assert store.next_due(99.0) is None
 
 
 # -- instances ------------------------------------------------------------------

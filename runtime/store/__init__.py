@@ -175,6 +175,10 @@ class Store(Protocol):
     def next_wakeup(self) -> float | None:
         """The earliest timer fire_at or run_at of a claimable queued task, or None."""
 
+    def next_due(self, after: float) -> float | None:
+        """The earliest time later than ``after`` when a timer, a claimable queued task or a
+        schedule falls due, or None: what a look at time ``after`` could not have seen."""
+
     def apply(self, batch: Batch) -> None:
         """Apply every op of the batch in one transaction."""
 

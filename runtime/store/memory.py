@@ -204,6 +204,14 @@ class MemoryStore(MemorySchedules, MemoryRewind):
             times += [t.run_at for t in self._tasks.values() if t.status == TaskStatus.QUEUED and self._runs(t)]
         return min(times) if times else None
 
+    def next_due(self, after: float) -> float | None:
+        with self._lock:
+            times = [t.fire_at for t in self._timers.values() if t.fire_at > after]
+            times += [t.run_at for t in self._tasks.values()
+                      if t.status == TaskStatus.QUEUED and t.run_at > after and self._runs(t)]
+            times += [s.next_fire for s in self._schedules.values() if s.next_fire > after]
+        return min(times, default=None)
+
     def apply(self, batch: Batch) -> None:
         """Every op of the batch, all or nothing."""
         if batch.ops:

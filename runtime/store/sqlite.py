@@ -279,6 +279,15 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         times = [t for t in (timer, task) if t is not None]
         return min(times) if times else None
 
+    def next_due(self, after: float) -> float | None:
+        times = self._read(
+            "SELECT (SELECT min(fire_at) FROM timers WHERE fire_at > ?),"
+            f" (SELECT min(run_at) FROM tasks WHERE status = 'queued' AND run_at > ? AND {RUNNING_INSTANCE}),"
+            " (SELECT min(next_fire) FROM schedules WHERE next_fire > ?)",
+            (after, after, after),
+        )[0]
+        return min((t for t in times if t is not None), default=None)
+
     def apply(self, batch: Batch) -> None:
         """Every op of the batch in one transaction; any failing op rolls all of it back."""
         if batch.ops:

@@ -31,6 +31,7 @@ class Writer:
     def __init__(self, c: sqlite3.Connection, now: Callable[[], float]):
         self.c = c
         self.now = now
+        self.time = now()  # of the journal entries written: the transaction's, for them all
         self.last_seq: dict[str, int] = {}
         self.moved: set[str] = set()
         self.entries: list[tuple[Any, ...]] = []
@@ -166,7 +167,8 @@ class Writer:
         self, instance: Instance, started: NewEntry, task: TaskRecord | None = None, *, skip_duplicate: bool
     ) -> bool:
         i = instance
-        kind, status = Kind(i.kind), InstanceStatus(i.status)
+        kind = i.kind if type(i.kind) is Kind else Kind(i.kind)
+        status = i.status if type(i.status) is InstanceStatus else InstanceStatus(i.status)
         if started.instance_id != i.id:
             raise StoreError(f"started entry for {started.instance_id!r} given with instance {i.id!r}")
         row = (i.id, kind.value, i.name, i.version, i.custom_id, i.env, status.value, i.data, i.properties,
@@ -203,7 +205,7 @@ class Writer:
         self.moved.add(entry.instance_id)
         kind = entry.type
         self.entries.append((entry.instance_id, seq, kind.value if type(kind) is Entry else Entry(kind).value,
-                             entry.position, entry.name, entry.data, entry.properties, self.now()))
+                             entry.position, entry.name, entry.data, entry.properties, self.time))
 
     def update_instance(
         self, instance_id: str, *, status: InstanceStatus | None = None, properties: Any = UNSET, error: Any = UNSET

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 from rich.markup import escape
@@ -51,16 +51,10 @@ def dispatch(state: State, name: str, args: tuple[str, ...], kwargs: tuple[str, 
         out.print(instance.id)
 
 
-def bulk_dispatch(control: Control, cls: type, lines: TextIO, chunk: int = 5000) -> list[str | None]:
+def bulk_dispatch(control: Control, cls: type, lines: TextIO, chunk: int = 10_000) -> list[str | None]:
     """Every line is checked before anything is written; then chunks of one transaction each."""
     jobs = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError as error:
-            raise ZenatonError(f"line {number}: not JSON: {error}") from None
+    for number, value in _json_lines(lines):
         arguments = value if isinstance(value, list) else [value]
         try:
             jobs.append(cls(*[records(a) for a in arguments]))
@@ -70,6 +64,25 @@ def bulk_dispatch(control: Control, cls: type, lines: TextIO, chunk: int = 5000)
     for start in range(0, len(jobs), chunk):
         ids += [i.id if i else None for i in control.dispatch_many(jobs[start:start + chunk])]
     return ids
+
+
+def _json_lines(lines: TextIO) -> list[tuple[int, Any]]:
+    """(line number, value) of each non-blank line: parsed in one go, line by line only to
+    name the line that is not JSON."""
+    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
+    try:
+        values = json.loads("[" + ",".join(line for _, line in numbered) + "]")
+        if len(values) == len(numbered):
+            return [(number, value) for (number, _), value in zip(numbered, values)]
+    except ValueError:
+        pass
+    parsed = []
+    for number, line in numbered:  # a bad line, or two values on one line
+        try:
+            parsed.append((number, json.loads(line)))
+        except ValueError as error:
+            raise ZenatonError(f"line {number}: not JSON: {error}") from None
+    return parsed
 
 
 @click.command(name="list")
