@@ -29,10 +29,10 @@ __all__ = ["WorkerPool", "WorkerStartError", "PoolFullError"]
 
 EXIT_WAIT = 2.0  # seconds a worker that closed its pipe gets to exit before SIGKILL
 PIPELINE_DEPTH = 4  # attempts a busy worker may have queued (the running one included)
+QUICK_DEPTH = 16  # the same when all of them are of quick task classes (see QUICK_TASK)
 PIPELINE_YOUNG = 0.05  # seconds: only queue behind an attempt that started this recently (a quick one)
 NO_PIDFD_TICK = 1.0  # without pidfds, how often to look for dead workers
-QUICK_TASK = 0.002  # seconds: attempts of a class this quick go several to a worker in one hand-off
-QUICK_DEPTH = 16  # at most this many of them to one worker at once
+QUICK_TASK = 0.002  # seconds: a task class whose attempts recently took less is "quick"
 
 
 class WorkerStartError(ZenatonError):
@@ -89,8 +89,16 @@ class WorkerPool:
         if self._closing or self._fatal is not None:
             return 0
         idle = self.concurrency - len(self._workers) + sum(1 for w in self._workers if not w.queue)
-        behind = sum(PIPELINE_DEPTH - len(w.queue) for w in self._workers if w.queue and self._quick(w))
+        behind = sum(max(0, self._depth(w) - len(w.queue)) for w in self._workers if w.queue and self._quick(w))
         return max(0, idle + behind - len(self._backlog))
+
+    def _is_quick(self, name: str) -> bool:
+        """Attempts of this task class have recently taken next to no time."""
+        return self._durations.get(name, QUICK_TASK) < QUICK_TASK
+
+    def _depth(self, worker: WorkerProcess) -> int:
+        """How many attempts may wait in this worker: more when all of them are quick ones."""
+        return QUICK_DEPTH if all(self._is_quick(a.name) for a in worker.queue) else PIPELINE_DEPTH
 
     def busy(self) -> int:
         """Attempts accepted and not yet reported."""
@@ -167,15 +175,16 @@ class WorkerPool:
 
     def _place(self, attempt: Attempt) -> bool:
         worker = None
-        if self._durations.get(attempt.name, QUICK_TASK) < QUICK_TASK:
-            # a task that usually takes no time: join a worker this hand-off already feeds
-            filling = (w for w in self._workers if w.sent < len(w.queue) and w.can_queue(attempt, QUICK_DEPTH))
+        quick = self._is_quick(attempt.name)
+        depth = QUICK_DEPTH if quick else PIPELINE_DEPTH
+        if quick:  # a task that usually takes no time: join a worker this hand-off already feeds
+            filling = (w for w in self._workers if w.sent < len(w.queue) and w.can_queue(attempt, self._depth(w)))
             worker = next(filling, None)
         worker = worker or next((w for w in self._workers if not w.queue), None)
         if worker is None and len(self._workers) < self.concurrency:
             worker = self._spawn()
         if worker is None:
-            behind = [w for w in self._workers if self._quick(w) and w.can_queue(attempt, PIPELINE_DEPTH)]
+            behind = [w for w in self._workers if self._quick(w) and w.can_queue(attempt, min(depth, self._depth(w)))]
             worker = min(behind, key=lambda w: len(w.queue), default=None)
         if worker is None:
             return False

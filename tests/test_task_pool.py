@@ -380,3 +380,30 @@ def test_attempts_queued_behind_one_that_kills_its_worker_run_elsewhere(project:
         outcomes = collect(one, 6)
         assert outcomes[doomed.task_id].error["class"] == "TaskCrashedError"
         assert all(outcomes[a.task_id].ok for a in behind)  # never started, so never failed
+
+
+def test_quick_task_classes_go_several_to_a_worker_in_one_hand_off(project: Project, project_root: Path) -> None:
+    with WorkerPool(project, root=project_root, store_url="memory://", concurrency=2) as two:
+        two.warm_up()
+        assert two.wait_ready(30)
+        assert two.free_slots() == 2  # nothing known of any task class yet: one each
+        first = [attempt(project, "OkTask", i) for i in range(2)]
+        two.submit_many(first)
+        collect(two, 2)  # OkTask is now known to take next to no time
+        batch = [attempt(project, "OkTask", i) for i in range(12)]
+        two.submit_many(batch)
+        assert two.busy() == 12
+        assert sorted(len(w.queue) for w in two._workers) == [0, 12]  # one worker, one write
+        outcomes = collect(two, 12)
+        assert all(outcomes[a.task_id].ok for a in batch)
+
+
+def test_a_slow_task_class_gets_no_deep_queue(project: Project, project_root: Path) -> None:
+    with WorkerPool(project, root=project_root, store_url="memory://", concurrency=1) as one:
+        one.warm_up()
+        assert one.wait_ready(30)
+        one.submit(attempt(project, "SleepTask", 0.05))
+        collect(one, 1)  # SleepTask is known to take 50 ms: not quick
+        one.submit(attempt(project, "SleepTask", 0.3))
+        assert one.free_slots() <= 3  # at most the usual pipeline behind a just-started attempt
+        collect(one, 1)
