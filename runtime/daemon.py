@@ -67,13 +67,16 @@ def run_daemon(
             f"store {config.store_url}); {recovered} interrupted task(s) re-queued"
             + ("; watching for changes" if reloader else "")
         )
+        flush_log = getattr(log, "flush", lambda: None)  # a log may gather a step's lines
         busy = True
         while not stopping:
+            flush_log()
             timeout = STORE_RETRY if engine.store_failure else 0.0 if busy else _idle_timeout(store)
             busy = engine.step(timeout) > 0
             if reloader is not None and reloader.poll():
                 busy = True
         log("stopping: waiting for running tasks to finish")
+        flush_log()
         engine.claiming = False
         finished, unfinished = pool.shutdown(config.stop_grace)
         engine.take_outcomes(finished)
@@ -82,6 +85,7 @@ def run_daemon(
         log(f"zenaton daemon stopped ({len(unfinished)} task(s) re-queued)")
         return 0
     finally:
+        getattr(log, "flush", lambda: None)()
         if pool is not None:
             pool.close()
         if reloader is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,32 @@ def start(state: State, concurrency: int | None, reload: bool | None) -> int:
     return run_daemon(state.config, concurrency=concurrency, log=_log, reload=reload)
 
 
-def _log(message: str) -> None:
-    # Plain writes: the daemon logs every step, and rich's rendering would cost more than the step.
-    sys.stderr.write(f"{time.strftime('%H:%M:%S')} {message}\n")
-    sys.stderr.flush()
+class StepLog:
+    """The daemon's log: plain lines on stderr (rich's rendering would cost more than a step),
+    gathered during an engine step and written in one go when it ends (``flush``)."""
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+        self._lock = threading.Lock()  # the file watcher logs from its own thread
+        self._second = -1
+        self._stamp = ""
+
+    def __call__(self, message: str) -> None:
+        now = int(time.time())
+        with self._lock:
+            if now != self._second:
+                self._second, self._stamp = now, time.strftime("%H:%M:%S", time.localtime(now))
+            self._lines.append(f"{self._stamp} {message}\n")
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._lines = self._lines, []
+        if lines:
+            sys.stderr.write("".join(lines))
+            sys.stderr.flush()
+
+
+_log = StepLog()
 
 
 @click.command(short_help="The original agent's command line: the same as start.")
