@@ -8,7 +8,6 @@ The engine does the I/O around the pure decision core. One ``step()``:
 """
 from __future__ import annotations
 
-import time
 from collections import OrderedDict, defaultdict
 from typing import Any, Callable
 
@@ -27,7 +26,6 @@ from .store import Batch, Store
 from .tasks import Attempt, Outcome
 
 Log = Callable[[str], None]
-GATHER_WINDOW = 0.0  # seconds a step may wait for more task results while others still run
 
 
 class BoundedDict(OrderedDict):  # type: ignore[type-arg]
@@ -94,7 +92,6 @@ class Engine:
         cache_size: int = 1000,
         batch_limit: int = 500,
         decision_timeout: float | None = 10.0,
-        gather_window: float = GATHER_WINDOW,
         log: Log | None = None,
     ) -> None:
         self.store = store
@@ -107,7 +104,6 @@ class Engine:
         # workers fed) often while a backlog of events or dispatches is worked through.
         self.ready_limit = min(batch_limit, 100)
         self.decision_timeout = decision_timeout  # seconds workflow code may run in one decision
-        self.gather_window = gather_window
         self.log: Log = log or (lambda message: None)
         self.in_flight: dict[str, TaskRecord] = {}
         self._pending: list[Outcome] = []
@@ -119,7 +115,7 @@ class Engine:
 
     def step(self, timeout: float = 0.0) -> int:
         """One round; returns how many things happened (0 means idle)."""
-        outcomes = self._pending + self._gather(list(self.runner.poll(timeout)))
+        outcomes = self._pending + list(self.runner.poll(timeout))
         self._pending = []
         now = self.clock.now()
         work: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"outcomes": [], "timers": [], "ready": []})
@@ -154,22 +150,6 @@ class Engine:
         if claimed:
             self.runner.submit_many([self._attempt(task) for task in claimed])
         return len(outcomes) + len(work) + len(claimed)
-
-    def _gather(self, outcomes: list[Outcome]) -> list[Outcome]:
-        """Group commit: while other attempts are still running, wait up to ``gather_window``
-        for more results, so that one commit carries many steps (never with nothing in hand)."""
-        if not outcomes or not self.gather_window:
-            return outcomes
-        deadline = time.monotonic() + self.gather_window
-        while len(outcomes) < min(len(self.in_flight), self.batch_limit):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            more = self.runner.poll(left)
-            if not more:
-                break
-            outcomes += more
-        return outcomes
 
     def _look(self, now: float, work: dict[str, dict[str, list[Any]]]) -> bool:
         """Fire due schedules, gather due timers and ready instances; True if there may be more."""

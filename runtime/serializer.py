@@ -319,7 +319,7 @@ class Codec:
                 return None
             attrs = value
         elif t.__flags__ & _HEAPTYPE and t.__dict__.get("__slots__") is None:
-            kind, name = self._class_info(t)
+            kind, name = self._class_info(t)  # type: ignore[arg-type]  # classes are hashable
             if kind != "obj":
                 return None
             attrs = properties_of(value)

@@ -99,14 +99,14 @@ class Writer:
             rows, self.entries = self.entries, []
             c.executemany(f"INSERT INTO journal ({JOURNAL_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         if self.inbox_deletes:
-            deletes, self.inbox_deletes = self.inbox_deletes, []
-            c.executemany("DELETE FROM inbox WHERE id = ? AND instance_id = ?", deletes)
+            items, self.inbox_deletes = self.inbox_deletes, []
+            c.executemany("DELETE FROM inbox WHERE id = ? AND instance_id = ?", items)
         if self.timer_deletes:
-            deletes, self.timer_deletes = self.timer_deletes, []
-            c.executemany("DELETE FROM timers WHERE instance_id = ? AND position = ?", deletes)
+            timers, self.timer_deletes = self.timer_deletes, []
+            c.executemany("DELETE FROM timers WHERE instance_id = ? AND position = ?", timers)
         if self.all_timer_deletes:
-            deletes, self.all_timer_deletes = self.all_timer_deletes, []
-            c.executemany("DELETE FROM timers WHERE instance_id = ?", deletes)
+            owners, self.all_timer_deletes = self.all_timer_deletes, []
+            c.executemany("DELETE FROM timers WHERE instance_id = ?", owners)
         if self.ready_checks:
             checks, self.ready_checks = self.ready_checks, []
             c.executemany(
@@ -143,7 +143,7 @@ class Writer:
         """The custom-id clash behind an IntegrityError of a grouped update, named."""
         for instance_id in ids:
             row = self.c.execute(
-                f"SELECT env, name, custom_id FROM instances WHERE id = ? AND custom_id IS NOT NULL", (instance_id,)
+                "SELECT env, name, custom_id FROM instances WHERE id = ? AND custom_id IS NOT NULL", (instance_id,)
             ).fetchone()
             if row is None:
                 continue
