@@ -34,13 +34,17 @@ def error_info(error: BaseException, traceback: str | None = None) -> dict[str, 
 
 def outcome_data(outcome: Outcome, attempt: int, **extra: Any) -> str:
     if outcome.ok and not extra:  # the common case, built without a dict; the result embedded as is
-        return (f'{{"attempt": {int(attempt)}, "stdout": {json.dumps(outcome.stdout)}, '
-                f'"stderr": {json.dumps(outcome.stderr)}, "result": {outcome.result or "null"}}}')
+        return (f'{{"attempt": {int(attempt)}, "stdout": {_text(outcome.stdout)}, '
+                f'"stderr": {_text(outcome.stderr)}, "result": {outcome.result or "null"}}}')
     fields = {"attempt": attempt, "stdout": outcome.stdout, "stderr": outcome.stderr, **extra}
     text = json.dumps(fields)
     if outcome.ok:  # embed the encoded result as is, without encoding it twice
         return text[:-1] + ', "result": ' + (outcome.result or "null") + "}"
     return text
+
+
+def _text(value: str) -> str:
+    return json.dumps(value) if value else '""'
 
 
 class ActivationBase:

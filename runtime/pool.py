@@ -80,6 +80,7 @@ class WorkerPool:
         self._durations: dict[str, float] = {}  # task class name -> recent attempt duration (s)
         self._tmp = tempfile.mkdtemp(prefix="zenaton-pool-")
         self._generation = 0
+        self._stale = False  # some worker runs an older generation of the code
         self._sources = self._write_sources(project)
 
     # -- capacity -----------------------------------------------------------------------
@@ -171,7 +172,8 @@ class WorkerPool:
 
     def _send(self) -> None:
         for worker in self._workers:
-            worker.send_pending()
+            if worker.sent < len(worker.queue):
+                worker.send_pending()
 
     def _place(self, attempt: Attempt) -> bool:
         worker = None
@@ -230,6 +232,7 @@ class WorkerPool:
         self.project = project
         self._fatal = None  # a start-up failure of the previous code says nothing of this one
         self._generation += 1
+        self._stale = True  # workers of the previous code go once their attempt has reported
         previous, self._sources = self._sources, self._write_sources(project)
         waiting = [a for w in self._workers for a in w.abandon_pending()]
         self._retire_stale()
@@ -239,9 +242,12 @@ class WorkerPool:
             self.submit(attempt)
 
     def _retire_stale(self) -> None:
+        if not self._stale:
+            return
         for worker in [w for w in self._workers if w.generation != self._generation and w.attempt is None]:
             worker.close_stdin()
             self._remove(worker)
+        self._stale = any(w.generation != self._generation for w in self._workers)
 
     def _write_sources(self, project: Any) -> list[str]:
         """The worker arguments that make it import the daemon's snapshot of the code."""
