@@ -33,6 +33,7 @@ QUICK_DEPTH = 16  # the same when all of them are of quick task classes (see QUI
 PIPELINE_YOUNG = 0.05  # seconds: only queue behind an attempt that started this recently (a quick one)
 NO_PIDFD_TICK = 1.0  # without pidfds, how often to look for dead workers
 QUICK_TASK = 0.002  # seconds: a task class whose attempts recently took less is "quick"
+SPIN = 0.0005  # seconds poll looks (without sleeping) for the result of running quick attempts
 
 
 class WorkerStartError(ZenatonError):
@@ -96,6 +97,11 @@ class WorkerPool:
     def _is_quick(self, name: str) -> bool:
         """Attempts of this task class have recently taken next to no time."""
         return self._durations.get(name, QUICK_TASK) < QUICK_TASK
+
+    def _all_quick(self) -> bool:
+        """Some attempts are running, all of quick task classes."""
+        running = [w.queue[0].name for w in self._workers if w.queue]
+        return bool(running) and all(self._is_quick(name) for name in running)
 
     def _depth(self, worker: WorkerProcess) -> int:
         """How many attempts may wait in this worker: more when all of them are quick ones."""
@@ -210,9 +216,12 @@ class WorkerPool:
 
     def _poll(self, timeout: float, wake: bool) -> list[Outcome]:
         outcomes, self._outbox = self._outbox, []
-        end = time.monotonic() + max(0.0, timeout)
+        now = time.monotonic()
+        end = now + max(0.0, timeout)
+        spin_until = min(end, now + SPIN) if self._all_quick() else now
         while True:
-            woke = self._wait_once(end, outcomes, wake)
+            # Spinning briefly on a result due any moment spares the wake-up of a sleeping daemon.
+            woke = self._wait_once(now if time.monotonic() < spin_until else end, outcomes, wake)
             outcomes += self._enforce_deadlines()
             self._retire_stale()
             self._top_up()
