@@ -191,7 +191,7 @@ class Activation(Rewinder):
 
     def _continue(self, entry: Entry) -> None:
         """Resume or retry: re-queue every task that failed for good, then replay."""
-        for task in self.engine.store.tasks_of(self.id):
+        for task in self.engine.store.open_tasks_of(self.id):
             if task.status is TaskStatus.FAILED:
                 self.batch.update_task(task.id, status=TaskStatus.QUEUED, retry_index=0, run_at=self.now)
         self.status = RUNNING

@@ -5,7 +5,7 @@ import json
 
 from .activation_base import RUNNING, ActivationBase, error_info
 from .errors import DuplicateInstanceError
-from .instances import new_id, new_instance
+from .instances import new_instance, new_task_id
 from .models import UNFINISHED, Entry, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
 from .replay import Decision
 
@@ -23,7 +23,7 @@ class Decider(ActivationBase):
 
     def _decide_task(self, d: Decision) -> None:
         data = self.codec.encode(d.job, d.name or "task")
-        task_id = new_id()
+        task_id = new_task_id()
         self.batch.add_task(
             TaskRecord(task_id, self.id, d.position, d.name, data, TaskStatus.QUEUED, 0, 0, self.now, self.now)  # type: ignore[arg-type]
         )

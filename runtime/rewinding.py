@@ -52,7 +52,7 @@ class Rewinder(Decider):
         self.batch.rewind(self.id, plan.keep_through_seq, plan.position)
         self.kept, self.appended, self.rewound_to = list(plan.kept), [], plan.position
         self.properties, self._pending_properties = plan.properties, None
-        for task in self.engine.store.tasks_of(self.id):
+        for task in self.engine.store.open_tasks_of(self.id):
             if task.position >= plan.position and task.status in _UNFINISHED_TASK:
                 self.dropped_tasks.add(task.id)
         self.status, self.error = RUNNING, None

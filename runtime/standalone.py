@@ -32,7 +32,7 @@ class TaskActivation(ActivationBase):
             self._append(Entry.KILLED)
             self.engine.log(f"{self._label()}: killed")
         elif item.kind == "retry" and self.status is InstanceStatus.FAILED:
-            for task in self.engine.store.tasks_of(self.id):
+            for task in self.engine.store.open_tasks_of(self.id):
                 if task.status is TaskStatus.FAILED:
                     self.batch.update_task(task.id, status=TaskStatus.QUEUED, retry_index=0, run_at=self.now)
             self.status, self.error = RUNNING, None

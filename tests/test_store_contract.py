@@ -306,6 +306,20 @@ def test_timers_and_next_wakeup(store: Store) -> None:
     assert store.next_wakeup() is None
 
 
+def test_open_tasks_are_the_queued_running_and_failed_ones(store: Store) -> None:
+    create(store, "a")
+    apply(store, *[("add_task", (task(name, "a"),)) for name in ("q", "r", "f", "d", "c")])
+    batch = Batch()
+    for name, status in (("r", TaskStatus.RUNNING), ("f", TaskStatus.FAILED), ("d", TaskStatus.DONE),
+                         ("c", TaskStatus.CANCELLED)):
+        batch.update_task(name, status=status)
+    store.apply(batch)
+    assert [t.id for t in store.open_tasks_of("a")] == ["q", "r", "f"]
+    assert [t.id for t in store.tasks_of("a")] == ["q", "r", "f", "d", "c"]
+    apply(store, ("cancel_tasks", ("a",)))  # queued and running ones; a failed one stays for retry
+    assert [(t.id, t.status) for t in store.open_tasks_of("a")] == [("f", TaskStatus.FAILED)]
+
+
 def test_next_due_is_what_a_look_at_that_time_could_not_see(store: Store) -> None:
     assert store.next_due(0.0) is None
     create(store, "a")

@@ -146,7 +146,11 @@ class Store(Protocol):
     def journal(self, instance_id: str, after_seq: int = 0) -> list[JournalEntry]:
         """Entries with seq > after_seq, in seq order."""
 
-    def tasks_of(self, instance_id: str) -> list[TaskRecord]: ...
+    def tasks_of(self, instance_id: str) -> list[TaskRecord]:
+        """All the instance's tasks in creation order (for inspection and tests)."""
+
+    def open_tasks_of(self, instance_id: str) -> list[TaskRecord]:
+        """The instance's queued, running and failed tasks in creation order (what the daemon needs)."""
 
     def archive(self, instance_id: str) -> list[ArchivedRun]:
         """The runs rewinds archived (their entries past the cut), oldest run first."""

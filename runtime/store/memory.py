@@ -19,6 +19,7 @@ from . import UNSET, Batch, NewEntry
 
 _MISSING: Any = object()
 _OPEN_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+_OPEN_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.FAILED)
 
 
 class MemoryStore(MemorySchedules, MemoryRewind):
@@ -129,6 +130,9 @@ class MemoryStore(MemorySchedules, MemoryRewind):
         """The instance's tasks in creation order."""
         with self._lock:
             return [self._tasks[t] for t in self._tasks_of.get(instance_id, [])]
+
+    def open_tasks_of(self, instance_id: str) -> list[TaskRecord]:
+        return [t for t in self.tasks_of(instance_id) if t.status in _OPEN_STATUSES]
 
     def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
         return int(self._write(lambda: self._op_post(instance_id, kind, name, data)))

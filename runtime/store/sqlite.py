@@ -24,14 +24,14 @@ from ..models import Entry, InboxItem, Instance, InstanceStatus, JournalEntry, K
 from . import Batch, NewEntry
 from .sqlite_rewind import SQLiteRewind
 from .sqlite_schedules import SQLiteSchedules
-from .schema import LATEST, current_version, migrate
+from .schema import LATEST, OPEN_TASK, QUEUED_TASK, RUNNING_TASK, current_version, migrate
 from .sqlite_writer import INSTANCE_COLS, JOURNAL_COLS, TASK_COLS, Writer, instance_row, task_row
 
 T = TypeVar("T")
 
 # Tasks of a paused instance stay queued: a pause starts nothing new, retries included.
 RUNNING_INSTANCE = "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running')"
-CLAIMABLE = f"status = 'queued' AND run_at <= ? AND {RUNNING_INSTANCE}"
+CLAIMABLE = f"{QUEUED_TASK} AND run_at <= ? AND {RUNNING_INSTANCE}"
 
 BUSY_TIMEOUT_MS = 10_000
 LOCK_PATIENCE = 60.0  # seconds of retrying "database is locked" before giving up
@@ -193,8 +193,14 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         return [JournalEntry(r[0], r[1], Entry(r[2]), *r[3:]) for r in rows]
 
     def tasks_of(self, instance_id: str) -> list[TaskRecord]:
-        """The instance's tasks in creation order."""
+        """The instance's tasks in creation order (a scan: for inspection, not the daemon)."""
         rows = self._read(f"SELECT {TASK_COLS} FROM tasks WHERE instance_id = ? ORDER BY ord", (instance_id,))
+        return [task_row(r) for r in rows]
+
+    def open_tasks_of(self, instance_id: str) -> list[TaskRecord]:
+        rows = self._read(
+            f"SELECT {TASK_COLS} FROM tasks WHERE instance_id = ? AND {OPEN_TASK} ORDER BY ord", (instance_id,)
+        )
         return [task_row(r) for r in rows]
 
     def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
@@ -233,7 +239,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         result = {s.value: 0 for s in InstanceStatus}
         for status, n in self._read("SELECT status, count(*) FROM instances GROUP BY status"):
             result[status] = n
-        result["tasks_queued"] = self._read("SELECT count(*) FROM tasks WHERE status = 'queued'")[0][0]
+        result["tasks_queued"] = self._read(f"SELECT count(*) FROM tasks WHERE {QUEUED_TASK}")[0][0]
         return result
 
     # -- daemon --------------------------------------------------------------
@@ -274,7 +280,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
     def next_wakeup(self) -> float | None:
         timer, task = self._read(
             "SELECT (SELECT min(fire_at) FROM timers),"
-            f" (SELECT min(run_at) FROM tasks WHERE status = 'queued' AND {RUNNING_INSTANCE})"
+            f" (SELECT min(run_at) FROM tasks WHERE {QUEUED_TASK} AND {RUNNING_INSTANCE})"
         )[0]
         times = [t for t in (timer, task) if t is not None]
         return min(times) if times else None
@@ -282,7 +288,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
     def next_due(self, after: float) -> float | None:
         times = self._read(
             "SELECT (SELECT min(fire_at) FROM timers WHERE fire_at > ?),"
-            f" (SELECT min(run_at) FROM tasks WHERE status = 'queued' AND run_at > ? AND {RUNNING_INSTANCE}),"
+            f" (SELECT min(run_at) FROM tasks WHERE {QUEUED_TASK} AND run_at > ? AND {RUNNING_INSTANCE}),"
             " (SELECT min(next_fire) FROM schedules WHERE next_fire > ?)",
             (after, after, after),
         )[0]
@@ -294,7 +300,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
             self._write(lambda w: w.run(batch))
 
     def recover(self) -> int:
-        return self._write(lambda w: w.c.execute("UPDATE tasks SET status = 'queued' WHERE status = 'running'").rowcount)
+        return self._write(lambda w: w.c.execute(f"UPDATE tasks SET status = 'queued' WHERE {RUNNING_TASK}").rowcount)
 
     def close(self) -> None:
         self._conn.close()

@@ -7,6 +7,7 @@ from typing import Any, Callable
 from ..errors import DuplicateInstanceError, NotFoundError, StoreError
 from ..models import Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
 from . import UNSET, Batch, NewEntry
+from .schema import OPEN_TASK
 
 INSTANCE_COLS = (
     "id, kind, name, version, custom_id, env, status, data, properties, error,"
@@ -236,7 +237,7 @@ class Writer:
     def cancel_tasks(self, instance_id: str) -> None:
         self.require(instance_id)
         self.c.execute(
-            "UPDATE tasks SET status = 'cancelled' WHERE instance_id = ? AND status IN ('queued', 'running')",
+            f"UPDATE tasks SET status = 'cancelled' WHERE instance_id = ? AND {OPEN_TASK} AND status != 'failed'",
             (instance_id,),
         )
 
@@ -286,8 +287,7 @@ class Writer:
         self.last_seq[instance_id] = min(self.last_seq[instance_id], keep_through_seq)
         self.moved.add(instance_id)
         c.execute(
-            "UPDATE tasks SET status = 'cancelled' WHERE instance_id = ? AND position >= ?"
-            " AND status IN ('queued', 'running', 'failed')",
+            f"UPDATE tasks SET status = 'cancelled' WHERE instance_id = ? AND position >= ? AND {OPEN_TASK}",
             (instance_id, position),
         )
         c.execute("DELETE FROM timers WHERE instance_id = ? AND position >= ?", (instance_id, position))
