@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from typing import Callable
 
 from .config import Config
@@ -71,7 +70,7 @@ def run_daemon(
         busy = True
         while not stopping:
             flush_log()
-            timeout = STORE_RETRY if engine.store_failure else 0.0 if busy else _idle_timeout(store)
+            timeout = STORE_RETRY if engine.store_failure else 0.0 if busy else _idle_timeout(engine)
             busy = engine.step(timeout) > 0
             if reloader is not None and reloader.poll():
                 busy = True
@@ -98,9 +97,6 @@ def run_daemon(
         os.close(wake_write)
 
 
-def _idle_timeout(store: object) -> float:
-    times = [store.next_wakeup(), store.next_schedule_fire()]  # type: ignore[attr-defined]
-    wakeup = min((t for t in times if t is not None), default=None)
-    if wakeup is None:
-        return IDLE_POLL
-    return max(0.0, min(IDLE_POLL, wakeup - time.time()))
+def _idle_timeout(engine: Engine) -> float:
+    """Until the next timer, retry or schedule, at most IDLE_POLL (other writers are seen then)."""
+    return max(0.0, min(IDLE_POLL, engine.lookout.next_due() - engine.clock.now()))

@@ -35,13 +35,17 @@ class Lookout:
     def must_look(self, now: float) -> bool:
         changes = self.store.changes()
         if not (self.again or changes != self._seen or now - self._last >= self.safety):
-            if self._next_due is None:  # due after the last look: what that look could not see
-                due = self.store.next_due(self._last)
-                self._next_due = math.inf if due is None else due
-            if now < self._next_due:
+            if now < self.next_due():
                 return False
         self._seen, self._last, self.again, self._next_due = changes, now, False, None
         return True
+
+    def next_due(self) -> float:
+        """When a timer, retry or schedule the last look could not see falls due (inf: none)."""
+        if self._next_due is None:
+            due = self.store.next_due(self._last)
+            self._next_due = math.inf if due is None else due
+        return self._next_due
 
     def claim_limit(self, looked: bool, batch: Batch, free_slots: int) -> int:
         return free_slots if looked or self.claimable or batch.queues_tasks else 0
