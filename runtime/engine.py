@@ -137,7 +137,7 @@ class Engine:
                     batch.extend(self._activate(instance, inputs, inboxes.get(instance_id), now))
             limit = self.lookout.claim_limit(looked, batch, self._free_slots())
             claimed = self.store.apply_and_claim(batch, now, limit)
-            self.lookout.after_step(batch, now, full, limit, len(claimed))
+            self.lookout.after_step(batch, now, looked, full, limit, len(claimed))
         except StoreError as error:
             self.lookout.store_failed()
             self._keep_for_later(error, work)

@@ -9,12 +9,13 @@ New work reaches the store in three ways:
 A step that sees none of these only collects its workers' results, which is most steps under
 load: the look (schedules, timers, ready instances, the claim query) costs more than the step.
 Tasks the engine added are claimed in the same transaction; ``claimable`` says some may be left.
-A full look at least every ``SAFETY`` seconds of the engine's clock bounds what any case
-missed here could cost: a delay, never a lost instance.
+A full look at least every ``SAFETY`` seconds (monotonic time, whatever the wall clock does)
+bounds what any case missed here could cost: a delay, never a lost instance.
 """
 from __future__ import annotations
 
 import math
+import time
 from .models import TaskStatus
 from .store import Batch, Store
 
@@ -26,7 +27,8 @@ class Lookout:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._seen: object = object()  # store.changes() at the last look
-        self._last = -math.inf  # clock time of the last look
+        self._last = -math.inf  # the engine clock's time of the last look (timers are on that clock)
+        self._looked_at = -math.inf  # time.monotonic() of the last look: the safety net's clock
         self._next_due: float | None = None  # earliest timer, retry or schedule; None: read it when needed
         self.again = True  # the engine's own writes (or a full step) left work behind
         self.claimable = True  # queued tasks may be waiting for a free worker
@@ -34,10 +36,12 @@ class Lookout:
 
     def must_look(self, now: float) -> bool:
         changes = self.store.changes()
-        if not (self.again or changes != self._seen or now - self._last >= self.safety):
+        safe = time.monotonic() - self._looked_at < self.safety
+        if not (self.again or changes != self._seen or not safe):
             if now < self.next_due():
                 return False
         self._seen, self._last, self.again, self._next_due = changes, now, False, None
+        self._looked_at = time.monotonic()
         return True
 
     def next_due(self) -> float:
@@ -50,28 +54,32 @@ class Lookout:
     def claim_limit(self, looked: bool, batch: Batch, free_slots: int) -> int:
         return free_slots if looked or self.claimable or batch.queues_tasks else 0
 
-    def after_step(self, batch: Batch, now: float, full: bool, limit: int, claimed: int) -> None:
+    def after_step(self, batch: Batch, now: float, looked: bool, full: bool, limit: int, claimed: int) -> None:
         """What the step's commit (``batch``, ``claimed`` of ``limit`` tasks) leaves to look at.
         Tasks the batch queued for now were seen by its own claim unless ``limit`` was 0."""
         self.again = self.again or full
         if limit > 0:
             self.claimable = claimed >= limit  # fewer than asked: nothing claimable was left
+        elif looked:
+            self.claimable = True  # the look may have found queued tasks no worker could take
         for op, args, kwargs in batch.ops:
             if op in AGAIN_OPS:
                 self.again = True
             elif op == "add_task":
                 self.claimable = self.claimable or limit <= 0
             elif op == "add_timer":
-                self._due(args[0].fire_at)
+                self._due(args[0].fire_at, now)
             elif op == "update_task" and kwargs.get("status") is TaskStatus.QUEUED:
                 run_at = kwargs.get("run_at")
                 if run_at is not None and run_at > now:
-                    self._due(run_at)
+                    self._due(run_at, now)
                 else:
                     self.claimable = self.claimable or limit <= 0
 
-    def _due(self, when: float) -> None:
-        if self._next_due is not None:
+    def _due(self, when: float, now: float) -> None:
+        if when <= now:
+            self.again = True  # due already: next_due() only counts what falls due after a look
+        elif self._next_due is not None:
             self._next_due = min(self._next_due, when)
 
     def store_failed(self) -> None:

@@ -182,16 +182,18 @@ class WorkerPool:
                 worker.send_pending()
 
     def _place(self, attempt: Attempt) -> bool:
-        worker = None
+        """An idle worker first; then, for a quick task class, the least loaded of the workers
+        this hand-off found idle (none of theirs started yet: a share of an even split);
+        then behind an attempt that just started."""
         quick = self._is_quick(attempt.name)
-        depth = QUICK_DEPTH if quick else PIPELINE_DEPTH
-        if quick:  # a task that usually takes no time: join a worker this hand-off already feeds
-            filling = (w for w in self._workers if w.sent < len(w.queue) and w.can_queue(attempt, self._depth(w)))
-            worker = next(filling, None)
-        worker = worker or next((w for w in self._workers if not w.queue), None)
+        worker = next((w for w in self._workers if not w.queue), None)
         if worker is None and len(self._workers) < self.concurrency:
             worker = self._spawn()
+        if worker is None and quick:
+            fresh = [w for w in reversed(self._workers) if w.sent == 0 and w.can_queue(attempt, self._depth(w))]
+            worker = min(fresh, key=lambda w: len(w.queue), default=None)
         if worker is None:
+            depth = QUICK_DEPTH if quick else PIPELINE_DEPTH
             behind = [w for w in self._workers if self._quick(w) and w.can_queue(attempt, min(depth, self._depth(w)))]
             worker = min(behind, key=lambda w: len(w.queue), default=None)
         if worker is None:
@@ -338,8 +340,12 @@ class WorkerPool:
         outcomes: list[Outcome] = []
         now = time.monotonic()
         for worker in [w for w in self._workers if w.deadline is not None and w.deadline <= now]:
+            self._on_readable(worker, outcomes)  # a result already written beat the deadline
+            if worker not in self._workers or worker.deadline is None or worker.deadline > now:
+                continue
             attempt, started_at = worker.attempt, worker.started_at
             assert attempt is not None and started_at is not None
+            self._note_duration(attempt.name, time.time() - started_at)
             self._backlog += worker.take_waiting()  # queued behind it, never started: they run elsewhere
             worker.kill()
             stdout, stderr = worker.captured_output()
@@ -378,6 +384,7 @@ class WorkerPool:
             text = f"worker exited ({describe_exit(code)}) before it was ready: {detail}"
             self._on_fatal(text, outcomes, list(worker.queue))
         how = reason or describe_exit(code)
+        self._note_duration(attempt.name, time.time() - started_at)
         error = TaskCrashedError(f"worker process died ({how}) while running task {attempt.name} ({attempt.task_id})")
         outcomes.append(self._failure(attempt, error, started_at or time.time(), stdout, stderr))
 

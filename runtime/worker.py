@@ -46,8 +46,8 @@ class Channel:
 
 class Capture:
     """Points fds 1 and 2 at two capture files for the worker's whole life; each attempt finds
-    them empty. Only a file something was written to is read back or emptied, so an attempt
-    that prints nothing costs two ``fstat`` calls."""
+    them empty (whatever was written since the last one, by a thread or a child process it left
+    behind, is dropped). Only a file something was written to is read back or emptied."""
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -56,19 +56,18 @@ class Capture:
         _flush_python_streams()
         for target, fd in zip((1, 2), self._files):
             os.dup2(fd, target)
-        self._written = [True, True]  # unknown: empty them before the first attempt
 
     def start(self) -> None:
-        for fd, written in zip(self._files, self._written):
-            if written:  # output of the last attempt, or written since (a thread it left behind)
+        _flush_python_streams()
+        for fd in self._files:
+            if os.fstat(fd).st_size:
                 os.ftruncate(fd, 0)
 
     def stop(self) -> tuple[str, str]:
         _flush_python_streams()
         texts = []
-        for i, fd in enumerate(self._files):
+        for fd in self._files:
             size = os.fstat(fd).st_size
-            self._written[i] = size > 0
             texts.append(read_tail(fd, size=size) if size else "")
         return texts[0], texts[1]
 

@@ -124,7 +124,10 @@ def test_bulk_dispatch_from_a_file(project: Path, engine: Engineer, tmp_path: Pa
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"email": "x@example.com", "slack_id": "U"}) + "\n{not json\n")
     fails(project, "dispatch", "WelcomeFlow", "--from-file", bad, match="line 2: not JSON")
-    assert len(run_json(project, "list", "--limit", "100")) == 50  # nothing of the bad file was written
+    split = tmp_path / "split.jsonl"  # one value spread over two lines is two bad lines, not one job
+    split.write_text('[{"email": "a@example.com",\n "slack_id": "U"}]\n')
+    fails(project, "dispatch", "WelcomeFlow", "--from-file", split, match="line 1: not JSON")
+    assert len(run_json(project, "list", "--limit", "100")) == 50  # nothing of the bad files was written
 
 
 def test_dispatch_many_from_python(harness) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from flowlib.extra import Nap  # type: ignore[import-not-found]
+from flowlib.extra import Nap, ZeroWait  # type: ignore[import-not-found]
 from flowlib.workflows import Fanout, Parent, RetryFlow, Sequential, Sleeper  # type: ignore[import-not-found]
 
 from runtime.control import Control
@@ -45,6 +45,19 @@ class CountingStore:
 
     def __getattr__(self, name):
         return getattr(self._store, name)
+
+
+class SettableRunner:
+    """A runner whose free slots the test sets (a pool whose workers are all busy, or not)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.slots = inner, 1
+
+    def free_slots(self) -> int:
+        return self.slots
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 class OneSlotRunner(InlineRunner):
@@ -130,3 +143,23 @@ def test_tasks_left_queued_by_a_full_pool_run_when_slots_free_up(harness: Harnes
     h.run()
     assert h.status(instance_id) == "completed"
     assert h.result(instance_id) == [100, 101, 102, 103, 104]
+
+
+def test_a_timer_due_at_once_is_seen(harness: Harness):
+    instance_id = harness.dispatch(ZeroWait())
+    harness.run()
+    assert harness.status(instance_id) == "completed"
+
+
+def test_a_task_found_while_every_worker_is_busy_runs_when_one_frees(harness: Harness):
+    from flowlib.tasks import Add  # type: ignore[import-not-found]
+
+    h = harness
+    h.engine.runner = runner = SettableRunner(h.runner)
+    h.run()  # an idle look: nothing to claim
+    runner.slots = 0
+    instance_id = h.dispatch(Add(1, 2))
+    h.run()  # the look finds the task; no worker can take it
+    runner.slots = 1
+    h.run()
+    assert h.status(instance_id) == "completed"

@@ -393,7 +393,7 @@ def test_quick_task_classes_go_several_to_a_worker_in_one_hand_off(project: Proj
         batch = [attempt(project, "OkTask", i) for i in range(12)]
         two.submit_many(batch)
         assert two.busy() == 12
-        assert sorted(len(w.queue) for w in two._workers) == [0, 12]  # one worker, one write
+        assert sorted(len(w.queue) for w in two._workers) == [6, 6]  # an even split, one write each
         outcomes = collect(two, 12)
         assert all(outcomes[a.task_id].ok for a in batch)
 
@@ -407,3 +407,36 @@ def test_a_slow_task_class_gets_no_deep_queue(project: Project, project_root: Pa
         one.submit(attempt(project, "SleepTask", 0.3))
         assert one.free_slots() <= 3  # at most the usual pipeline behind a just-started attempt
         collect(one, 1)
+
+
+def test_quick_attempts_go_to_idle_workers_before_sharing_one(project: Project, project_root: Path) -> None:
+    with WorkerPool(project, root=project_root, store_url="memory://", concurrency=4) as four:
+        four.warm_up()
+        assert four.wait_ready(30)
+        four.submit_many([attempt(project, "SleepTask", 0) for _ in range(2)])
+        collect(four, 2)  # SleepTask is quick now
+        stalled = attempt(project, "SleepTask", 2)
+        others = [attempt(project, "SleepTask", 0) for _ in range(3)]
+        four.submit_many([stalled, *others])
+        assert sorted(len(w.queue) for w in four._workers) == [1, 1, 1, 1]  # no one behind the stalled one
+        started = time.monotonic()
+        outcomes = collect(four, 3)
+        assert time.monotonic() - started < 1.5 and set(outcomes) == {a.task_id for a in others}
+        collect(four, 1)
+
+
+def test_output_left_between_attempts_is_not_the_next_attempts(tmp_path: Path) -> None:
+    from runtime.worker import Capture
+
+    saved = os.dup(1), os.dup(2)
+    try:
+        capture = Capture(tmp_path / "capture")
+        capture.start()
+        first = capture.stop()
+        os.write(1, b"late output of a child the first attempt left running\n")
+        capture.start()
+        second = capture.stop()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+    assert first == ("", "") and second == ("", "")

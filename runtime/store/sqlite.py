@@ -132,9 +132,6 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         return self._retry(lambda: self._conn.execute(sql, params).fetchall())
 
     def _write(self, fn: Callable[[Writer], T], *, step: bool = False) -> T:
-        if not step:
-            self._other_writes += 1
-
         def attempt() -> T:
             with self.transaction() as c:
                 writer = Writer(c, self.now)
@@ -142,7 +139,11 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
                 writer.flush()
                 return result
 
-        return self._retry(attempt)
+        try:
+            return self._retry(attempt)
+        finally:
+            if not step:
+                self._other_writes += 1  # after the commit (or its failure): never before it
 
     # -- clients -------------------------------------------------------------
     def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:

@@ -67,21 +67,14 @@ def bulk_dispatch(control: Control, cls: type, lines: TextIO, chunk: int = 10_00
 
 
 def _json_lines(lines: TextIO) -> list[tuple[int, Any]]:
-    """(line number, value) of each non-blank line: parsed in one go, line by line only to
-    name the line that is not JSON."""
-    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
-    try:
-        values = json.loads("[" + ",".join(line for _, line in numbered) + "]")
-        if len(values) == len(numbered):
-            return [(number, value) for (number, _), value in zip(numbered, values)]
-    except ValueError:
-        pass
+    """(line number, value) of each non-blank line; a line that is not one JSON value is named."""
     parsed = []
-    for number, line in numbered:  # a bad line, or two values on one line
-        try:
-            parsed.append((number, json.loads(line)))
-        except ValueError as error:
-            raise ZenatonError(f"line {number}: not JSON: {error}") from None
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                parsed.append((number, json.loads(line)))
+            except ValueError as error:
+                raise ZenatonError(f"line {number}: not JSON: {error}") from None
     return parsed
 
 
