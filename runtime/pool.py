@@ -104,8 +104,12 @@ class WorkerPool:
         return bool(running) and all(self._is_quick(name) for name in running)
 
     def _depth(self, worker: WorkerProcess) -> int:
-        """How many attempts may wait in this worker: more when all of them are quick ones."""
-        return QUICK_DEPTH if all(self._is_quick(a.name) for a in worker.queue) else PIPELINE_DEPTH
+        """How many attempts may wait in this worker: more when all of them are quick ones.
+        (Only quick attempts are ever placed past PIPELINE_DEPTH, so a longer queue is quick.)"""
+        queue = worker.queue
+        if len(queue) > PIPELINE_DEPTH or all(self._is_quick(a.name) for a in queue):
+            return QUICK_DEPTH
+        return PIPELINE_DEPTH
 
     def busy(self) -> int:
         """Attempts accepted and not yet reported."""

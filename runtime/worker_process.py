@@ -5,7 +5,6 @@ The process itself runs ``runtime.worker``; see that module for the line protoco
 from __future__ import annotations
 
 import collections
-import itertools
 import json
 import os
 import signal
@@ -46,6 +45,7 @@ class WorkerProcess:
         self.queue: collections.deque[Attempt] = collections.deque()  # the head runs, the rest wait
         self.sent = 0  # how many of the queue are written to the worker
         self.waiting_bytes = 0  # size of the lines written but not yet running
+        self.unsent_bytes = 0  # size of the attempts assigned but not yet written
         self.started_at: float | None = None  # of the head; None until it is sent
         self.deadline: float | None = None  # monotonic, of the head
 
@@ -73,12 +73,13 @@ class WorkerProcess:
         """Room for ``attempt`` behind the current one, without risking a blocking write."""
         if not self.ready or len(self.queue) >= depth:
             return False
-        unsent = sum(len(a.data) for a in itertools.islice(self.queue, max(1, self.sent), None))
-        return self.waiting_bytes + unsent + len(attempt.data) < PIPELINE_BYTES
+        return self.waiting_bytes + self.unsent_bytes + len(attempt.data) < PIPELINE_BYTES
 
     def assign(self, attempt: Attempt) -> None:
         """Queue ``attempt``; ``send_pending`` writes it to the worker."""
         self.queue.append(attempt)
+        if self.queue[0] is not attempt:  # the head's size never counts: it is the one running
+            self.unsent_bytes += len(attempt.data)
 
     def send_pending(self) -> None:
         if self.ready and self.sent < len(self.queue):
@@ -87,6 +88,7 @@ class WorkerProcess:
     def abandon_pending(self) -> list[Attempt]:
         """Take back the attempts not written to the worker yet (it was still loading)."""
         pending = list(self.queue)[self.sent:]
+        self.unsent_bytes = 0
         for _ in pending:
             self.queue.pop()
         return pending
@@ -97,7 +99,7 @@ class WorkerProcess:
         for _ in waiting:
             self.queue.pop()
         self.sent = min(self.sent, len(self.queue))
-        self.waiting_bytes = 0
+        self.waiting_bytes = self.unsent_bytes = 0
         return waiting
 
     def finish(self) -> None:
@@ -109,6 +111,8 @@ class WorkerProcess:
         if self.queue and self.sent:
             self.waiting_bytes = max(0, self.waiting_bytes - len(self.queue[0].data))
             self._start_head()
+        elif self.queue:  # the new head was never written: it no longer counts as waiting
+            self.unsent_bytes = max(0, self.unsent_bytes - len(self.queue[0].data))
 
     def _start_head(self) -> None:
         self.started_at = time.time()
@@ -127,6 +131,7 @@ class WorkerProcess:
             else:
                 self.waiting_bytes += len(attempt.data)
             lines.append(attempt.to_json())
+        self.unsent_bytes = 0
         view = memoryview(("\n".join(lines) + "\n").encode())
         try:
             while view:
