@@ -20,12 +20,12 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 
 from ..errors import ConfigError, StoreError
-from ..models import Entry, InboxItem, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, TaskStatus, Timer
+from ..models import InboxItem, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, TaskStatus, Timer
 from . import Batch, NewEntry
 from .sqlite_rewind import SQLiteRewind
 from .sqlite_schedules import SQLiteSchedules
 from .schema import LATEST, OPEN_TASK, QUEUED_TASK, RUNNING_TASK, current_version, migrate
-from .sqlite_writer import INSTANCE_COLS, JOURNAL_COLS, TASK_COLS, Writer, instance_row, task_row
+from .sqlite_writer import ENTRIES, INSTANCE_COLS, JOURNAL_COLS, TASK_COLS, Writer, instance_row, task_row
 
 T = TypeVar("T")
 
@@ -191,7 +191,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         rows = self._read(
             f"SELECT {JOURNAL_COLS} FROM journal WHERE instance_id = ? AND seq > ? ORDER BY seq", (instance_id, after_seq)
         )
-        return [JournalEntry(r[0], r[1], Entry(r[2]), *r[3:]) for r in rows]
+        return [JournalEntry(r[0], r[1], ENTRIES[r[2]], *r[3:]) for r in rows]
 
     def tasks_of(self, instance_id: str) -> list[TaskRecord]:
         """The instance's tasks in creation order (a scan: for inspection, not the daemon)."""

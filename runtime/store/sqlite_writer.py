@@ -313,9 +313,16 @@ def _duplicate(name: str, custom_id: str, env: str) -> DuplicateInstanceError:
     )
 
 
+# Stored text -> enum member by dict lookup: rows are read on every step, and Enum(value) is slow.
+KINDS = {k.value: k for k in Kind}
+INSTANCE_STATUSES = {s.value: s for s in InstanceStatus}
+TASK_STATUSES = {s.value: s for s in TaskStatus}
+ENTRIES = {e.value: e for e in Entry}
+
+
 def instance_row(r: Any) -> Instance:
-    return Instance(r[0], Kind(r[1]), r[2], r[3], r[4], r[5], InstanceStatus(r[6]), *r[7:])
+    return Instance(r[0], KINDS[r[1]], r[2], r[3], r[4], r[5], INSTANCE_STATUSES[r[6]], *r[7:])
 
 
 def task_row(r: Any) -> TaskRecord:
-    return TaskRecord(r[0], r[1], r[2], r[3], r[4], TaskStatus(r[5]), r[6], r[7], r[8], r[9])
+    return TaskRecord(r[0], r[1], r[2], r[3], r[4], TASK_STATUSES[r[5]], r[6], r[7], r[8], r[9])
