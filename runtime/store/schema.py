@@ -14,7 +14,6 @@ VERSION_TABLE = "schema_version"
 
 # A query uses a partial index only when its WHERE holds the index's condition word for word.
 QUEUED_TASK = "status = 'queued'"
-RUNNING_TASK = "status = 'running'"
 OPEN_TASK = "status IN ('queued', 'running', 'failed')"
 
 _BOOTSTRAP = [
@@ -144,7 +143,6 @@ MIGRATIONS: list[list[str]] = [
         "DROP INDEX tasks_status_run_at",
         "DROP INDEX tasks_instance",
         f"CREATE INDEX tasks_queued ON tasks (run_at) WHERE {QUEUED_TASK}",
-        f"CREATE INDEX tasks_running ON tasks (instance_id) WHERE {RUNNING_TASK}",
         f"CREATE INDEX tasks_open_by_instance ON tasks (instance_id) WHERE {OPEN_TASK}",
     ],
 ]

@@ -24,7 +24,7 @@ from ..models import InboxItem, Instance, InstanceStatus, JournalEntry, Kind, Ta
 from . import Batch, NewEntry
 from .sqlite_rewind import SQLiteRewind
 from .sqlite_schedules import SQLiteSchedules
-from .schema import LATEST, OPEN_TASK, QUEUED_TASK, RUNNING_TASK, current_version, migrate
+from .schema import LATEST, OPEN_TASK, QUEUED_TASK, current_version, migrate
 from .sqlite_writer import ENTRIES, INSTANCE_COLS, JOURNAL_COLS, TASK_COLS, Writer, instance_row, task_row
 
 T = TypeVar("T")
@@ -301,7 +301,9 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
             self._write(lambda w: w.run(batch))
 
     def recover(self) -> int:
-        return self._write(lambda w: w.c.execute(f"UPDATE tasks SET status = 'queued' WHERE {RUNNING_TASK}").rowcount)
+        return self._write(  # through the index of open tasks: a restart does not scan every task ever run
+            lambda w: w.c.execute(f"UPDATE tasks SET status = 'queued' WHERE {OPEN_TASK} AND status = 'running'").rowcount
+        )
 
     def close(self) -> None:
         self._conn.close()
