@@ -136,7 +136,8 @@ class Engine:
                     self.envs[instance.id] = instance.env
                     batch.extend(self._activate(instance, inputs, inboxes.get(instance_id), now))
             limit = self.lookout.claim_limit(looked, batch, self._free_slots())
-            claimed = self.store.apply_and_claim(batch, now, limit)
+            only_added = self.lookout.only_added(looked, batch)
+            claimed = self.store.apply_and_claim(batch, now, limit, only_added=only_added)
             self.lookout.after_step(batch, now, looked, full, limit, len(claimed))
         except StoreError as error:
             self.lookout.store_failed()

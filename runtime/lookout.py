@@ -51,6 +51,11 @@ class Lookout:
             self._next_due = math.inf if due is None else due
         return self._next_due
 
+    def only_added(self, looked: bool, batch: Batch) -> bool:
+        """Nothing was claimable before this batch, and it re-queues nothing: what it adds is all
+        there is to claim."""
+        return not (looked or self.claimable or batch.requeues)
+
     def claim_limit(self, looked: bool, batch: Batch, free_slots: int) -> int:
         return free_slots if looked or self.claimable or batch.queues_tasks else 0
 

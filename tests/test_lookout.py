@@ -33,8 +33,8 @@ class CountingStore:
         self.looks = 0
         self.late_claims = 0  # tasks claimed in a commit that did not decide anything
 
-    def apply_and_claim(self, batch, now, limit):
-        claimed = self._store.apply_and_claim(batch, now, limit)
+    def apply_and_claim(self, batch, now, limit, **options):
+        claimed = self._store.apply_and_claim(batch, now, limit, **options)
         if not batch.ops:
             self.late_claims += len(claimed)
         return claimed

@@ -306,6 +306,20 @@ def test_timers_and_next_wakeup(store: Store) -> None:
     assert store.next_wakeup() is None
 
 
+def test_claiming_only_what_a_batch_adds(store: Store) -> None:
+    create(store, "a")
+    create(store, "b")
+    batch = Batch()
+    batch.add_task(task("t", "a"))
+    batch.update_instance("a", status=InstanceStatus.PAUSED)  # a's new task must wait for a resume
+    batch.add_task(task("u", "b"))
+    batch.add_task(task("v", "b"))
+    claimed = store.apply_and_claim(batch, 0.0, 1, only_added=True)
+    assert [(t.id, t.status, t.attempts) for t in claimed] == [("u", TaskStatus.RUNNING, 1)]
+    assert {t.id: t.status for t in store.tasks_of("a") + store.tasks_of("b")} == {
+        "t": TaskStatus.QUEUED, "u": TaskStatus.RUNNING, "v": TaskStatus.QUEUED}
+
+
 def test_open_tasks_are_the_queued_running_and_failed_ones(store: Store) -> None:
     create(store, "a")
     apply(store, *[("add_task", (task(name, "a"),)) for name in ("q", "r", "f", "d", "c")])

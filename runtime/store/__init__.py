@@ -37,6 +37,7 @@ class Batch:
 
     ops: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
     queues_tasks: bool = False  # some op adds or re-queues a task: worth a claim in the same commit
+    requeues: bool = False  # some op puts an existing task back in the queue
 
     def _add(self, op: str, *args: Any, **kwargs: Any) -> None:
         self.ops.append((op, args, kwargs))
@@ -69,6 +70,7 @@ class Batch:
     ) -> None:
         self._add("update_task", task_id, status=status, retry_index=retry_index, run_at=run_at)
         self.queues_tasks = self.queues_tasks or status is TaskStatus.QUEUED
+        self.requeues = self.requeues or status is TaskStatus.QUEUED
 
     def cancel_tasks(self, instance_id: str) -> None:
         """Queued and running tasks of the instance become cancelled."""
@@ -103,6 +105,7 @@ class Batch:
     def extend(self, other: Batch) -> None:
         self.ops.extend(other.ops)
         self.queues_tasks = self.queues_tasks or other.queues_tasks
+        self.requeues = self.requeues or other.requeues
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -186,8 +189,10 @@ class Store(Protocol):
     def apply(self, batch: Batch) -> None:
         """Apply every op of the batch in one transaction."""
 
-    def apply_and_claim(self, batch: Batch, now: float, limit: int) -> list[TaskRecord]:
-        """``apply(batch)`` then ``claim_tasks(now, limit)`` in one transaction (one commit a step)."""
+    def apply_and_claim(self, batch: Batch, now: float, limit: int, *, only_added: bool = False) -> list[TaskRecord]:
+        """``apply(batch)`` then ``claim_tasks(now, limit)`` in one transaction (one commit a step).
+        ``only_added`` promises that no task was claimable before the batch: a backend may then
+        claim the tasks the batch adds without looking for others."""
 
     def recover(self) -> int:
         """Put running tasks back to queued (after a crash); return how many."""

@@ -167,8 +167,9 @@ class MemoryStore(MemorySchedules, MemoryRewind):
         """Oldest run_at first; the returned records show status running and the new attempts."""
         return list(self._write(lambda: self._claim(now, limit), step=True))
 
-    def apply_and_claim(self, batch: Batch, now: float, limit: int) -> list[TaskRecord]:
-        """apply(batch), then claim_tasks(now, limit), all or nothing."""
+    def apply_and_claim(self, batch: Batch, now: float, limit: int, *, only_added: bool = False) -> list[TaskRecord]:
+        """apply(batch), then claim_tasks(now, limit), all or nothing (``only_added`` changes
+        nothing here: the claim finds the same tasks)."""
 
         def run() -> list[TaskRecord]:
             self._apply_ops(batch)

@@ -254,14 +254,19 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
             return []
         return self._write(lambda w: _claim(w, now, limit), step=True)
 
-    def apply_and_claim(self, batch: Batch, now: float, limit: int) -> list[TaskRecord]:
-        """apply(batch), then claim_tasks(now, limit), in one transaction: one commit per step."""
+    def apply_and_claim(self, batch: Batch, now: float, limit: int, *, only_added: bool = False) -> list[TaskRecord]:
+        """apply(batch), then claim_tasks(now, limit), in one transaction: one commit per step.
+        ``only_added``: the caller knows no task was claimable before this batch; the tasks it
+        adds are then claimed as they are written, without a query."""
         if not batch.ops:
             return self.claim_tasks(now, limit)
 
         def run(w: Writer) -> list[TaskRecord]:
             w.run(batch)
-            return _claim(w, now, limit) if limit > 0 else []
+            if limit <= 0:
+                return []
+            claimed = w.claim_added(limit) if only_added else None
+            return _claim(w, now, limit) if claimed is None else claimed
 
         return self._write(run, step=True)
 

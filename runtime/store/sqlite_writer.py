@@ -44,6 +44,7 @@ class Writer:
         self.all_timer_deletes: list[tuple[str]] = []
         self.ready_checks: list[tuple[str, str]] = []
         self.instance_sets: dict[str, dict[str, Any]] = {}
+        self.flushed = False  # something gathered was already written (claim_added cannot tell)
 
     def run(self, batch: Batch) -> None:
         self._preload(batch)
@@ -71,9 +72,26 @@ class Writer:
             marks = ", ".join("?" * len(chunk))
             self.last_seq.update(self.c.execute(f"SELECT id, last_seq FROM instances WHERE id IN ({marks})", chunk))
 
+    def claim_added(self, limit: int) -> list[TaskRecord] | None:
+        """Claim (up to ``limit``) the tasks this batch adds, still gathered: written as running,
+        attempt 1, unless their instance stops in this batch. None when a flush already wrote
+        some of them (then only the claim query knows)."""
+        if self.flushed:
+            return None
+        stopped = {i for i, columns in self.instance_sets.items() if columns.get("status", "running") != "running"}
+        claimed: list[TaskRecord] = []
+        for n, row in enumerate(self.new_tasks):
+            if len(claimed) >= limit:
+                break
+            if row[1] not in stopped and row[5] == "queued":
+                row = self.new_tasks[n] = (*row[:5], "running", row[6], row[7] + 1, *row[8:])
+                claimed.append(task_row(row))
+        return claimed
+
     def flush(self) -> None:
         """Send every gathered row write, in an order where each finds what it needs."""
         c = self.c
+        self.flushed = self.flushed or bool(self.new_tasks or self.instance_sets or self.moved)
         if self.new_instances:
             rows, self.new_instances = self.new_instances, []
             try:
