@@ -222,8 +222,7 @@ class Writer:
         self.require(entry.instance_id)
         seq = self.last_seq[entry.instance_id] = self.last_seq[entry.instance_id] + 1
         self.moved.add(entry.instance_id)
-        kind = entry.type
-        self.entries.append((entry.instance_id, seq, kind.value if type(kind) is Entry else Entry(kind).value,
+        self.entries.append((entry.instance_id, seq, _value(entry.type, Entry),
                              entry.position, entry.name, entry.data, entry.properties, self.time))
 
     def update_instance(
@@ -233,7 +232,7 @@ class Writer:
         columns = self.instance_sets.setdefault(instance_id, {})
         columns["updated_at"] = self.now()
         if status is not None:
-            columns["status"] = InstanceStatus(status).value
+            columns["status"] = _value(status, InstanceStatus)
         if properties is not UNSET:
             columns["properties"] = properties
         if error is not UNSET:
@@ -242,14 +241,14 @@ class Writer:
     def add_task(self, task: TaskRecord) -> None:
         t = task
         self.require(t.instance_id)
-        self.new_tasks.append((t.id, t.instance_id, t.position, t.name, t.data, TaskStatus(t.status).value,
+        self.new_tasks.append((t.id, t.instance_id, t.position, t.name, t.data, _value(t.status, TaskStatus),
                                t.retry_index, t.attempts, t.run_at, t.created_at))
 
     def update_task(
         self, task_id: str, *, status: TaskStatus | None = None, retry_index: int | None = None,
         run_at: float | None = None,
     ) -> None:
-        value = None if status is None else status.value if type(status) is TaskStatus else TaskStatus(status).value
+        value = None if status is None else _value(status, TaskStatus)
         self.task_updates.append((value, retry_index, run_at, task_id))
 
     def cancel_tasks(self, instance_id: str) -> None:
@@ -323,6 +322,11 @@ GATHERED_OPS = frozenset({
     "create_instance", "append", "update_instance", "add_task", "update_task", "consume_inbox", "delete_timer",
     "delete_timers",
 })
+
+
+def _value(member: Any, enum: Any) -> str:
+    """The stored text of an enum member (or of a value that names one), cheaply for a member."""
+    return member.value if type(member) is enum else enum(member).value
 
 
 def _duplicate(name: str, custom_id: str, env: str) -> DuplicateInstanceError:
