@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+
 from .models import TaskStatus
 from .store import Batch, Store
 

@@ -123,7 +123,7 @@ def test_a_timer_decided_in_a_step_with_only_a_result_is_seen(harness: Harness):
 
 
 def test_a_retry_is_seen_when_its_delay_is_over(harness: Harness):
-    instance_id = harness.dispatch(RetryFlow(1))  # fails once, retried after 0 s... then 5 s
+    instance_id = harness.dispatch(RetryFlow(1))  # fails once, retried 5 s later
     harness.run()
     harness.advance(5)
     harness.advance(5)

@@ -94,16 +94,10 @@ class Writer:
         self.flushed = self.flushed or bool(self.new_tasks or self.instance_sets or self.moved)
         if self.new_instances:
             rows, self.new_instances = self.new_instances, []
-            try:
-                c.executemany(f"INSERT INTO instances ({INSTANCE_COLS}, ready, last_seq) VALUES ({INSTANCE_MARKS})", rows)
-            except sqlite3.IntegrityError as e:
-                raise StoreError(f"cannot create instances: {e}") from e
+            self._insert(f"INSERT INTO instances ({INSTANCE_COLS}, ready, last_seq) VALUES ({INSTANCE_MARKS})", rows)
         if self.new_tasks:
             rows, self.new_tasks = self.new_tasks, []
-            try:
-                c.executemany(f"INSERT INTO tasks ({TASK_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-            except sqlite3.IntegrityError as e:
-                raise StoreError(f"cannot add tasks: {e}") from e
+            self._insert(f"INSERT INTO tasks ({TASK_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
         if self.task_updates:
             rows, self.task_updates = self.task_updates, []
             cur = c.executemany(
@@ -137,6 +131,12 @@ class Writer:
         if self.instance_sets:
             changes, self.instance_sets = self.instance_sets, {}
             self._update_instances(changes)
+
+    def _insert(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            self.c.executemany(sql, rows)
+        except sqlite3.IntegrityError as e:  # a random id met twice: nothing of the batch is kept
+            raise StoreError(f"cannot insert: {e}") from e
 
     def _update_instances(self, changes: dict[str, dict[str, Any]]) -> None:
         """One UPDATE per instance, sent as one executemany per set of columns."""
