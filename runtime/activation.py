@@ -121,8 +121,8 @@ class Activation(Rewinder):
             self.batch.update_task(task.id, status=TaskStatus.DONE)
             data = outcome_data(outcome, task.attempts)
             result = Input("result", task.position, outcome.result or "null")
-            self._deliver_recorded(result, Entry.TASK_COMPLETED, task.name, data)
             self.engine.log(f"{self._label()}: task {task.name} completed (position {task.position})")
+            self._deliver_recorded(result, Entry.TASK_COMPLETED, task.name, data)  # logs what it decides next
             return
         delay = outcome.retry_delay
         data = outcome_data(outcome, task.attempts, error=outcome.error, retry_in=delay)
@@ -142,8 +142,8 @@ class Activation(Rewinder):
         self.batch.delete_timer(self.id, timer.position)
         if self.status.finished:
             return
-        self._deliver_recorded(Input("timer", timer.position, None), Entry.TIMER_FIRED, None, None)
         self.engine.log(f"{self._label()}: timer fired (position {timer.position})")
+        self._deliver_recorded(Input("timer", timer.position, None), Entry.TIMER_FIRED, None, None)
 
     def _inbox_item(self, item: InboxItem) -> None:
         handler = getattr(self, f"_on_{item.kind}", None)
@@ -153,8 +153,8 @@ class Activation(Rewinder):
         handler(item)
 
     def _on_event(self, item: InboxItem) -> None:
-        self._deliver_recorded(Input("event", None, item.data), Entry.EVENT_RECEIVED, item.name, item.data)
         self.engine.log(f"{self._label()}: event {item.name} received")
+        self._deliver_recorded(Input("event", None, item.data), Entry.EVENT_RECEIVED, item.name, item.data)
 
     def _on_child_completed(self, item: InboxItem) -> None:
         payload: dict[str, Any] = json.loads(item.data or "{}")
