@@ -7,6 +7,7 @@ from typing import Callable
 
 from .config import Config
 from .engine import Engine
+from .errors import StoreError
 from .pidlock import PidLock, lock_path
 from .loader import SourceSnapshot, load_project
 from .pool import WorkerPool
@@ -99,4 +100,8 @@ def run_daemon(
 
 def _idle_timeout(engine: Engine) -> float:
     """Until the next timer, retry or schedule, at most IDLE_POLL (other writers are seen then)."""
-    return max(0.0, min(IDLE_POLL, engine.lookout.next_due() - engine.clock.now()))
+    try:
+        due = engine.lookout.next_due()
+    except StoreError:  # the next step meets the same store and handles its failure
+        return IDLE_POLL
+    return max(0.0, min(IDLE_POLL, due - engine.clock.now()))

@@ -104,12 +104,9 @@ class WorkerPool:
         return bool(running) and all(self._is_quick(name) for name in running)
 
     def _depth(self, worker: WorkerProcess) -> int:
-        """How many attempts may wait in this worker: more when all of them are quick ones.
-        (Only quick attempts are ever placed past PIPELINE_DEPTH, so a longer queue is quick.)"""
-        queue = worker.queue
-        if len(queue) > PIPELINE_DEPTH or all(self._is_quick(a.name) for a in queue):
-            return QUICK_DEPTH
-        return PIPELINE_DEPTH
+        """How many attempts may wait in this worker: more while all of them are of quick classes
+        (judged now: a class turns slow as soon as one of its attempts reports so)."""
+        return QUICK_DEPTH if all(self._is_quick(a.name) for a in worker.queue) else PIPELINE_DEPTH
 
     def busy(self) -> int:
         """Attempts accepted and not yet reported."""
@@ -193,8 +190,9 @@ class WorkerPool:
         worker = next((w for w in self._workers if not w.queue), None)
         if worker is None and len(self._workers) < self.concurrency:
             worker = self._spawn()
-        if worker is None and quick:
-            fresh = [w for w in reversed(self._workers) if w.sent == 0 and w.can_queue(attempt, self._depth(w))]
+        if worker is None and quick:  # workers that got only quick attempts from this hand-off so far
+            fresh = [w for w in reversed(self._workers)
+                     if w.sent == 0 and w.queue and self._depth(w) == QUICK_DEPTH and w.can_queue(attempt, QUICK_DEPTH)]
             worker = min(fresh, key=lambda w: len(w.queue), default=None)
         if worker is None:
             depth = QUICK_DEPTH if quick else PIPELINE_DEPTH

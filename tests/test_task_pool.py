@@ -440,3 +440,17 @@ def test_output_left_between_attempts_is_not_the_next_attempts(tmp_path: Path) -
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
     assert first == ("", "") and second == ("", "")
+
+
+def test_quick_attempts_are_not_shared_out_behind_a_slow_one(project: Project, project_root: Path) -> None:
+    with WorkerPool(project, root=project_root, store_url="memory://", concurrency=2) as two:
+        two.warm_up()
+        assert two.wait_ready(30)
+        two.submit_many([attempt(project, "OkTask", 0), attempt(project, "SleepTask", 0.05)])
+        collect(two, 2)  # OkTask is quick, SleepTask is not
+        slow = attempt(project, "SleepTask", 0.5)
+        quick = [attempt(project, "OkTask", i) for i in range(3)]
+        two.submit_many([quick[0], slow, *quick[1:]])
+        behind_slow = [w for w in two._workers if w.queue and w.queue[0].task_id == slow.task_id]
+        assert [len(w.queue) for w in behind_slow] == [1]
+        collect(two, 4)
