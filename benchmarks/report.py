@@ -24,6 +24,11 @@ def _done(seconds: float, per_s: float, base: float) -> str:
     return _cell(f"{seconds:,.2f} s, {per_s:,.0f}/s", _x(per_s, base))
 
 
+def _of(s: dict[str, Any]) -> str:
+    runs = s.get("steps_per_s_runs") or []
+    return f", median of {len(runs)}" if len(runs) > 1 else ""
+
+
 def rows(r: dict[str, Any]) -> list[Row]:
     """The table's rows for one durability's results (the scenarios that ran)."""
     base = r["baseline_commits_per_s"]
@@ -32,15 +37,15 @@ def rows(r: dict[str, Any]) -> list[Row]:
     out: list[Row] = [("raw SQLite, 1 row per commit (FULL), median of 5", spread, "")]
     if "one_step" in r:
         s = r["one_step"]
-        out.append((f"{s['workflows']:,} one-step workflows (in-process engine)",
+        out.append((f"{s['workflows']:,} one-step workflows (in-process engine){_of(s)}",
                     _cell(f"{s['workflows_per_s']:,.0f} workflows/s", _x(s["workflows_per_s"], base)), ">= 0.6x"))
     if "ten_step" in r:
         s = r["ten_step"]
-        out.append((f"{s['workflows']:,} ten-step workflows (in-process engine)",
+        out.append((f"{s['workflows']:,} ten-step workflows (in-process engine){_of(s)}",
                     _cell(f"{s['steps_per_s']:,.0f} steps/s", _x(s["steps_per_s"], base)), ">= 1.5x"))
     if "long" in r:
         s = r["long"]
-        out.append((f"one {s['steps']:,}-step workflow (in-process engine)",
+        out.append((f"one {s['steps']:,}-step workflow (in-process engine){_of(s)}",
                     _cell(f"{s['steps_per_s']:,.0f} steps/s", _x(s["steps_per_s"], base)), ">= 0.4x"))
         first_last = f"{s['ms_per_step_first']:.3f} -> {s['ms_per_step_last']:.3f}"
         ratio = f"last/first {s['last_over_first']}"
