@@ -99,15 +99,16 @@ class Activation(Rewinder):
         run = self._live_run()
         decisions: list[Decision] = []
         if run is not None:
-            waiting = set(run.pending_waits())
+            waiting = run.pending_waits()
             try:
                 decisions = self._deliver(run, item)
             except Exception as error:
                 self._append(entry, item.position, name, data)
                 self._pause_with_error(error_info(error))
                 return
-            for position in waiting - set(run.pending_waits()):
-                self.batch.delete_timer(self.id, position)  # the wait ended before its time ran out
+            if waiting:
+                for position in set(waiting) - set(run.pending_waits()):
+                    self.batch.delete_timer(self.id, position)  # the wait ended before its time ran out
             self._snapshot()
         self._append(entry, item.position, name, data)
         self._decide(decisions)

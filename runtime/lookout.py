@@ -17,11 +17,9 @@ from __future__ import annotations
 import math
 import time
 
-from .models import TaskStatus
 from .store import Batch, Store
 
 SAFETY = 1.0
-AGAIN_OPS = frozenset({"create_instance", "post", "rewind"})
 
 
 class Lookout:
@@ -63,24 +61,13 @@ class Lookout:
     def after_step(self, batch: Batch, now: float, looked: bool, full: bool, limit: int, claimed: int) -> None:
         """What the step's commit (``batch``, ``claimed`` of ``limit`` tasks) leaves to look at.
         Tasks the batch queued for now were seen by its own claim unless ``limit`` was 0."""
-        self.again = self.again or full
+        self.again = self.again or full or batch.makes_work
         if limit > 0:
             self.claimable = claimed >= limit  # fewer than asked: nothing claimable was left
-        elif looked:
-            self.claimable = True  # the look may have found queued tasks no worker could take
-        for op, args, kwargs in batch.ops:
-            if op in AGAIN_OPS:
-                self.again = True
-            elif op == "add_task":
-                self.claimable = self.claimable or limit <= 0
-            elif op == "add_timer":
-                self._due(args[0].fire_at, now)
-            elif op == "update_task" and kwargs.get("status") is TaskStatus.QUEUED:
-                run_at = kwargs.get("run_at")
-                if run_at is not None and run_at > now:
-                    self._due(run_at, now)
-                else:
-                    self.claimable = self.claimable or limit <= 0
+        elif looked or batch.queues_tasks:
+            self.claimable = True  # queued tasks no worker could take
+        for when in batch.due_times:
+            self._due(when, now)
 
     def _due(self, when: float, now: float) -> None:
         if when <= now:

@@ -333,7 +333,14 @@ class Codec:
 
     def decode(self, text: str) -> Any:
         """The value encoded in ``text``; SerializationError if it cannot be rebuilt."""
-        return _guarded(lambda: _Decoder(self._resolve).value(json.loads(text)))
+        try:
+            value = json.loads(text)
+        except Exception as exc:
+            raise SerializationError(f"cannot read a stored value: {type(exc).__name__}: {exc}") from exc
+        t = type(value)
+        if t is str or t is int or t is bool or value is None or (t is float and math.isfinite(value)):
+            return value  # a scalar stands for itself: nothing to rebuild
+        return _guarded(lambda: _Decoder(self._resolve).value(value))
 
     def _resolve(self, name: Any) -> type:
         """The class named "module:Qual.Name", imported only if its module is allowed."""

@@ -36,8 +36,11 @@ class Batch:
     """Writes the daemon gathers and the store applies in one transaction, in order."""
 
     ops: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
+    # What the ops mean for the engine's next look (runtime/lookout.py), noted as they are added:
     queues_tasks: bool = False  # some op adds or re-queues a task: worth a claim in the same commit
     requeues: bool = False  # some op puts an existing task back in the queue
+    makes_work: bool = False  # a new instance, an inbox item or a rewind: work for a later step
+    due_times: list[float] = field(default_factory=list)  # timers and retries it sets
 
     def _add(self, op: str, *args: Any, **kwargs: Any) -> None:
         self.ops.append((op, args, kwargs))
@@ -46,6 +49,7 @@ class Batch:
         """A child instance; skipped (not an error) when its custom id is taken."""
         self._add("create_instance", instance, started, task)
         self.queues_tasks = self.queues_tasks or task is not None
+        self.makes_work = True
 
     def append(self, entry: NewEntry) -> None:
         self._add("append", entry)
@@ -69,8 +73,10 @@ class Batch:
         run_at: float | None = None,
     ) -> None:
         self._add("update_task", task_id, status=status, retry_index=retry_index, run_at=run_at)
-        self.queues_tasks = self.queues_tasks or status is TaskStatus.QUEUED
-        self.requeues = self.requeues or status is TaskStatus.QUEUED
+        if status is TaskStatus.QUEUED:
+            self.queues_tasks = self.requeues = True
+            if run_at is not None:
+                self.due_times.append(run_at)
 
     def cancel_tasks(self, instance_id: str) -> None:
         """Queued and running tasks of the instance become cancelled."""
@@ -78,6 +84,7 @@ class Batch:
 
     def add_timer(self, timer: Timer) -> None:
         self._add("add_timer", timer)
+        self.due_times.append(timer.fire_at)
 
     def delete_timer(self, instance_id: str, position: int) -> None:
         self._add("delete_timer", instance_id, position)
@@ -92,6 +99,7 @@ class Batch:
     def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> None:
         """An inbox item for another instance (a child telling its parent it finished)."""
         self._add("post", instance_id, kind, name, data)
+        self.makes_work = True
 
     def rewind(self, instance_id: str, keep_through_seq: int, position: int) -> None:
         """Move the journal entries after ``keep_through_seq`` to the archive as the current run
@@ -101,11 +109,14 @@ class Batch:
         ``parent_position`` becomes None: their results no longer reach it). Statuses are left alone.
         """
         self._add("rewind", instance_id, keep_through_seq, position)
+        self.makes_work = True
 
     def extend(self, other: Batch) -> None:
         self.ops.extend(other.ops)
         self.queues_tasks = self.queues_tasks or other.queues_tasks
         self.requeues = self.requeues or other.requeues
+        self.makes_work = self.makes_work or other.makes_work
+        self.due_times += other.due_times
 
     def __len__(self) -> int:
         return len(self.ops)
