@@ -25,6 +25,11 @@ class DecisionTimeout(EngineInterrupt):
         self.seconds = seconds
 
 
+try:  # the C function behind signal.getsignal, without its conversion to an enum (on every decision)
+    from _signal import getsignal as _handler
+except ImportError:  # another Python implementation
+    _handler = signal.getsignal
+
 _armed: list[float] = []  # the limit of the decision running now, if any
 _MAIN_THREAD = threading.main_thread().ident
 
@@ -39,7 +44,7 @@ def arm(seconds: float | None) -> bool:
     limit) for None or outside the main thread. Cheaper than ``time_limit`` on the hot path."""
     if not seconds or threading.get_ident() != _MAIN_THREAD:
         return False
-    if signal.getsignal(signal.SIGALRM) is not _on_alarm:
+    if _handler(signal.SIGALRM) is not _on_alarm:  # installed once; again if workflow code replaced it
         signal.signal(signal.SIGALRM, _on_alarm)
     _armed.append(seconds)
     signal.setitimer(signal.ITIMER_REAL, seconds)
