@@ -172,8 +172,9 @@ class WorkerPool:
         if self._closing:
             raise PoolFullError("the task pool is shutting down")
         self._retire_stale()
+        shares: dict[WorkerProcess, bool] = {}
         for attempt in attempts:
-            if not self._place(attempt):
+            if not self._place(attempt, shares):
                 self._backlog.append(attempt)
         self._send()
 
@@ -182,17 +183,18 @@ class WorkerPool:
             if worker.sent < len(worker.queue):
                 worker.send_pending()
 
-    def _place(self, attempt: Attempt) -> bool:
+    def _place(self, attempt: Attempt, shares: dict[WorkerProcess, bool]) -> bool:
         """An idle worker first; then, for a quick task class, the least loaded of the workers
-        this hand-off found idle (none of theirs started yet: a share of an even split);
-        then behind an attempt that just started."""
+        this hand-off found idle and gave only quick attempts (``shares``: worker -> all quick),
+        a share of an even split; then behind an attempt that just started."""
         quick = self._is_quick(attempt.name)
         worker = next((w for w in self._workers if not w.queue), None)
         if worker is None and len(self._workers) < self.concurrency:
             worker = self._spawn()
-        if worker is None and quick:  # workers that got only quick attempts from this hand-off so far
-            fresh = [w for w in reversed(self._workers)
-                     if w.sent == 0 and w.queue and self._depth(w) == QUICK_DEPTH and w.can_queue(attempt, QUICK_DEPTH)]
+        if worker is not None:
+            shares[worker] = quick
+        elif quick:
+            fresh = [w for w, all_quick in reversed(shares.items()) if all_quick and w.can_queue(attempt, QUICK_DEPTH)]
             worker = min(fresh, key=lambda w: len(w.queue), default=None)
         if worker is None:
             depth = QUICK_DEPTH if quick else PIPELINE_DEPTH
@@ -207,8 +209,9 @@ class WorkerPool:
         if self._closing or self._fatal is not None:
             return
         waiting, self._backlog = self._backlog, []
+        shares: dict[WorkerProcess, bool] = {}
         for attempt in waiting:
-            if not self._place(attempt):
+            if not self._place(attempt, shares):
                 self._backlog.append(attempt)
         if waiting:
             self._send()
