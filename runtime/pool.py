@@ -389,7 +389,8 @@ class WorkerPool:
             text = f"worker exited ({describe_exit(code)}) before it was ready: {detail}"
             self._on_fatal(text, outcomes, list(worker.queue))
         how = reason or describe_exit(code)
-        self._note_duration(attempt.name, time.time() - started_at)
+        if started_at is not None:  # (_on_fatal raises otherwise)
+            self._note_duration(attempt.name, time.time() - started_at)
         error = TaskCrashedError(f"worker process died ({how}) while running task {attempt.name} ({attempt.task_id})")
         outcomes.append(self._failure(attempt, error, started_at or time.time(), stdout, stderr))
 

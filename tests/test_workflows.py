@@ -1,6 +1,8 @@
 """Workflows driven step by step through the engine, on sqlite and memory stores."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from flowlib.tasks import Ping
 from flowlib.workflows import (
@@ -95,7 +97,7 @@ def test_running_instance_keeps_the_version_it_started_with(harness):
 
     old = GreetingV0("bob")
     record, started, _ = new_instance(harness.project.codec, old, env="dev", now=harness.clock.now())
-    record = record.__class__(**{**record.__dict__, "name": "Greeting", "version": "GreetingV0"})
+    record = dataclasses.replace(record, name="Greeting", version="GreetingV0")
     harness.store.create_instance(record, started)
     harness.run()
     assert harness.result(record.id) == "v0 bob"

@@ -26,7 +26,7 @@ class DecisionTimeout(EngineInterrupt):
 
 
 try:  # the C function behind signal.getsignal, without its conversion to an enum (on every decision)
-    from _signal import getsignal as _handler
+    from _signal import getsignal as _handler  # type: ignore[import-not-found]
 except ImportError:  # another Python implementation
     _handler = signal.getsignal
 

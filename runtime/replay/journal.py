@@ -9,7 +9,7 @@ from ..models import Entry, JournalEntry
 from .requests import CHILD, DISPATCH, TASK, WAIT, Recorded
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built on every step: plain slots, not frozen (3x cheaper)
 class Input:
     """Something delivered to a run: a result, a timer fire or an event (encoded)."""
 

@@ -13,7 +13,7 @@ WAIT = "wait"  # Wait(...).execute()
 DISPATCH = "dispatch"  # dispatch a task or workflow: fire and forget
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built on every step: plain slots, not frozen (3x cheaper)
 class Recorded:
     """A request already decided, as the journal holds it."""
 
@@ -23,7 +23,7 @@ class Recorded:
     fire_at: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built on every step: plain slots, not frozen (3x cheaper)
 class Decision:
     """One thing the engine must persist and then do."""
 

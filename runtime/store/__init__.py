@@ -19,7 +19,7 @@ from ..models import ArchivedRun, Entry, Instance, InboxItem, InstanceStatus, Jo
 UNSET: Any = object()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built on every step: plain slots, not frozen (3x cheaper)
 class NewEntry:
     """A journal entry to append; the store assigns seq and created_at."""
 
