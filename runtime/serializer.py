@@ -32,6 +32,8 @@ _HEAPTYPE = 1 << 9  # type flag of classes made by a class statement
 _PRIVATE = ("_zenaton", "_context")
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 _CONTAINERS = frozenset({list, dict, tuple, set, frozenset})
+# One encoder for every call: json.dumps with non-default options builds a new one each time.
+_compact = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 def properties_of(obj: Any) -> dict[str, Any]:
@@ -296,7 +298,7 @@ class Codec:
         """The value as JSON text; SerializationError names the path of what cannot be stored."""
         flat = self._flat(value)
         if flat is not None:
-            return json.dumps(flat, separators=(",", ":"))
+            return _compact(flat)
         shared: set[int] = set()  # containers reached more than once, found by earlier passes
         try:
             while True:
@@ -308,7 +310,7 @@ class Codec:
             raise SerializationError(e.head + root + "".join(reversed(e.path)) + e.tail) from None
         except RecursionError:
             raise SerializationError(f"cannot store the value at {root}: it is nested too deeply") from None
-        return json.dumps(node, separators=(",", ":"), allow_nan=False)
+        return _compact(node)
 
     def _flat(self, value: Any) -> Any:
         """The node of a dict of scalars, or of an object of a plain class whose attributes are

@@ -43,13 +43,14 @@ class Attempt:
 
     def to_json(self) -> str:
         fields = (self.task_id, self.instance_id, self.env, self.name, self.data, self.retry_index, self.max_time)
-        return json.dumps(dict(zip(ATTEMPT_FIELDS, fields)), separators=(",", ":"))
+        return COMPACT_JSON(dict(zip(ATTEMPT_FIELDS, fields)))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Attempt:
         return cls(**json.loads(text))
 
 
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode  # built once: json.dumps with options builds one a call
 ATTEMPT_FIELDS = ("task_id", "instance_id", "env", "name", "data", "retry_index", "max_time")
 
 

@@ -24,7 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .tasks import OUTPUT_LIMIT, Attempt, Outcome, run_attempt
+from .tasks import COMPACT_JSON, OUTPUT_LIMIT, Attempt, Outcome, run_attempt
 
 
 class Channel:
@@ -38,7 +38,7 @@ class Channel:
         return self._in.readline()
 
     def send(self, message: dict[str, Any]) -> None:
-        data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        data = (COMPACT_JSON(message) + "\n").encode()
         view = memoryview(data)
         while view:
             view = view[os.write(self._out_fd, view) :]
