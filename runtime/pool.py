@@ -36,6 +36,18 @@ QUICK_TASK = 0.002  # seconds: a task class whose attempts recently took less is
 SPIN = 0.0005  # seconds poll looks (without sleeping) for the result of running quick attempts
 
 
+class _Handoff:
+    """What one hand-off of attempts learns of the workers, so that each placement is cheap:
+    the workers it found idle (-> whether it gave them only quick attempts), and the workers busy
+    with a just-started attempt (-> how deep their queue may grow)."""
+
+    __slots__ = ("shares", "behind")
+
+    def __init__(self) -> None:
+        self.shares: dict[WorkerProcess, bool] = {}
+        self.behind: dict[WorkerProcess, int] | None = None
+
+
 class WorkerStartError(ZenatonError):
     """A worker process could not load the project. ``attempts`` never started."""
 
@@ -172,9 +184,9 @@ class WorkerPool:
         if self._closing:
             raise PoolFullError("the task pool is shutting down")
         self._retire_stale()
-        shares: dict[WorkerProcess, bool] = {}
+        handoff = _Handoff()
         for attempt in attempts:
-            if not self._place(attempt, shares):
+            if not self._place(attempt, handoff):
                 self._backlog.append(attempt)
         self._send()
 
@@ -183,23 +195,28 @@ class WorkerPool:
             if worker.sent < len(worker.queue):
                 worker.send_pending()
 
-    def _place(self, attempt: Attempt, shares: dict[WorkerProcess, bool]) -> bool:
+    def _place(self, attempt: Attempt, handoff: _Handoff) -> bool:
         """An idle worker first; then, for a quick task class, the least loaded of the workers
-        this hand-off found idle and gave only quick attempts (``shares``: worker -> all quick),
-        a share of an even split; then behind an attempt that just started."""
+        this hand-off found idle and gave only quick attempts (a share of an even split); then
+        behind an attempt that just started."""
         quick = self._is_quick(attempt.name)
         worker = next((w for w in self._workers if not w.queue), None)
         if worker is None and len(self._workers) < self.concurrency:
             worker = self._spawn()
         if worker is not None:
-            shares[worker] = quick
+            handoff.shares[worker] = quick
         elif quick:
-            fresh = [w for w, all_quick in reversed(shares.items()) if all_quick and w.can_queue(attempt, QUICK_DEPTH)]
+            fresh = [w for w, all_quick in reversed(handoff.shares.items())
+                     if all_quick and w.can_queue(attempt, QUICK_DEPTH)]
             worker = min(fresh, key=lambda w: len(w.queue), default=None)
         if worker is None:
+            if handoff.behind is None:
+                handoff.behind = {w: self._depth(w) for w in self._workers if self._quick(w)}
             depth = QUICK_DEPTH if quick else PIPELINE_DEPTH
-            behind = [w for w in self._workers if self._quick(w) and w.can_queue(attempt, min(depth, self._depth(w)))]
+            behind = [w for w, most in handoff.behind.items() if w.can_queue(attempt, min(depth, most))]
             worker = min(behind, key=lambda w: len(w.queue), default=None)
+            if worker is not None and not quick:
+                handoff.behind[worker] = PIPELINE_DEPTH
         if worker is None:
             return False
         worker.assign(attempt)
@@ -209,9 +226,9 @@ class WorkerPool:
         if self._closing or self._fatal is not None:
             return
         waiting, self._backlog = self._backlog, []
-        shares: dict[WorkerProcess, bool] = {}
+        handoff = _Handoff()
         for attempt in waiting:
-            if not self._place(attempt, shares):
+            if not self._place(attempt, handoff):
                 self._backlog.append(attempt)
         if waiting:
             self._send()
