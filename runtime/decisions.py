@@ -17,7 +17,7 @@ class Decider(ActivationBase):
             if self.status is not RUNNING:
                 return
             try:
-                getattr(self, f"_decide_{decision.kind}")(decision)
+                _DECIDE[decision.kind](self, decision)
             except Exception as error:  # user code ran here too (a child's id(), versions())
                 self._pause_with_error(error_info(error))
 
@@ -80,3 +80,6 @@ class Decider(ActivationBase):
     def _decide_fail(self, d: Decision) -> None:
         assert d.error is not None
         self._pause_with_error(error_info(d.error, d.traceback))
+
+
+_DECIDE = {kind: getattr(Decider, f"_decide_{kind}") for kind in ("task", "child", "dispatch", "wait", "complete", "fail")}
