@@ -13,6 +13,7 @@ next step; the task pool replaces its workers as soon as their current attempts 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import threading
 import time
@@ -35,6 +36,11 @@ from watchdog.observers import Observer
 
 from .errors import ConfigError
 from .loader import reload_project
+
+# watchdog reports through `logging`; with no handler configured, Python prints its records on
+# stderr, e.g. the benign "queue_events() called when the thread is inactive" of a stopping
+# observer. The daemon logs what matters to its users itself.
+logging.getLogger("watchdog").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .config import Config
