@@ -328,7 +328,7 @@ class WorkerPool:
 
     def _on_message(self, worker: WorkerProcess, message: dict[str, Any], outcomes: list[Outcome]) -> None:
         if "outcome" in message:
-            outcome = Outcome.from_dict(message["outcome"])
+            outcome = Outcome.from_list(message["outcome"])
             outcomes.append(outcome)
             if worker.attempt is not None:
                 self._note_duration(worker.attempt.name, outcome.finished_at - outcome.started_at)
@@ -388,7 +388,7 @@ class WorkerPool:
         for message in messages:  # an outcome may have been written just before it died
             if "outcome" in message:
                 try:
-                    outcomes.append(Outcome.from_dict(message["outcome"]))
+                    outcomes.append(Outcome.from_list(message["outcome"]))
                     worker.finish()
                 except TypeError:
                     pass

@@ -42,16 +42,16 @@ class Attempt:
     max_time: float | None  # seconds (task.max_processing_time()); None = no limit
 
     def to_json(self) -> str:
-        fields = (self.task_id, self.instance_id, self.env, self.name, self.data, self.retry_index, self.max_time)
-        return COMPACT_JSON(dict(zip(ATTEMPT_FIELDS, fields)))
+        """The worker protocol's line: the fields as a JSON array, in their order."""
+        return COMPACT_JSON([self.task_id, self.instance_id, self.env, self.name, self.data, self.retry_index,
+                             self.max_time])
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Attempt:
-        return cls(**json.loads(text))
+        return cls(*json.loads(text))
 
 
 COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode  # built once: json.dumps with options builds one a call
-ATTEMPT_FIELDS = ("task_id", "instance_id", "env", "name", "data", "retry_index", "max_time")
 
 
 @dataclass(slots=True)  # built on every step: plain slots, not frozen (3x cheaper)
@@ -68,18 +68,18 @@ class Outcome:
     started_at: float
     finished_at: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"task_id": self.task_id, "ok": self.ok, "result": self.result, "error": self.error,
-                "retry_delay": self.retry_delay, "stdout": self.stdout, "stderr": self.stderr,
-                "started_at": self.started_at, "finished_at": self.finished_at}
+    def to_list(self) -> list[Any]:
+        """The worker protocol's form: the fields as a list, in their order."""
+        return [self.task_id, self.ok, self.result, self.error, self.retry_delay, self.stdout, self.stderr,
+                self.started_at, self.finished_at]
 
     def with_output(self, stdout: str, stderr: str) -> Outcome:
         return Outcome(self.task_id, self.ok, self.result, self.error, self.retry_delay, stdout, stderr,
                        self.started_at, self.finished_at)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Outcome:
-        return cls(**data)
+    def from_list(cls, fields: list[Any]) -> Outcome:
+        return cls(*fields)
 
 
 RuntimeFactory = Callable[[str], Any]

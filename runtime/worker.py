@@ -1,10 +1,10 @@
 """A task worker process: ``python -m runtime.worker --root DIR [--boot F | --module M] --store URL``.
 
-Protocol with ``runtime.pool``, one JSON object per line:
+Protocol with ``runtime.pool``, one JSON value per line:
 
-- stdin: one ``Attempt`` per line; EOF means exit.
+- stdin: one ``Attempt`` per line (``Attempt.to_json``: its fields as an array); EOF means exit.
 - protocol channel (a private copy of the original stdout): ``{"ready": pid}`` once the
-  project is loaded, then ``{"outcome": {...}}`` per attempt; or ``{"fatal": message}``
+  project is loaded, then ``{"outcome": [...]}`` per attempt (``Outcome.to_list``); or ``{"fatal": message}``
   followed by exit status 1 if the project cannot be loaded.
 
 File descriptors 0, 1 and 2 are taken away from the protocol: 0 reads /dev/null, 1 and 2
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import os
 import signal
 import sys
@@ -115,7 +114,7 @@ class Worker:
         while line := self.channel.read():
             if line.strip():
                 outcome = self.run(Attempt.from_json(line))
-                self.channel.send({"outcome": outcome.to_dict()})
+                self.channel.send({"outcome": outcome.to_list()})
 
     def run(self, attempt: Attempt) -> Outcome:
         self.capture.start()
