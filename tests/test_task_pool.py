@@ -419,9 +419,8 @@ def test_quick_attempts_go_to_idle_workers_before_sharing_one(project: Project, 
         others = [attempt(project, "SleepTask", 0) for _ in range(3)]
         four.submit_many([stalled, *others])
         assert sorted(len(w.queue) for w in four._workers) == [1, 1, 1, 1]  # no one behind the stalled one
-        started = time.monotonic()
-        outcomes = collect(four, 3)
-        assert time.monotonic() - started < 1.5 and set(outcomes) == {a.task_id for a in others}
+        outcomes = collect(four, 3)  # the quick ones report while the stalled one still sleeps
+        assert set(outcomes) == {a.task_id for a in others}
         collect(four, 1)
 
 
