@@ -355,7 +355,10 @@ def _prepare_file(path: str) -> None:
 
 def _claim(w: Writer, now: float, limit: int) -> list[TaskRecord]:
     w.flush()  # the batch's own task writes first
-    rows = w.c.execute(f"SELECT {TASK_COLS} FROM tasks WHERE {CLAIMABLE} ORDER BY run_at, ord LIMIT ?", (now, limit)).fetchall()
-    w.c.executemany("UPDATE tasks SET status = 'running', attempts = attempts + 1 WHERE id = ?", [(r[0],) for r in rows])
+    rows = w.c.execute(
+        f"SELECT {TASK_COLS}, ord FROM tasks WHERE {CLAIMABLE} ORDER BY run_at, ord LIMIT ?", (now, limit)
+    ).fetchall()
+    # by ord, the rowid: no look-up through the id index
+    w.c.executemany("UPDATE tasks SET status = 'running', attempts = attempts + 1 WHERE ord = ?", [(r[10],) for r in rows])
     running = TaskStatus.RUNNING
     return [TaskRecord(r[0], r[1], r[2], r[3], r[4], running, r[6], r[7] + 1, r[8], r[9]) for r in rows]
