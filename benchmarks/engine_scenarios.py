@@ -43,7 +43,9 @@ class Bench:
         self.project = load_project(PROJECT, "boot.py")
         self.control = Control(self.store, self.project.codec, "bench")
         self.pool = WorkerPool(self.project, root=PROJECT, boot="boot.py", store_url=self.url, concurrency=concurrency)
-        self.engine = Engine(self.store, self.project, self.pool, cache_size=10_000)
+        self.engine = Engine(  # as the daemon's
+            self.store, self.project, self.pool, cache_size=10_000, background_commits=True
+        )
         self.pool.warm_up()  # as the daemon does when it starts: the clock measures steps, not process starts
         if not self.pool.wait_ready(60):
             raise RuntimeError("the task workers did not load the project within 60 s")

@@ -55,7 +55,8 @@ def run_daemon(
         pool.add_wake_fd(wake_read)
         pool.warm_up()  # the workers load the project while the engine recovers
         engine = Engine(
-            store, project, pool, cache_size=config.cache_size, decision_timeout=config.decision_timeout, log=log
+            store, project, pool, cache_size=config.cache_size, decision_timeout=config.decision_timeout, log=log,
+            background_commits=True,
         )
         if config.reload if reload is None else reload:
             from . import reload as hot  # imports watchdog: only when watching
@@ -77,10 +78,12 @@ def run_daemon(
                 busy = True
         log("stopping: waiting for running tasks to finish")
         flush_log()
+        engine.settle()  # the tasks of a step still committing go to the workers like the others
         engine.claiming = False
         finished, unfinished = pool.shutdown(config.stop_grace)
         engine.take_outcomes(finished)
         engine.step(0.0)
+        engine.settle()
         store.recover()  # attempts cut short run again next time
         log(f"zenaton daemon stopped ({len(unfinished)} task(s) re-queued)")
         return 0

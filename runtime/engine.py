@@ -5,11 +5,17 @@ The engine does the I/O around the pure decision core. One ``step()``:
 2. activate each instance concerned (its run from the LRU, or rebuilt by replay);
 3. commit everything as ONE batch (group commit) — nothing runs before it is durable;
 4. claim queued tasks for the free workers.
+
+With ``background_commits`` (the daemon) a step's COMMIT may still be in flight while the next
+step collects results and decides (SQLite lets go of the GIL while it writes and syncs):
+the next step leaves the instances that commit touches alone, looks for new work only once it
+landed, and lands it before writing its own; the claimed tasks go to the workers only then.
 """
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Collection
 
 from zenaton.abstracts.task import Task
 
@@ -26,6 +32,22 @@ from .store import Batch, Store
 from .tasks import Attempt, Outcome
 
 Log = Callable[[str], None]
+Work = dict[str, dict[str, list[Any]]]  # instance id -> its inputs: outcomes, timers, ready
+
+
+@dataclass(slots=True)
+class Landing:
+    """A step whose commit is in flight, and what to do once it lands."""
+
+    pending: Any  # the store's PendingCommit
+    batch: Batch
+    work: Work
+    held: set[str]  # instances whose rows it writes: the next step leaves them alone
+    claimed_ids: set[tuple[str, str, str]]  # custom ids its children take
+    now: float
+    looked: bool
+    full: bool
+    limit: int
 
 
 class BoundedDict(OrderedDict):  # type: ignore[type-arg]
@@ -93,6 +115,7 @@ class Engine:
         batch_limit: int = 500,
         decision_timeout: float | None = 10.0,
         log: Log | None = None,
+        background_commits: bool = False,
     ) -> None:
         self.store = store
         self.project = project
@@ -109,25 +132,29 @@ class Engine:
         self._pending: list[Outcome] = []
         self.claiming = True
         self.store_failure: StoreError | None = None  # the last failed write, until one succeeds
-        self.claimed_ids: set[tuple[str, str, str]] = set()  # custom ids taken by children this step
+        self.claimed_ids: set[tuple[str, str, str]] = set()  # custom ids taken by children not yet committed
         self.envs = BoundedDict(10_000)  # instance id -> env, for the attempts of its tasks
         self.lookout = Lookout(store)
+        self.background_commits = background_commits and hasattr(store, "apply_and_claim_in_background")
+        self._landing: Landing | None = None
 
     def step(self, timeout: float = 0.0) -> int:
         """One round; returns how many things happened (0 means idle)."""
-        outcomes = self._pending + list(self.runner.poll(timeout))
+        landing = self._landing
+        outcomes = self._pending + list(self.runner.poll(0.0 if landing else timeout))
         self._pending = []
         now = self.clock.now()
-        work: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"outcomes": [], "timers": [], "ready": []})
-        for outcome in outcomes:
-            task = self.in_flight.pop(outcome.task_id, None)
-            if task is not None:
-                work[task.instance_id]["outcomes"].append((task, outcome))
+        work: Work = defaultdict(lambda: {"outcomes": [], "timers": [], "ready": []})
+        handed = 0
         try:
-            looked = self.lookout.must_look(now)
+            if landing is not None and (not outcomes or self.lookout.wants_look(now)):
+                handed, landing = self._land(), None
+            if landing is None:
+                self.claimed_ids.clear()  # what earlier steps took is in the store now
+            self._sort_outcomes(outcomes, landing.held if landing is not None else (), work)
+            looked = landing is None and self.lookout.must_look(now)
             full = looked and self._look(now, work)
             batch = Batch()
-            self.claimed_ids.clear()
             instances = self.store.get_instances(list(work))
             inboxes = self.store.inboxes([i for i, inputs in work.items() if inputs["ready"]])
             for instance_id, inputs in work.items():
@@ -135,24 +162,80 @@ class Engine:
                 if instance is not None:
                     self.envs[instance.id] = instance.env
                     batch.extend(self._activate(instance, inputs, inboxes.get(instance_id), now))
-            limit = self.lookout.claim_limit(looked, batch, self._free_slots())
-            only_added = self.lookout.only_added(looked, batch)
-            claimed = self.store.apply_and_claim(batch, now, limit, only_added=only_added)
-            self.lookout.after_step(batch, now, looked, full, limit, len(claimed))
+            if landing is not None:
+                handed += self._land()  # commits land in order: the last one before this one is written
+            handed += self._commit(batch, work, now, looked, full)
         except StoreError as error:
-            self.lookout.store_failed()
             self._keep_for_later(error, work)
             return 0
+        return len(outcomes) + len(work) + handed + (self._landing is not None)
+
+    def _sort_outcomes(self, outcomes: list[Outcome], held: Collection[str], work: Work) -> None:
+        """Each outcome to its instance's work; those of ``held`` instances wait for the next step."""
+        for outcome in outcomes:
+            task = self.in_flight.get(outcome.task_id)
+            if task is None:
+                continue
+            if task.instance_id in held:
+                self._pending.append(outcome)
+                continue
+            del self.in_flight[outcome.task_id]
+            work[task.instance_id]["outcomes"].append((task, outcome))
+
+    def _commit(self, batch: Batch, work: Work, now: float, looked: bool, full: bool) -> int:
+        """Write the step and claim tasks; in the background while results may come meanwhile.
+        Returns how many tasks went to the workers."""
+        limit = self.lookout.claim_limit(looked, batch, self._free_slots())
+        only_added = self.lookout.only_added(looked, batch)
+        if self.background_commits and batch.ops and self.runner.busy():
+            pending = self.store.apply_and_claim_in_background(  # type: ignore[attr-defined]
+                batch, now, limit, only_added=only_added
+            )
+            held = _held(batch, work)
+            self._landing = Landing(pending, batch, work, held, set(self.claimed_ids), now, looked, full, limit)
+            return 0
+        claimed = self.store.apply_and_claim(batch, now, limit, only_added=only_added)
+        self.claimed_ids.clear()
+        self.lookout.after_step(batch, now, looked, full, limit, len(claimed))
+        self._committed()
+        return self._hand_off(claimed)
+
+    def settle(self) -> int:
+        """Land the commit in flight, if any, and hand its tasks to the workers; how many."""
+        if self._landing is None:
+            return 0
+        try:
+            return self._land()
+        except StoreError:
+            return 0
+
+    def _land(self) -> int:
+        """Wait for the commit in flight; hand its claimed tasks to the workers."""
+        landing, self._landing = self._landing, None
+        assert landing is not None
+        try:
+            claimed = landing.pending.wait()
+        except StoreError as error:
+            self._keep_for_later(error, landing.work)
+            raise
+        self.claimed_ids -= landing.claimed_ids
+        self.lookout.after_step(landing.batch, landing.now, landing.looked, landing.full, landing.limit, len(claimed))
+        self._committed()
+        return self._hand_off(claimed)
+
+    def _committed(self) -> None:
         if self.store_failure is not None:
             self.log("the store accepts writes again; carrying on")
             self.store_failure = None
+
+    def _hand_off(self, claimed: list[TaskRecord]) -> int:
         for task in claimed:
             self.in_flight[task.id] = task
         if claimed:
             self.runner.submit_many([self._attempt(task) for task in claimed])
-        return len(outcomes) + len(work) + len(claimed)
+        return len(claimed)
 
-    def _look(self, now: float, work: dict[str, dict[str, list[Any]]]) -> bool:
+    def _look(self, now: float, work: Work) -> bool:
         """Fire due schedules, gather due timers and ready instances; True if there may be more."""
         fire_due(self.store, self.project.codec, now, self.log)  # new instances are ready below
         timers = self.store.due_timers(now, self.batch_limit)
@@ -163,17 +246,21 @@ class Engine:
             work[instance_id]["ready"].append(True)
         return len(timers) >= self.batch_limit or len(ready) >= self.ready_limit
 
-    def _keep_for_later(self, error: StoreError, work: dict[str, dict[str, list[Any]]]) -> None:
+    def _keep_for_later(self, error: StoreError, work: Work) -> None:
         """A write failed (disk full, read-only store): nothing of this step is kept in memory
         that the store does not have; results wait in memory, inputs in the store, for a retry."""
         if self.store_failure is None:
             self.log(f"cannot write to the store: {error}; nothing committed is lost, retrying")
         self.store_failure = error
+        self.claimed_ids.clear()
+        self.lookout.store_failed()
+        kept = []
         for instance_id, inputs in work.items():
             self.cache.evict(instance_id)  # its run may have moved past what the store holds
             for task, outcome in inputs["outcomes"]:
                 self.in_flight[task.id] = task
-                self._pending.append(outcome)
+                kept.append(outcome)
+        self._pending[:0] = kept  # before results that came after them (held while these committed)
 
     def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Step until nothing is left to do now (tests; time only moves with the clock)."""
@@ -226,3 +313,12 @@ class Engine:
         if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
             return float(limit)
         return None
+
+
+def _held(batch: Batch, work: Work) -> set[str]:
+    """The instances whose rows a batch writes: those it activated and those it posts to."""
+    held = set(work)
+    for op, args, _ in batch.ops:
+        if op == "post":
+            held.add(args[0])
+    return held

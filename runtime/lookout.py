@@ -33,13 +33,16 @@ class Lookout:
         self.claimable = True  # queued tasks may be waiting for a free worker
         self.safety = SAFETY
 
+    def wants_look(self, now: float) -> bool:
+        """Whether the next ``must_look(now)`` will say yes (nothing is marked)."""
+        if self.again or self.store.changes() != self._seen or time.monotonic() - self._looked_at >= self.safety:
+            return True
+        return now >= self.next_due()
+
     def must_look(self, now: float) -> bool:
-        changes = self.store.changes()
-        safe = time.monotonic() - self._looked_at < self.safety
-        if not (self.again or changes != self._seen or not safe):
-            if now < self.next_due():
-                return False
-        self._seen, self._last, self.again, self._next_due = changes, now, False, None
+        if not self.wants_look(now):
+            return False
+        self._seen, self._last, self.again, self._next_due = self.store.changes(), now, False, None
         self._looked_at = time.monotonic()
         return True
 

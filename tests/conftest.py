@@ -12,12 +12,21 @@ from tests.harness import Harness, flow_project
 flow_project()  # puts the test project (flowlib) on sys.path before test modules import it
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "sqlite-background", "memory"])
 def harness(request: pytest.FixtureRequest, tmp_path) -> Iterator[Harness]:
-    url = f"sqlite:///{tmp_path}/zenaton.db" if request.param == "sqlite" else "memory://"
-    h = Harness(url)
+    """Each scenario on SQLite, on SQLite committing in the background as the daemon does, and in memory."""
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/zenaton.db"
+    h = Harness(url, background_commits=request.param == "sqlite-background")
     yield h
     h.close()
+
+
+@pytest.fixture
+def flow_log(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """The file the test project's tasks note each run in (flowlib.tasks.note)."""
+    path = tmp_path / "flow.log"
+    monkeypatch.setenv("FLOW_LOG", str(path))
+    return path
 
 
 @pytest.fixture

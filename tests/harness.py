@@ -11,7 +11,7 @@ from runtime.engine import Engine
 from runtime.loader import Project, load_project
 from runtime.models import Instance
 from runtime.store import Store, open_store
-from runtime.tasks import InlineRunner
+from runtime.tasks import InlineRunner, Outcome
 
 FLOWPROJ = Path(__file__).parent / "fixtures" / "flowproj"
 _PROJECT: Project | None = None
@@ -25,14 +25,34 @@ def flow_project() -> Project:
     return _PROJECT
 
 
+class LaggingRunner(InlineRunner):
+    """Runs attempts when submitted, as InlineRunner, but reports each outcome one poll later:
+    results arrive while the engine is still committing a step, as with real workers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._next: list[Outcome] = []
+
+    def poll(self, timeout: float = 0) -> list[Outcome]:
+        ready, self._next = self._next, super().poll()
+        return ready
+
+    def busy(self) -> int:
+        return len(self._next) + len(self._finished)
+
+
 class Harness:
-    def __init__(self, store_url: str, *, env: str = "dev", cache_size: int = 1000) -> None:
+    def __init__(self, store_url: str, *, env: str = "dev", cache_size: int = 1000, background_commits: bool = False) -> None:
         self.clock = FakeClock()
         self.store: Store = open_store(store_url, now=self.clock.now)
         self.project = flow_project()
         self.control = Control(self.store, self.project.codec, env)
-        self.runner = InlineRunner(self.project, runtime_factory=self._task_runtime)
-        self.engine = Engine(self.store, self.project, self.runner, clock=self.clock, cache_size=cache_size)
+        runner = LaggingRunner if background_commits else InlineRunner
+        self.runner = runner(self.project, runtime_factory=self._task_runtime)
+        self.engine = Engine(
+            self.store, self.project, self.runner, clock=self.clock, cache_size=cache_size,
+            background_commits=background_commits,
+        )
 
     def _task_runtime(self, env: str) -> ClientRuntime:
         return ClientRuntime(Control(self.store, self.project.codec, env), env_from_client=False)
@@ -44,6 +64,10 @@ class Harness:
 
     def dispatch(self, job: Any) -> str:
         return self.control.dispatch(job).id
+
+    def finished_outcomes(self) -> list[Outcome]:
+        """Every attempt's outcome the runner holds, taken before the engine sees them."""
+        return self.runner.poll() + self.runner.poll()  # a LaggingRunner hands them out one poll later
 
     def run(self) -> None:
         self.engine.run_until_idle()

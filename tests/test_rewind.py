@@ -16,12 +16,6 @@ from tests.cli_helpers import ADA, Engineer, dispatch, fails, invoke, run_json
 from tests.harness import Harness
 
 
-@pytest.fixture
-def flow_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "flow.log"
-    monkeypatch.setenv("FLOW_LOG", str(path))
-    return path
-
 
 def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
@@ -192,7 +186,7 @@ def test_rewind_inside_a_parallel_starts_at_the_parallel(harness: Harness, flow_
 def test_a_task_still_running_at_the_rewind_reports_to_no_one(harness: Harness, flow_log: Path, arrives: str) -> None:
     instance_id = harness.dispatch(Sequential(1))
     harness.engine.step()  # step 1 scheduled and claimed
-    held = harness.runner.poll()  # its attempt finished, but the daemon has not seen it yet
+    held = harness.finished_outcomes()  # its attempt finished, but the daemon has not seen it yet
     pause(harness, instance_id)
     request_rewind(harness.store, harness.instance(instance_id), 1)
     if arrives == "with the rewind":
@@ -216,7 +210,7 @@ def test_children_of_archived_steps_are_left_alone_and_detached(harness: Harness
     parent_id = harness.dispatch(Parent())
     harness.engine.step()  # the child is created
     harness.engine.step()  # the child's task runs
-    held = harness.runner.poll()
+    held = harness.finished_outcomes()
     pause(harness, parent_id)
     plan = rewind(harness, parent_id, 1)
     (old_child,) = plan.children

@@ -3,7 +3,8 @@
 WAL journal, ``busy_timeout``, writers under ``BEGIN IMMEDIATE`` through the one
 ``transaction()`` context manager, reads in autocommit. ``database is locked``
 errors are retried here with a short backoff and never reach callers (after a
-long wait they become a StoreError). One connection per store object.
+long wait they become a StoreError). One connection per store object, and a second
+one for reads while the engine's step commits in the background (``sqlite_commit.py``).
 
 Tables (see ``schema.py``): ``instances`` (the Instance fields, plus ``ready``:
 the daemon has something to do for it, and ``last_seq``: its journal length),
@@ -22,6 +23,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from ..errors import ConfigError, StoreError
 from ..models import InboxItem, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, TaskStatus, Timer
 from . import Batch, NewEntry
+from .sqlite_commit import CommitThread, PendingCommit
 from .sqlite_rewind import SQLiteRewind
 from .sqlite_schedules import SQLiteSchedules
 from .schema import LATEST, OPEN_TASK, QUEUED_TASK, current_version, migrate
@@ -51,19 +53,25 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         self.path = os.path.abspath(os.fspath(path))
         self.now = now
         self._other_writes = 0  # commits of this connection other than the engine's own steps
+        self._in_flight: PendingCommit | None = None  # a step committing in the background
+        self._commit_thread: CommitThread | None = None
+        self._reader: sqlite3.Connection | None = None  # reads while the writer commits
         _prepare_file(self.path)
-        try:
-            self._conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False,
-                timeout=BUSY_TIMEOUT_MS / 1000, cached_statements=256,
-            )
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open the store {self.path}: {e}") from e
+        self._conn = self._connect()
         try:
             self._retry(self._setup, durability)
         except BaseException:
             self._conn.close()
             raise
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000, cached_statements=256,
+            )
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the store {self.path}: {e}") from e
 
     def _setup(self, durability: str) -> None:
         c = self._conn
@@ -116,6 +124,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """The one way to write: ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error."""
+        self.settle()
         c = self._conn
         if c.in_transaction:
             raise StoreError("nested store transaction")
@@ -129,7 +138,8 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
             raise
 
     def _read(self, sql: str, params: Any = ()) -> list[Any]:
-        return self._retry(lambda: self._conn.execute(sql, params).fetchall())
+        conn = self._conn if self._in_flight is None else self._reader
+        return self._retry(lambda: conn.execute(sql, params).fetchall())  # type: ignore[union-attr]
 
     def _write(self, fn: Callable[[Writer], T], *, step: bool = False) -> T:
         def attempt() -> T:
@@ -260,19 +270,64 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         adds are then claimed as they are written, without a query."""
         if not batch.ops:
             return self.claim_tasks(now, limit)
+        return self._write(lambda w: _apply_and_claim(w, batch, now, limit, only_added), step=True)
 
-        def run(w: Writer) -> list[TaskRecord]:
-            w.run(batch)
-            if limit <= 0:
-                return []
-            claimed = w.claim_added(limit) if only_added else None
-            return _claim(w, now, limit) if claimed is None else claimed
+    def apply_and_claim_in_background(
+        self, batch: Batch, now: float, limit: int, *, only_added: bool = False
+    ) -> PendingCommit:
+        """apply_and_claim(), but its COMMIT runs on a thread (runtime/store/sqlite_commit.py):
+        ``wait()`` on the result gives the claimed tasks once they are durable. Meanwhile reads
+        go through a second connection and see the store without this step (or with all of it);
+        any write waits for the commit to land."""
+        self.settle()
+        if self._commit_thread is None:
+            self._reader = self._connect()
+            self._retry(self._reader.execute, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._commit_thread = CommitThread()
 
-        return self._write(run, step=True)
+        def write() -> PendingCommit:
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                writer = Writer(c, self.now)
+                claimed = _apply_and_claim(writer, batch, now, limit, only_added)
+                writer.flush()
+                # our own commit leaves data_version alone: read now, it is what it will be after
+                return PendingCommit(claimed, self._changes(), self.settle)
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+
+        pending = self._retry(write)
+        self._in_flight = pending
+        self._commit_thread.start(self._conn)
+        return pending
+
+    def settle(self) -> None:
+        """Wait for the commit in flight, if any; its PendingCommit learns how it ended."""
+        pending, self._in_flight = self._in_flight, None
+        if pending is None:
+            return
+        error = self._commit_thread.wait()  # type: ignore[union-attr]
+        if error is not None:
+            if self._conn.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # a failed COMMIT may have rolled back already
+            pending.claimed, pending.error = [], StoreError(f"store {self.path}: {error}")
+        pending.landed = True
 
     def changes(self) -> object:
-        """Other connections' commits show in ``data_version``; this one's are counted."""
-        return self._retry(lambda: self._conn.execute("PRAGMA data_version").fetchone()[0]), self._other_writes
+        """Other connections' commits show in ``data_version``; this one's are counted.
+        While a step commits, what they were when it was written (read again after it lands)."""
+        if self._in_flight is not None:
+            return self._in_flight.changes
+        return self._retry(self._changes)
+
+    def _changes(self) -> object:
+        return self._conn.execute("PRAGMA data_version").fetchone()[0], self._other_writes
 
     def due_timers(self, now: float, limit: int) -> list[Timer]:
         """Timers with fire_at <= now, earliest first; they stay until deleted."""
@@ -311,7 +366,13 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         )
 
     def close(self) -> None:
-        self._conn.close()
+        try:
+            self.settle()
+        finally:
+            if self._commit_thread is not None:
+                self._commit_thread.close()
+                self._reader.close()  # type: ignore[union-attr]
+            self._conn.close()
 
 
 def _is_locked(e: Exception) -> bool:
@@ -351,6 +412,14 @@ def _prepare_file(path: str) -> None:
         os.fchmod(fd, 0o600)  # whatever the umask
     finally:
         os.close(fd)
+
+
+def _apply_and_claim(w: Writer, batch: Batch, now: float, limit: int, only_added: bool) -> list[TaskRecord]:
+    w.run(batch)
+    if limit <= 0:
+        return []
+    claimed = w.claim_added(limit) if only_added else None
+    return _claim(w, now, limit) if claimed is None else claimed
 
 
 def _claim(w: Writer, now: float, limit: int) -> list[TaskRecord]:

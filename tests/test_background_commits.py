@@ -1,0 +1,208 @@
+"""A step committing in the background while the engine goes on (what the daemon does).
+
+Commits here land only when the engine waits for them (``LateCommits``, a slow disk), and
+attempt outcomes reach the engine only when the test releases them (``HeldRunner``), so each
+case is played in one order: a result for an instance whose commit is in flight, a child's
+custom id taken by a commit in flight, a commit that fails, writes and closing meanwhile.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from flowlib.extra import AddThenStartsCustomId  # type: ignore[import-not-found]
+from flowlib.workflows import Fanout, Sequential  # type: ignore[import-not-found]
+
+from runtime.store import open_store
+from runtime.store.sqlite_commit import CommitThread
+from runtime.tasks import InlineRunner, Outcome
+
+from .harness import Harness
+
+
+class LateCommits(CommitThread):
+    """COMMIT only once the engine waits for it; ``failures`` commits fail (rolled back) first."""
+
+    failures = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gate = threading.Semaphore(0)
+        self.started = 0
+
+    def start(self, conn: sqlite3.Connection) -> None:
+        self.started += 1
+        if LateCommits.failures:
+            LateCommits.failures -= 1
+            conn = _FailingCommit(conn)  # type: ignore[assignment]
+        super().start(_Gated(conn, self._gate))  # type: ignore[arg-type]
+
+    def wait(self) -> Exception | None:
+        self._gate.release()
+        return super().wait()
+
+
+class _Gated:
+    def __init__(self, conn: sqlite3.Connection, gate: threading.Semaphore) -> None:
+        self.conn, self.gate = conn, gate
+
+    def execute(self, sql: str) -> object:
+        self.gate.acquire()
+        return self.conn.execute(sql)
+
+
+class _FailingCommit:
+    """A COMMIT the disk refused: SQLite rolls the transaction back and reports an I/O error."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str) -> object:
+        assert sql == "COMMIT"
+        self.conn.execute("ROLLBACK")
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+class HeldRunner(InlineRunner):
+    """Runs each attempt when it is submitted; the engine sees its outcome once released."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._released: list[Outcome] = []
+        self.holding = True  # False: every outcome as soon as it is there
+
+    def release(self, count: int = 1) -> None:
+        self._released += self._finished[:count]
+        del self._finished[:count]
+
+    def poll(self, timeout: float = 0) -> list[Outcome]:
+        if not self.holding:
+            self.release(len(self._finished))
+        released, self._released = self._released, []
+        return released
+
+    def busy(self) -> int:
+        return len(self._finished) + len(self._released)
+
+
+@pytest.fixture
+def late(monkeypatch) -> type[LateCommits]:
+    monkeypatch.setattr("runtime.store.sqlite.CommitThread", LateCommits)
+    monkeypatch.setattr(LateCommits, "failures", 0)
+    return LateCommits
+
+
+def make_harness(tmp_path, cache_size: int = 1000, log: list[str] | None = None) -> tuple[Harness, HeldRunner]:
+    h = Harness(f"sqlite:///{tmp_path}/zenaton.db", background_commits=True, cache_size=cache_size)
+    runner = HeldRunner(h.project, runtime_factory=h._task_runtime)
+    h.runner = h.engine.runner = runner  # type: ignore[assignment]
+    if log is not None:
+        h.engine.log = log.append
+    return h, runner
+
+
+def completed(h: Harness, instance_id: str) -> int:
+    return sum(kind.startswith("task_completed") for kind in h.kinds(instance_id))
+
+
+def commits_started(h: Harness) -> int:
+    thread = h.store._commit_thread  # type: ignore[attr-defined]
+    return 0 if thread is None else thread.started
+
+
+@pytest.mark.parametrize("cache_size", [1000, 0], ids=["cached run", "replayed from the store"])
+def test_a_result_for_an_instance_whose_commit_is_in_flight_waits_for_it(tmp_path, late, cache_size) -> None:
+    h, runner = make_harness(tmp_path, cache_size)
+    instance_id = h.dispatch(Fanout(2))
+    h.engine.step()  # both tasks scheduled: nothing else runs, so committed at once, then run
+    assert runner.busy() == 2 and commits_started(h) == 0
+    runner.release()
+    h.engine.step()  # the first result: its commit goes to the background while the second runs
+    assert commits_started(h) == 1
+    runner.release()
+    h.engine.step()  # the second result comes while the first is still committing: it waits
+    assert completed(h, instance_id) == 1
+    h.engine.step()
+    assert h.result(instance_id) == [100, 101]
+    assert h.kinds(instance_id) == [
+        "started", "task_scheduled:1:Add", "task_scheduled:2:Add",
+        "task_completed:1:Add", "task_completed:2:Add", "completed",
+    ]
+    h.close()
+
+
+def test_a_custom_id_taken_by_a_commit_in_flight_is_refused_to_the_next_step(tmp_path, late) -> None:
+    h, runner = make_harness(tmp_path)
+    first = h.dispatch(AddThenStartsCustomId("same"))
+    second = h.dispatch(AddThenStartsCustomId("same"))
+    h.engine.step()
+    runner.release()
+    h.engine.step()  # the first parent starts the child "same"; the commit is in flight
+    runner.release()
+    h.engine.step()  # the second parent decides before that commit lands
+    runner.holding = False
+    h.run()
+    assert commits_started(h) >= 1
+    children = [i for i in h.store.list_instances(custom_id="same") if i.name == "CustomId"]
+    assert len(children) == 1 and children[0].parent_id == first
+    assert h.result(first) == "dispatched"
+    assert h.status(second) == "paused"
+    assert h.error(second)["class"] == "DuplicateInstanceError"
+    h.close()
+
+
+def test_a_commit_that_fails_in_the_background_loses_nothing(tmp_path, late, flow_log) -> None:
+    log: list[str] = []
+    h, runner = make_harness(tmp_path, log=log)
+    late.failures = 1
+    instance_id = h.dispatch(Fanout(2))
+    h.engine.step()
+    runner.release()
+    h.engine.step()  # the first result's commit will fail
+    runner.release()
+    h.engine.step()  # lands it: refused; both results wait in memory
+    assert h.kinds(instance_id) == ["started", "task_scheduled:1:Add", "task_scheduled:2:Add"]
+    assert any(line.startswith("cannot write to the store") for line in log)
+    runner.holding = False
+    h.run()
+    assert h.result(instance_id) == [100, 101]
+    assert h.kinds(instance_id) == [
+        "started", "task_scheduled:1:Add", "task_scheduled:2:Add",
+        "task_completed:1:Add", "task_completed:2:Add", "completed",
+    ]
+    assert sorted(flow_log.read_text().splitlines()) == ["Add 0 100", "Add 1 100"]  # delivered again, not run again
+    assert "the store accepts writes again; carrying on" in log
+    h.close()
+
+
+def test_a_write_meanwhile_lands_the_commit_first_and_its_tasks_still_run(tmp_path, late) -> None:
+    h, runner = make_harness(tmp_path)
+    busy = h.dispatch(Fanout(2))
+    h.engine.step()
+    runner.release()
+    h.engine.step()  # in flight: the first result, and no claim yet
+    later = h.dispatch(Sequential(5))  # a client write through the same store object
+    runner.holding = False
+    h.run()
+    assert h.result(busy) == [100, 101]
+    assert h.result(later) == 16
+    h.close()
+
+
+def test_closing_the_store_lands_the_commit_in_flight(tmp_path, late) -> None:
+    h, runner = make_harness(tmp_path)
+    instance_id = h.dispatch(Sequential(1))
+    other = h.dispatch(Fanout(1))
+    h.engine.step()
+    runner.release()
+    h.engine.step()  # one result decided; its commit (and the next task's claim) in flight
+    assert commits_started(h) == 1
+    h.close()
+    store = open_store(f"sqlite:///{tmp_path}/zenaton.db")
+    try:
+        completed = [e for i in (instance_id, other) for e in store.journal(i) if e.type.value == "task_completed"]
+        assert len(completed) == 1
+        assert store.recover() == 2  # the one still running, and the one claimed but never handed out
+    finally:
+        store.close()
