@@ -6,7 +6,7 @@ import json
 from .activation_base import RUNNING, ActivationBase, error_info
 from .errors import DuplicateInstanceError
 from .instances import new_instance, new_task_id
-from .models import UNFINISHED, Entry, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
+from .models import UNFINISHED, Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
 from .replay import Decision
 
 
@@ -44,10 +44,7 @@ class Decider(ActivationBase):
         )
         if instance.kind is Kind.WORKFLOW and instance.custom_id is not None:
             key = (instance.env, instance.name, instance.custom_id)
-            taken = self.engine.store.list_instances(
-                env=instance.env, name=instance.name, custom_id=instance.custom_id, kind="workflow"
-            )
-            if key in self.engine.claimed_ids or any(i.status in UNFINISHED for i in taken):
+            if self.engine.custom_id_claimed(key) or self._custom_id_held(instance):
                 raise DuplicateInstanceError(
                     f"workflow {instance.name!r} already has an unfinished instance with id {instance.custom_id!r} "
                     f"(env {instance.env!r}); position {d.position} cannot start another"
@@ -57,6 +54,19 @@ class Decider(ActivationBase):
         data = json.dumps({"id": instance.id, "kind": instance.kind.value, "wait": wait})
         self._append(Entry.DISPATCHED, d.position, d.name, data)
         self.engine.log(f"{self._label()}: dispatched {instance.kind.value} {d.name} as {instance.id[:8]}")
+
+    def _custom_id_held(self, instance: Instance) -> bool:
+        """An unfinished instance holds the child's custom id in the store; the commit in flight
+        may be the one that finishes it, so a holder found is looked up again once it landed."""
+        for attempt in range(2):
+            taken = self.engine.store.list_instances(
+                env=instance.env, name=instance.name, custom_id=instance.custom_id, kind="workflow"
+            )
+            if not any(i.status in UNFINISHED for i in taken):
+                return False
+            if attempt == 0:
+                self.engine.see_commit_in_flight()
+        return True
 
     def _decide_wait(self, d: Decision) -> None:
         self._append(Entry.WAIT_STARTED, d.position, d.name, json.dumps({"event": d.event, "fire_at": d.fire_at}))

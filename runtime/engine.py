@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable, Collection
+from typing import TYPE_CHECKING, Any, Callable, Collection
 
 from zenaton.abstracts.task import Task
 
@@ -31,6 +31,9 @@ from .standalone import TaskActivation
 from .store import Batch, Store
 from .tasks import Attempt, Outcome
 
+if TYPE_CHECKING:
+    from .store.sqlite_commit import PendingCommit
+
 Log = Callable[[str], None]
 Work = dict[str, dict[str, list[Any]]]  # instance id -> its inputs: outcomes, timers, ready
 
@@ -39,11 +42,12 @@ Work = dict[str, dict[str, list[Any]]]  # instance id -> its inputs: outcomes, t
 class Landing:
     """A step whose commit is in flight, and what to do once it lands."""
 
-    pending: Any  # the store's PendingCommit
+    pending: PendingCommit
     batch: Batch
     work: Work
     held: set[str]  # instances whose rows it writes: the next step leaves them alone
     claimed_ids: set[tuple[str, str, str]]  # custom ids its children take
+    lines: list[str]  # its log lines, written once it landed
     now: float
     looked: bool
     full: bool
@@ -127,12 +131,15 @@ class Engine:
         # workers fed) often while a backlog of events or dispatches is worked through.
         self.ready_limit = min(batch_limit, 100)
         self.decision_timeout = decision_timeout  # seconds workflow code may run in one decision
-        self.log: Log = log or (lambda message: None)
+        # What a step decides is logged (``log``) once it is committed; the rest at once (``emit``).
+        self.emit: Log = log or (lambda message: None)
+        self._lines: list[str] = []
+        self.log: Log = self._lines.append
         self.in_flight: dict[str, TaskRecord] = {}
         self._pending: list[Outcome] = []
         self.claiming = True
         self.store_failure: StoreError | None = None  # the last failed write, until one succeeds
-        self.claimed_ids: set[tuple[str, str, str]] = set()  # custom ids taken by children not yet committed
+        self.claimed_ids: set[tuple[str, str, str]] = set()  # custom ids taken by children this step
         self.envs = BoundedDict(10_000)  # instance id -> env, for the attempts of its tasks
         self.lookout = Lookout(store)
         self.background_commits = background_commits and hasattr(store, "apply_and_claim_in_background")
@@ -145,13 +152,12 @@ class Engine:
         self._pending = []
         now = self.clock.now()
         work: Work = defaultdict(lambda: {"outcomes": [], "timers": [], "ready": []})
+        self._sort_outcomes(outcomes, landing.held if landing is not None else (), work)
+        self.claimed_ids = set()
         handed = 0
         try:
-            if landing is not None and (not outcomes or self.lookout.wants_look(now)):
-                handed, landing = self._land(), None
-            if landing is None:
-                self.claimed_ids.clear()  # what earlier steps took is in the store now
-            self._sort_outcomes(outcomes, landing.held if landing is not None else (), work)
+            if landing is not None and (not outcomes or self.lookout.wants_look(now, settled=False)):
+                handed, landing = self._land(), None  # a look must see the store with that commit
             looked = landing is None and self.lookout.must_look(now)
             full = looked and self._look(now, work)
             batch = Batch()
@@ -167,7 +173,7 @@ class Engine:
             handed += self._commit(batch, work, now, looked, full)
         except StoreError as error:
             self._keep_for_later(error, work)
-            return 0
+            return int(self._landing is not None)  # a commit still in flight is not idle
         return len(outcomes) + len(work) + handed + (self._landing is not None)
 
     def _sort_outcomes(self, outcomes: list[Outcome], held: Collection[str], work: Work) -> None:
@@ -187,17 +193,16 @@ class Engine:
         Returns how many tasks went to the workers."""
         limit = self.lookout.claim_limit(looked, batch, self._free_slots())
         only_added = self.lookout.only_added(looked, batch)
-        if self.background_commits and batch.ops and self.runner.busy():
+        held = _held(batch, work) if self.background_commits and batch.ops and self.runner.busy() else None
+        if held is not None:
             pending = self.store.apply_and_claim_in_background(  # type: ignore[attr-defined]
                 batch, now, limit, only_added=only_added
             )
-            held = _held(batch, work)
-            self._landing = Landing(pending, batch, work, held, set(self.claimed_ids), now, looked, full, limit)
+            self._landing = Landing(pending, batch, work, held, self.claimed_ids, self._take_lines(), now, looked, full, limit)
             return 0
         claimed = self.store.apply_and_claim(batch, now, limit, only_added=only_added)
-        self.claimed_ids.clear()
         self.lookout.after_step(batch, now, looked, full, limit, len(claimed))
-        self._committed()
+        self._committed(self._take_lines())
         return self._hand_off(claimed)
 
     def settle(self) -> int:
@@ -209,24 +214,41 @@ class Engine:
         except StoreError:
             return 0
 
+    def custom_id_claimed(self, key: tuple[str, str, str]) -> bool:
+        """A child decided this step, or in the commit in flight, took this (env, name, custom id)."""
+        return key in self.claimed_ids or (self._landing is not None and key in self._landing.claimed_ids)
+
+    def see_commit_in_flight(self) -> None:
+        """Let the store's reads show the commit in flight (whatever it freed); it is handed on later."""
+        if self._landing is not None:
+            self.store.settle()  # type: ignore[attr-defined]
+
     def _land(self) -> int:
         """Wait for the commit in flight; hand its claimed tasks to the workers."""
-        landing, self._landing = self._landing, None
+        landing = self._landing
         assert landing is not None
         try:
             claimed = landing.pending.wait()
         except StoreError as error:
+            self._landing = None
             self._keep_for_later(error, landing.work)
             raise
-        self.claimed_ids -= landing.claimed_ids
+        self._landing = None
         self.lookout.after_step(landing.batch, landing.now, landing.looked, landing.full, landing.limit, len(claimed))
-        self._committed()
+        self._committed(landing.lines)
         return self._hand_off(claimed)
 
-    def _committed(self) -> None:
+    def _take_lines(self) -> list[str]:
+        lines = self._lines[:]
+        self._lines.clear()
+        return lines
+
+    def _committed(self, lines: list[str]) -> None:
         if self.store_failure is not None:
-            self.log("the store accepts writes again; carrying on")
+            self.emit("the store accepts writes again; carrying on")
             self.store_failure = None
+        for line in lines:
+            self.emit(line)
 
     def _hand_off(self, claimed: list[TaskRecord]) -> int:
         for task in claimed:
@@ -237,7 +259,7 @@ class Engine:
 
     def _look(self, now: float, work: Work) -> bool:
         """Fire due schedules, gather due timers and ready instances; True if there may be more."""
-        fire_due(self.store, self.project.codec, now, self.log)  # new instances are ready below
+        fire_due(self.store, self.project.codec, now, self.emit)  # committed as it goes; new instances are ready below
         timers = self.store.due_timers(now, self.batch_limit)
         for timer in timers:
             work[timer.instance_id]["timers"].append(timer)
@@ -250,9 +272,10 @@ class Engine:
         """A write failed (disk full, read-only store): nothing of this step is kept in memory
         that the store does not have; results wait in memory, inputs in the store, for a retry."""
         if self.store_failure is None:
-            self.log(f"cannot write to the store: {error}; nothing committed is lost, retrying")
+            self.emit(f"cannot write to the store: {error}; nothing committed is lost, retrying")
         self.store_failure = error
-        self.claimed_ids.clear()
+        self.claimed_ids = set()
+        self._lines.clear()  # what it decided is decided (and logged) again
         self.lookout.store_failed()
         kept = []
         for instance_id, inputs in work.items():
@@ -260,7 +283,7 @@ class Engine:
             for task, outcome in inputs["outcomes"]:
                 self.in_flight[task.id] = task
                 kept.append(outcome)
-        self._pending[:0] = kept  # before results that came after them (held while these committed)
+        self._pending[:0] = kept  # before the results of the same instances that came later
 
     def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Step until nothing is left to do now (tests; time only moves with the clock)."""
@@ -315,10 +338,13 @@ class Engine:
         return None
 
 
-def _held(batch: Batch, work: Work) -> set[str]:
-    """The instances whose rows a batch writes: those it activated and those it posts to."""
+def _held(batch: Batch, work: Work) -> set[str] | None:
+    """The instances whose rows a batch writes: those it activated and those it posts to.
+    None for a rewind, which also writes to children that cannot be named without a read."""
     held = set(work)
     for op, args, _ in batch.ops:
         if op == "post":
             held.add(args[0])
+        elif op == "rewind":
+            return None
     return held

@@ -33,9 +33,13 @@ class Lookout:
         self.claimable = True  # queued tasks may be waiting for a free worker
         self.safety = SAFETY
 
-    def wants_look(self, now: float) -> bool:
-        """Whether the next ``must_look(now)`` will say yes (nothing is marked)."""
+    def wants_look(self, now: float, settled: bool = True) -> bool:
+        """Whether ``must_look(now)`` would look, without marking anything. With a commit still
+        in flight (not ``settled``) the store cannot say when the next timer falls due: unless
+        that is known already, the answer is yes."""
         if self.again or self.store.changes() != self._seen or time.monotonic() - self._looked_at >= self.safety:
+            return True
+        if not settled and self._next_due is None:
             return True
         return now >= self.next_due()
 

@@ -77,7 +77,7 @@ class Rewinder(Decider):
             holder = custom_id_holder(self.engine.store, i)
             if holder is not None:
                 raise duplicate(i, holder.id)
-            if key in self.engine.claimed_ids:
+            if self.engine.custom_id_claimed(key):
                 raise ZenatonError(f"its id {i.custom_id!r} was just taken by a new instance")
             self.engine.claimed_ids.add(key)
         return plan

@@ -7,13 +7,15 @@ custom id taken by a commit in flight, a commit that fails, writes and closing m
 """
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 
 import pytest
-from flowlib.extra import AddThenStartsCustomId  # type: ignore[import-not-found]
-from flowlib.workflows import Fanout, Sequential  # type: ignore[import-not-found]
+from flowlib.extra import AddThenStartsCustomId, ContextFlow, CustomId  # type: ignore[import-not-found]
+from flowlib.workflows import Fanout, Parent, Sequential  # type: ignore[import-not-found]
 
+from runtime.rewind import request_rewind
 from runtime.store import open_store
 from runtime.store.sqlite_commit import CommitThread
 from runtime.tasks import InlineRunner, Outcome
@@ -76,6 +78,14 @@ class HeldRunner(InlineRunner):
         self._released += self._finished[:count]
         del self._finished[:count]
 
+    def release_task(self, engine, name: str) -> None:  # type: ignore[no-untyped-def]
+        """The first held outcome of an attempt of task class ``name``."""
+        for n, outcome in enumerate(self._finished):
+            if engine.in_flight[outcome.task_id].name == name:
+                self._released.append(self._finished.pop(n))
+                return
+        raise AssertionError(f"no outcome of {name} held")
+
     def poll(self, timeout: float = 0) -> list[Outcome]:
         if not self.holding:
             self.release(len(self._finished))
@@ -98,7 +108,7 @@ def make_harness(tmp_path, cache_size: int = 1000, log: list[str] | None = None)
     runner = HeldRunner(h.project, runtime_factory=h._task_runtime)
     h.runner = h.engine.runner = runner  # type: ignore[assignment]
     if log is not None:
-        h.engine.log = log.append
+        h.engine.emit = log.append
     return h, runner
 
 
@@ -206,3 +216,130 @@ def test_closing_the_store_lands_the_commit_in_flight(tmp_path, late) -> None:
         assert store.recover() == 2  # the one still running, and the one claimed but never handed out
     finally:
         store.close()
+
+
+def test_a_failed_commit_landed_before_a_look_keeps_the_results_that_came_with_it(tmp_path, late) -> None:
+    h, runner = make_harness(tmp_path)
+    late.failures = 1
+    instance_id = h.dispatch(Fanout(2))
+    h.engine.step()
+    runner.release()
+    h.engine.step()  # the first result's commit will fail
+    h.engine.lookout.safety = 0.0  # a look is due: the commit is landed before anything else
+    runner.release()
+    h.engine.step()  # the second result comes with the failed landing
+    h.engine.lookout.safety = 1.0
+    runner.holding = False
+    h.run()
+    assert h.result(instance_id) == [100, 101]
+    assert h.engine.in_flight == {}
+    h.close()
+
+
+def _custom_id_freed_meanwhile(h: Harness, runner: HeldRunner) -> tuple[str, str]:
+    holder = h.dispatch(CustomId("k"))  # one task, then completes: "k" is free again
+    starter = h.dispatch(AddThenStartsCustomId("k"))  # one task, then starts CustomId("k")
+    h.engine.step()
+    runner.release()
+    h.engine.step()  # the holder completes; with background commits, that commit is in flight
+    runner.release()
+    h.engine.step()  # the starter decides: "k" is free in commit order
+    runner.holding = False
+    h.run()
+    return holder, starter
+
+
+def test_a_custom_id_freed_by_the_commit_in_flight_is_free_for_the_next_step(tmp_path, late) -> None:
+    h, runner = make_harness(tmp_path)
+    holder, starter = _custom_id_freed_meanwhile(h, runner)
+    assert h.status(holder) == "completed"
+    assert h.result(starter) == "dispatched"
+    assert len([i for i in h.store.list_instances(custom_id="k") if i.status.value == "completed"]) == 2
+    h.close()
+
+
+def test_the_same_custom_id_story_committing_at_once(tmp_path) -> None:
+    h = Harness(f"sqlite:///{tmp_path}/zenaton.db")
+    runner = HeldRunner(h.project, runtime_factory=h._task_runtime)
+    h.runner = h.engine.runner = runner  # type: ignore[assignment]
+    holder, starter = _custom_id_freed_meanwhile(h, runner)
+    assert h.status(holder) == "completed" and h.result(starter) == "dispatched"
+    h.close()
+
+
+def test_a_step_is_logged_once_its_commit_landed_and_once_only(tmp_path, late) -> None:
+    log: list[str] = []
+    h, runner = make_harness(tmp_path, log=log)
+    late.failures = 1
+    instance_id = h.dispatch(Fanout(2))
+    h.engine.step()
+    runner.release()
+    h.engine.step()  # "task Add completed" decided; its commit in flight (and bound to fail)
+    assert not [line for line in log if "completed" in line]
+    runner.release()
+    h.engine.step()  # lands: refused, so nothing of it is logged
+    assert not [line for line in log if "completed" in line]
+    runner.holding = False
+    h.run()
+    assert h.result(instance_id) == [100, 101]
+    assert len([line for line in log if "task Add completed (position 1)" in line]) == 1
+    assert log.index("the store accepts writes again; carrying on") < log.index(
+        next(line for line in log if "task Add completed" in line)
+    )
+    h.close()
+
+
+def test_a_rewind_lands_before_its_detached_children_decide(tmp_path, late) -> None:
+    h, runner = make_harness(tmp_path)
+    parent_id = h.dispatch(Parent())
+    h.engine.step()  # the parent starts its child
+    h.engine.step()  # the child's task runs; its outcome is held
+    h.control.pause(h.instance(parent_id))
+    h.engine.step()  # the pause, committing in the background (the child's task is running)
+    h.engine.step()
+    assert h.status(parent_id) == "paused"
+    request_rewind(h.store, h.instance(parent_id), 1)
+    before = commits_started(h)
+    h.engine.step()  # the rewind detaches the child: committed at once, not in the background
+    assert commits_started(h) == before
+    runner.release()
+    h.engine.step()  # the child completes, detached: it tells its old parent nothing
+    assert not [item for item in h.store.inbox(parent_id) if item.kind == "child_completed"]
+    runner.holding = False
+    h.run()
+    assert h.result(parent_id) == "child executed"
+    h.close()
+
+
+def test_a_resumed_instance_s_retry_is_seen_by_the_lookout_after_its_commit(tmp_path, late) -> None:
+    """The lookout's next due time is not read while a commit is in flight (it would miss what
+    that commit changes: here the resume that makes a queued retry claimable)."""
+    h, runner = make_harness(tmp_path)
+    h.engine.lookout.safety = math.inf  # no periodic look: only what the lookout knows
+    flow = h.dispatch(ContextFlow())  # ContextProbe, then FailTwice (retried 1 s later)
+    others = h.dispatch(Fanout(3))  # results that keep commits in the background
+    h.engine.step()
+    runner.release_task(h.engine, "ContextProbe")
+    h.engine.step()
+    h.engine.step()
+    runner.release_task(h.engine, "FailTwice")
+    h.engine.step()  # the failure: a retry queued for 1 s later
+    h.engine.step()
+    h.control.pause(h.instance(flow))
+    h.engine.step()
+    h.engine.step()
+    assert h.status(flow) == "paused"
+    h.control.resume(h.instance(flow))
+    h.engine.step()  # the resume, committing
+    runner.release_task(h.engine, "Add")
+    h.engine.step()
+    h.clock.advance(5)
+    for _ in range(2):
+        runner.release_task(h.engine, "Add")
+        h.engine.step()
+    for _ in range(5):
+        h.engine.step()
+    (retry,) = [t for t in h.store.tasks_of(flow) if t.name == "FailTwice"]
+    assert retry.attempts >= 2, "the retry that fell due was never claimed"
+    assert h.result(others) == [100, 101, 102]
+    h.close()

@@ -16,7 +16,6 @@ from tests.cli_helpers import ADA, Engineer, dispatch, fails, invoke, run_json
 from tests.harness import Harness
 
 
-
 def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 

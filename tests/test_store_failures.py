@@ -20,7 +20,7 @@ def free_the_disk(h: Harness) -> None:
 def test_a_full_disk_loses_nothing_and_the_engine_continues_when_space_returns(tmp_path):
     h = Harness(f"sqlite:///{tmp_path}/zenaton.db")
     logs: list[str] = []
-    h.engine.log = logs.append
+    h.engine.emit = logs.append
     try:
         instance_id = h.dispatch(Long(30))
         h.engine.step()
@@ -48,7 +48,7 @@ def test_a_full_disk_loses_nothing_and_the_engine_continues_when_space_returns(t
 
 def test_a_read_only_store_keeps_events_and_results_for_later(tmp_path):
     h = Harness(f"sqlite:///{tmp_path}/zenaton.db")
-    h.engine.log = lambda line: None
+    h.engine.emit = lambda line: None
     try:
         instance_id = h.dispatch(EventFlow("ro"))
         h.run()

@@ -56,6 +56,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         self._in_flight: PendingCommit | None = None  # a step committing in the background
         self._commit_thread: CommitThread | None = None
         self._reader: sqlite3.Connection | None = None  # reads while the writer commits
+        self.committed_at = 0.0  # time.time() when this connection's last commit landed
         _prepare_file(self.path)
         self._conn = self._connect()
         try:
@@ -150,7 +151,9 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
                 return result
 
         try:
-            return self._retry(attempt)
+            result = self._retry(attempt)
+            self.committed_at = time.time()
+            return result
         finally:
             if not step:
                 self._other_writes += 1  # after the commit (or its failure): never before it
@@ -282,7 +285,6 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         self.settle()
         if self._commit_thread is None:
             self._reader = self._connect()
-            self._retry(self._reader.execute, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._commit_thread = CommitThread()
 
         def write() -> PendingCommit:
@@ -306,10 +308,11 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
 
     def settle(self) -> None:
         """Wait for the commit in flight, if any; its PendingCommit learns how it ended."""
-        pending, self._in_flight = self._in_flight, None
+        pending = self._in_flight
         if pending is None:
             return
         error = self._commit_thread.wait()  # type: ignore[union-attr]
+        self._in_flight = None  # only now: an interrupted wait leaves the commit in flight
         if error is not None:
             if self._conn.in_transaction:
                 try:
@@ -317,6 +320,8 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
                 except sqlite3.Error:
                     pass  # a failed COMMIT may have rolled back already
             pending.claimed, pending.error = [], StoreError(f"store {self.path}: {error}")
+        else:
+            self.committed_at = time.time()
         pending.landed = True
 
     def changes(self) -> object:

@@ -5,6 +5,8 @@ waits for under ``synchronous=FULL``, then overlap the engine's Python work. Onl
 runs on the thread: every write before it was made on the engine's thread, under the write
 lock, in order, so commits land in the order they were written. While one is in flight the store
 reads through a second connection, and every other write waits for it to land first.
+A COMMIT that fails (an I/O error, a full disk: in WAL mode it takes no further lock) rolls the
+step back; the engine keeps its results in memory and tries again.
 """
 from __future__ import annotations
 
