@@ -198,7 +198,8 @@ class Engine:
             pending = self.store.apply_and_claim_in_background(  # type: ignore[attr-defined]
                 batch, now, limit, only_added=only_added
             )
-            self._landing = Landing(pending, batch, work, held, self.claimed_ids, self._take_lines(), now, looked, full, limit)
+            lines = self._take_lines()
+            self._landing = Landing(pending, batch, work, held, self.claimed_ids, lines, now, looked, full, limit)
             return 0
         claimed = self.store.apply_and_claim(batch, now, limit, only_added=only_added)
         self.lookout.after_step(batch, now, looked, full, limit, len(claimed))
@@ -259,7 +260,7 @@ class Engine:
 
     def _look(self, now: float, work: Work) -> bool:
         """Fire due schedules, gather due timers and ready instances; True if there may be more."""
-        fire_due(self.store, self.project.codec, now, self.emit)  # committed as it goes; new instances are ready below
+        fire_due(self.store, self.project.codec, now, self.emit)  # committed as it goes; its instances are ready below
         timers = self.store.due_timers(now, self.batch_limit)
         for timer in timers:
             work[timer.instance_id]["timers"].append(timer)
