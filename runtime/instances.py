@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from typing import Any
 
@@ -22,8 +23,19 @@ def new_id() -> str:
 
 def new_task_id() -> str:
     """32 hex digits: the time in microseconds, then 76 random bits. Task ids in creation order
-    keep the task table's id index growing at one end: a commit touches one page of it."""
-    return f"{time.time_ns() // 1000:013x}{os.urandom(10).hex()[:19]}"
+    keep the task table's id index growing at one end: a commit touches one page of it. The bits
+    come from a generator seeded by the OS (one system call per process, not per task), which
+    forked processes seed again."""
+    return f"{time.time_ns() // 1000:013x}{_task_bits(76):019x}"
+
+
+def _reseed() -> None:
+    _task_random.seed(os.urandom(32))
+
+
+_task_random = random.Random(os.urandom(32))
+_task_bits = _task_random.getrandbits  # in C: one call is atomic, whatever the threads
+os.register_at_fork(after_in_child=_reseed)
 
 
 def new_instance(
