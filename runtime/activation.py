@@ -166,6 +166,15 @@ class Activation(Rewinder):
         item_input = Input("result", payload["position"], json.dumps(payload["result"]))
         self._deliver_recorded(item_input, Entry.CHILD_COMPLETED, item.name, data)
 
+    def _on_child_killed(self, item: InboxItem) -> None:
+        """A child this instance waits on will never complete: paused with the error, as for a
+        task that failed for good."""
+        payload: dict[str, Any] = json.loads(item.data or "{}")
+        if self._stale_child(payload):
+            self.engine.log(f"{self._label()}: end of detached child {payload['id'][:8]} ignored")
+            return
+        self._pause_with_error(child_killed(item.name or "", payload["id"], payload["position"]))
+
     def _on_pause(self, item: InboxItem) -> None:
         if self.status is not RUNNING:
             return
@@ -188,10 +197,14 @@ class Activation(Rewinder):
         self.batch.cancel_tasks(self.id)
         self.batch.delete_timers(self.id)
         self._append(Entry.KILLED)
+        if self.instance.parent_id and self.instance.parent_position is not None:  # it waits on us
+            payload = json.dumps({"position": self.instance.parent_position, "id": self.id})
+            self.batch.post(self.instance.parent_id, "child_killed", self.instance.name, payload)
         self.engine.log(f"{self._label()}: killed")
 
     def _continue(self, entry: Entry) -> None:
-        """Resume or retry: re-queue every task that failed for good, then replay."""
+        """Resume or retry: re-queue every task that failed for good, then replay; paused again
+        at once while it waits on a killed child."""
         for task in self.engine.store.open_tasks_of(self.id):
             if task.status is TaskStatus.FAILED:
                 self.batch.update_task(task.id, status=TaskStatus.QUEUED, retry_index=0, run_at=self.now)
@@ -199,4 +212,23 @@ class Activation(Rewinder):
         self.error = None
         self._append(entry)
         self.engine.log(f"{self._label()}: {entry.value}")
+        killed = [c for c in self.engine.store.list_instances(parent_id=self.id, status=InstanceStatus.KILLED)
+                  if c.parent_position is not None]
+        if killed:
+            child = min(killed, key=lambda c: c.parent_position or 0)
+            self._pause_with_error(child_killed(child.name, child.id, child.parent_position or 0))
+            return
         self._rebuild()
+
+
+def child_killed(name: str, child_id: str, position: int) -> dict[str, Any]:
+    """The error of a parent whose child, executed at ``position``, was killed."""
+    return {
+        "class": "ChildWorkflowKilled",
+        "message": (
+            f"the child workflow {name} {child_id} it waits on (position {position}) was killed; to go on, "
+            f"rewind this instance to step {position} (a new child), or rewind the child and resume this one"
+        ),
+        "position": position,
+        "child_id": child_id,
+    }
