@@ -168,12 +168,12 @@ class Activation(Rewinder):
 
     def _on_child_killed(self, item: InboxItem) -> None:
         """A child this instance waits on will never complete: paused with the error, as for a
-        task that failed for good."""
-        payload: dict[str, Any] = json.loads(item.data or "{}")
-        if self._stale_child(payload):
-            self.engine.log(f"{self._label()}: end of detached child {payload['id'][:8]} ignored")
+        task that failed for good. The store says which (the item only says to look)."""
+        killed = self._killed_child(before=self.rewound_to)
+        if killed is None:  # detached by a rewind since
+            self.engine.log(f"{self._label()}: {item.kind} ignored (no child it waits on is killed)")
             return
-        self._pause_with_error(child_killed(item.name or "", payload["id"], payload["position"]))
+        self._pause_with_error(killed)
 
     def _on_pause(self, item: InboxItem) -> None:
         if self.status is not RUNNING:
@@ -212,23 +212,8 @@ class Activation(Rewinder):
         self.error = None
         self._append(entry)
         self.engine.log(f"{self._label()}: {entry.value}")
-        killed = [c for c in self.engine.store.list_instances(parent_id=self.id, status=InstanceStatus.KILLED)
-                  if c.parent_position is not None]
-        if killed:
-            child = min(killed, key=lambda c: c.parent_position or 0)
-            self._pause_with_error(child_killed(child.name, child.id, child.parent_position or 0))
+        killed = self._killed_child()
+        if killed is not None:
+            self._pause_with_error(killed)
             return
         self._rebuild()
-
-
-def child_killed(name: str, child_id: str, position: int) -> dict[str, Any]:
-    """The error of a parent whose child, executed at ``position``, was killed."""
-    return {
-        "class": "ChildWorkflowKilled",
-        "message": (
-            f"the child workflow {name} {child_id} it waits on (position {position}) was killed; to go on, "
-            f"rewind this instance to step {position} (a new child), or rewind the child and resume this one"
-        ),
-        "position": position,
-        "child_id": child_id,
-    }

@@ -76,9 +76,9 @@ def run_daemon(
             busy = engine.step(timeout) > 0
             if reloader is not None and reloader.poll():
                 busy = True
+        engine.settle()  # a step still committing: logged, and its tasks go to the workers like the others
         log("stopping: waiting for running tasks to finish")
         flush_log()
-        engine.settle()  # the tasks of a step still committing go to the workers like the others
         engine.claiming = False
         finished, unfinished = pool.shutdown(config.stop_grace)
         engine.take_outcomes(finished)

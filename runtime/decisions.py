@@ -58,15 +58,17 @@ class Decider(ActivationBase):
     def _custom_id_held(self, instance: Instance) -> bool:
         """An unfinished instance holds the child's custom id in the store; the commit in flight
         may be the one that finishes it, so a holder found is looked up again once it landed."""
-        for attempt in range(2):
+        def held() -> bool:
             taken = self.engine.store.list_instances(
                 env=instance.env, name=instance.name, custom_id=instance.custom_id, kind="workflow"
             )
-            if not any(i.status in UNFINISHED for i in taken):
-                return False
-            if attempt == 0:
-                self.engine.see_commit_in_flight()
-        return True
+            return any(i.status in UNFINISHED for i in taken)
+
+        if not held():
+            return False
+        if not self.engine.see_commit_in_flight():
+            return True
+        return held()
 
     def _decide_wait(self, d: Decision) -> None:
         self._append(Entry.WAIT_STARTED, d.position, d.name, json.dumps({"event": d.event, "fire_at": d.fire_at}))

@@ -158,6 +158,8 @@ class Engine:
         try:
             if landing is not None and (not outcomes or self.lookout.wants_look(now, settled=False)):
                 handed, landing = self._land(), None  # a look must see the store with that commit
+                held_back, self._pending = self._pending, []
+                self._sort_outcomes(held_back, (), work)  # theirs too: it landed
             looked = landing is None and self.lookout.must_look(now)
             full = looked and self._look(now, work)
             batch = Batch()
@@ -198,8 +200,10 @@ class Engine:
             pending = self.store.apply_and_claim_in_background(  # type: ignore[attr-defined]
                 batch, now, limit, only_added=only_added
             )
-            lines = self._take_lines()
-            self._landing = Landing(pending, batch, work, held, self.claimed_ids, lines, now, looked, full, limit)
+            self._landing = Landing(
+                pending=pending, batch=batch, work=work, held=held, claimed_ids=self.claimed_ids,
+                lines=self._take_lines(), now=now, looked=looked, full=full, limit=limit,
+            )
             return 0
         claimed = self.store.apply_and_claim(batch, now, limit, only_added=only_added)
         self.lookout.after_step(batch, now, looked, full, limit, len(claimed))
@@ -219,10 +223,13 @@ class Engine:
         """A child decided this step, or in the commit in flight, took this (env, name, custom id)."""
         return key in self.claimed_ids or (self._landing is not None and key in self._landing.claimed_ids)
 
-    def see_commit_in_flight(self) -> None:
-        """Let the store's reads show the commit in flight (whatever it freed); it is handed on later."""
-        if self._landing is not None:
-            self.store.settle()  # type: ignore[attr-defined]
+    def see_commit_in_flight(self) -> bool:
+        """Let the store's reads show the commit in flight, if any (whatever it freed); it is
+        handed on later, as usual. False: there was none."""
+        if self._landing is None:
+            return False
+        self.store.settle()
+        return True
 
     def _land(self) -> int:
         """Wait for the commit in flight; hand its claimed tasks to the workers."""
@@ -291,7 +298,7 @@ class Engine:
         rounds = 0
         while rounds < max_rounds:
             rounds += 1
-            if self.step() == 0 and self.runner.busy() == 0:
+            if self.step() == 0 and self.runner.busy() == 0 and not self._pending:
                 return rounds
         raise RuntimeError(f"engine still busy after {max_rounds} rounds")
 
@@ -302,6 +309,7 @@ class Engine:
     def _activate(self, instance: Instance, inputs: dict[str, list[Any]], inbox: list[Any] | None, now: float) -> Batch:
         """One instance's writes, in a batch of its own: a failure stays with its instance."""
         batch = Batch()
+        lines = len(self._lines)
         try:
             if instance.kind is Kind.TASK:
                 TaskActivation(self, instance, batch, now).run_task(inputs["outcomes"], inbox)
@@ -309,6 +317,7 @@ class Engine:
                 Activation(self, instance, batch, now).run_workflow(inputs["outcomes"], inputs["timers"], inbox)
             return batch
         except Exception as error:  # a bug of ours or a user hook we did not expect to raise
+            del self._lines[lines:]  # what it decided is thrown away with its batch
             self.log(f"{instance.name} {instance.id[:8]}: internal error while deciding: {error!r}")
             self.cache.evict(instance.id)
             batch = Batch()

@@ -96,7 +96,7 @@ def _public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
     if not error:
         return None
     public = {"class": error.get("class"), "message": error.get("message"), "traceback": error.get("traceback")}
-    for key in ("position", "task", "recorded", "requested", "stdout", "stderr"):
+    for key in ("position", "task", "child_id", "recorded", "requested", "stdout", "stderr"):
         if key in error:
             public[key] = error[key]
     return public
@@ -161,6 +161,9 @@ def _step_for(entry: JournalEntry, items: list[dict[str, Any]], by_position: dic
         if entry.type is Entry.ERROR and data:
             step["error"] = _public_error(data)
             step["status"] = "failed"
+            child = by_position.get(entry.position) if entry.position is not None else None
+            if data.get("class") == "ChildWorkflowKilled" and child is not None and child["status"] == "running":
+                child["status"] = "killed"  # the child step it waited on ends there
         if entry.type is Entry.COMPLETED and data:
             step["result"] = data.get("result") and display(json.dumps(data["result"]))
         if entry.type is Entry.REWOUND and data:

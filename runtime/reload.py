@@ -243,6 +243,7 @@ class HotReload:
         except (Exception, SystemExit) as error:
             self.log(f"reload {self._describe_failure(error)}; still running the previous code")
             return False
+        self.engine.settle()  # a step the previous code decided is logged before the reload
         self.engine.project = project
         self.engine.cache.clear()
         self.pool.recycle(project)

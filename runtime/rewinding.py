@@ -14,7 +14,7 @@ from typing import Any, Callable
 from .activation_base import RUNNING
 from .decisions import Decider
 from .errors import ZenatonError
-from .models import Entry, InboxItem, JournalEntry, TaskStatus, Timer
+from .models import Entry, InboxItem, InstanceStatus, JournalEntry, TaskStatus, Timer
 from .replay import WorkflowRun
 from .rewind import RewindPlan, custom_id_holder, duplicate, next_run, plan_rewind, refusal
 
@@ -41,6 +41,27 @@ class Rewinder(Decider):
         child = self.engine.store.get_instance(payload["id"])
         return child is not None and child.parent_position is None
 
+    def _killed_child(self, before: int | None = None) -> dict[str, Any] | None:
+        """The error for the first killed child this instance still waits on (attached, and at a
+        position before ``before`` when a rewind in this batch detaches those from there on)."""
+        killed = sorted(
+            (c.parent_position, c.id, c.name)
+            for c in self.engine.store.list_instances(parent_id=self.id, status=InstanceStatus.KILLED)
+            if c.parent_position is not None and (before is None or c.parent_position < before)
+        )
+        if not killed:
+            return None
+        position, child_id, name = killed[0]
+        return {
+            "class": "ChildWorkflowKilled",
+            "message": (
+                f"the child workflow {name} {child_id} it waits on (position {position}) was killed; to go on, "
+                f"rewind this instance to step {position} (a new child), or rewind the child and resume this one"
+            ),
+            "position": position,
+            "child_id": child_id,
+        }
+
     def _on_rewind(self, item: InboxItem) -> None:
         requested = int(json.loads(item.data or "{}")["position"])
         try:
@@ -61,8 +82,12 @@ class Rewinder(Decider):
         self.engine.log(
             f"{self._label()}: rewound to step {plan.position}; {len(plan.archived)} entries archived as run {plan.run}"
         )
-        self._rebuild()
-        self._restore_timers(plan)
+        killed = self._killed_child(before=plan.position)  # a step it keeps waits on a killed child
+        if killed is not None:
+            self._pause_with_error(killed)
+        else:
+            self._rebuild()
+            self._restore_timers(plan)
         for task_id in self.dropped_tasks:
             self.engine.in_flight.pop(task_id, None)  # an attempt still running reports to no one
 

@@ -197,6 +197,32 @@ def test_executing_a_child_whose_custom_id_is_taken_does_not_hang_the_parent(har
     assert not [e for e in harness.store.journal(parent) if e.type.value == "dispatched"]
 
 
+def test_a_child_custom_id_taken_between_the_decision_and_the_write_pauses_the_parent(harness):
+    """A client takes the id after the step checked it: the step's write fails, the step is
+    decided again and refuses the child; the parent must not wait on a child never created."""
+    parent = harness.dispatch(review.ExecutesEventFlow("race"))
+    raced: list[str] = []
+
+    def racing(write):  # type: ignore[no-untyped-def]
+        def apply(batch, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if not raced and any(op == "create_instance" for op, _, _ in batch.ops):
+                raced.append(harness.dispatch(EventFlow("race")))  # another writer, just before ours
+            return write(batch, *args, **kwargs)
+        return apply
+
+    for name in ("apply_and_claim", "apply_and_claim_in_background"):
+        if hasattr(harness.store, name):
+            setattr(harness.store, name, racing(getattr(harness.store, name)))
+    harness.run()  # the step's write fails: the engine stops there, as after any failed write
+    assert harness.engine.store_failure is not None
+    harness.run()  # decided again
+    assert raced and harness.status(raced[0]) == "running"
+    assert harness.status(parent) == "paused"
+    assert harness.error(parent)["class"] == "DuplicateInstanceError"
+    assert not [e for e in harness.store.journal(parent) if e.type.value == "dispatched"]
+    assert [i.id for i in harness.store.list_instances(custom_id="race")] == [raced[0]]
+
+
 def test_a_child_id_that_raises_pauses_the_parent(harness):
     """_decide catches only SerializationError/ExternalError, but _start_instance runs user
     code (job.id(), Version.versions()). Any other exception escapes Engine.step:

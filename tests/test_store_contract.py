@@ -164,17 +164,17 @@ def test_duplicate_instance_id_is_a_store_error(store: Store) -> None:
     assert len(store.journal("w1")) == 1
 
 
-def test_batch_create_instance_skips_duplicate_custom_id(store: Store, clock: Clock) -> None:
+def test_batch_create_instance_with_a_taken_custom_id_fails_the_whole_batch(store: Store, clock: Clock) -> None:
     create(store, "p")
     create(store, "c1", custom_id="same", name="Child")
     batch = Batch()
-    batch.create_instance(instance("c2", custom_id="same", name="Child"), started("c2"))
     batch.create_instance(instance("k", kind=Kind.TASK), started("k"), task("tk", "k"))
+    batch.create_instance(instance("c2", custom_id="same", name="Child"), started("c2"))
     batch.append(NewEntry("p", Entry.DISPATCHED, position=1, name="Child", data='{"id": "c2"}'))
-    store.apply(batch)
-    assert store.get_instance("c2") is None
-    assert store.get_instance("k") is not None and [t.id for t in store.tasks_of("k")] == ["tk"]
-    assert [e.seq for e in store.journal("p")] == [1, 2]
+    with pytest.raises(StoreError, match="taken after the step decided"):
+        store.apply(batch)
+    assert store.get_instance("c2") is None and store.get_instance("k") is None
+    assert [e.seq for e in store.journal("p")] == [1]
     assert store.ready_instances(10) == ["p", "c1"]
 
 

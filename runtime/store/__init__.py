@@ -46,7 +46,8 @@ class Batch:
         self.ops.append((op, args, kwargs))
 
     def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
-        """A child instance; skipped (not an error) when its custom id is taken."""
+        """A child instance. Its custom id taken meanwhile (since the step checked it) fails the
+        batch with a StoreError: the step is decided again, and then refuses the child."""
         self._add("create_instance", instance, started, task)
         self.queues_tasks = self.queues_tasks or task is not None
         self.makes_work = True
@@ -204,6 +205,10 @@ class Store(Protocol):
         """``apply(batch)`` then ``claim_tasks(now, limit)`` in one transaction (one commit a step).
         ``only_added`` promises that no task was claimable before the batch: a backend may then
         claim the tasks the batch adds without looking for others."""
+
+    def settle(self) -> None:
+        """Wait for a commit still in flight (a backend that commits in the background, such as
+        SQLite's ``apply_and_claim_in_background``); reads show it from then on."""
 
     def recover(self) -> int:
         """Put running tasks back to queued (after a crash); return how many."""

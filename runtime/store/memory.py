@@ -180,6 +180,9 @@ class MemoryStore(MemorySchedules, MemoryRewind):
     def changes(self) -> object:
         return self._other_writes
 
+    def settle(self) -> None:
+        """Nothing to wait for: every write here is done when it returns."""
+
     def _claim(self, now: float, limit: int) -> list[TaskRecord]:
         due = [t for t in self._tasks.values() if t.status == TaskStatus.QUEUED and t.run_at <= now and self._runs(t)]
         due.sort(key=lambda t: t.run_at)  # stable: insertion order among equal run_at
@@ -228,8 +231,13 @@ class MemoryStore(MemorySchedules, MemoryRewind):
             if method is None:
                 raise StoreError(f"unknown batch op {op!r}")
             if op == "create_instance":
-                kwargs = {**kwargs, "skip_duplicate": True}
-            method(*args, **kwargs)
+                kwargs = {**kwargs, "skip_duplicate": False}
+            try:
+                method(*args, **kwargs)
+            except DuplicateInstanceError as e:
+                if op != "create_instance":
+                    raise
+                raise StoreError(f"{e}: taken after the step decided; it is decided again") from e
 
     def recover(self) -> int:
         def run() -> int:

@@ -53,10 +53,15 @@ class Writer:
             if method is None:
                 raise StoreError(f"unknown batch op {op!r}")
             if op == "create_instance":
-                kwargs = {**kwargs, "skip_duplicate": True}
+                kwargs = {**kwargs, "skip_duplicate": False}
             elif op not in GATHERED_OPS:
                 self.flush()
-            method(*args, **kwargs)
+            try:
+                method(*args, **kwargs)
+            except DuplicateInstanceError as e:
+                if op != "create_instance":
+                    raise
+                raise StoreError(f"{e}: taken after the step decided; it is decided again") from e
 
     def _preload(self, batch: Batch) -> None:
         """Read the ``last_seq`` of every instance the batch refers to, in one query."""
