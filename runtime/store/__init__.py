@@ -123,6 +123,17 @@ class Batch:
         return len(self.ops)
 
 
+def create_child(create: Callable[..., bool], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A batch's ``create_instance`` op on a backend's ``create``. A custom id taken after the
+    step checked it fails the batch with a StoreError: the step is decided again, and refuses."""
+    from ..errors import DuplicateInstanceError, StoreError
+
+    try:
+        create(*args, skip_duplicate=False, **kwargs)
+    except DuplicateInstanceError as e:
+        raise StoreError(f"{e}: taken after the step decided; it is decided again") from e
+
+
 class Store(Protocol):
     """What the engine needs of a backend. Times are unix seconds (float, UTC)."""
 

@@ -15,7 +15,7 @@ from ..errors import DuplicateInstanceError, NotFoundError, StoreError
 from ..models import UNFINISHED, Entry, InboxItem, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, TaskStatus, Timer
 from .memory_rewind import MemoryRewind
 from .memory_schedules import MemorySchedules
-from . import UNSET, Batch, NewEntry
+from . import UNSET, Batch, NewEntry, create_child
 
 _MISSING: Any = object()
 _OPEN_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING)
@@ -231,13 +231,9 @@ class MemoryStore(MemorySchedules, MemoryRewind):
             if method is None:
                 raise StoreError(f"unknown batch op {op!r}")
             if op == "create_instance":
-                kwargs = {**kwargs, "skip_duplicate": False}
-            try:
+                create_child(method, args, kwargs)
+            else:
                 method(*args, **kwargs)
-            except DuplicateInstanceError as e:
-                if op != "create_instance":
-                    raise
-                raise StoreError(f"{e}: taken after the step decided; it is decided again") from e
 
     def recover(self) -> int:
         def run() -> int:

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from ..errors import DuplicateInstanceError, NotFoundError, StoreError
 from ..models import Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
-from . import UNSET, Batch, NewEntry
+from . import UNSET, Batch, NewEntry, create_child
 from .schema import OPEN_TASK
 
 INSTANCE_COLS = (
@@ -53,15 +53,11 @@ class Writer:
             if method is None:
                 raise StoreError(f"unknown batch op {op!r}")
             if op == "create_instance":
-                kwargs = {**kwargs, "skip_duplicate": False}
-            elif op not in GATHERED_OPS:
+                create_child(method, args, kwargs)
+                continue
+            if op not in GATHERED_OPS:
                 self.flush()
-            try:
-                method(*args, **kwargs)
-            except DuplicateInstanceError as e:
-                if op != "create_instance":
-                    raise
-                raise StoreError(f"{e}: taken after the step decided; it is decided again") from e
+            method(*args, **kwargs)
 
     def _preload(self, batch: Batch) -> None:
         """Read the ``last_seq`` of every instance the batch refers to, in one query."""
