@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.control import Control
-from runtime.loader import load_project
-from runtime.store import open_store
+from zenaton_runtime.client.control import Control
+from zenaton_runtime.project.loader import load_project
+from zenaton_runtime.store import open_store
 
 from .engine_scenarios import PROJECT, long_workflow
 from .harness import ZENATON, make_project, store_path, wall_time

@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runtime.control import Control
-from runtime.engine import Engine
-from runtime.loader import load_project
-from runtime.models import Entry, InstanceStatus
-from runtime.pool import WorkerPool
-from runtime.store import open_store
+from zenaton_runtime.client.control import Control
+from zenaton_runtime.engine.engine import Engine
+from zenaton_runtime.project.loader import load_project
+from zenaton_runtime.models import Entry, InstanceStatus
+from zenaton_runtime.pool.worker_pool import WorkerPool
+from zenaton_runtime.store import open_store
 
 PROJECT = Path(__file__).parent / "project"
 

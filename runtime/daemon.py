@@ -1,17 +1,18 @@
 """The daemon: one engine, a worker pool, signals, a pid lock and crash recovery."""
+
 from __future__ import annotations
 
 import os
 import signal
-from typing import Callable
+from collections.abc import Callable
 
-from .config import Config
-from .engine import Engine
-from .errors import StoreError
-from .pidlock import PidLock, lock_path
-from .loader import SourceSnapshot, load_project
-from .pool import WorkerPool
-from .store import open_store
+from zenaton_runtime.engine.engine import Engine
+from zenaton_runtime.errors import StoreError
+from zenaton_runtime.pidlock import PidLock, lock_path
+from zenaton_runtime.pool.worker_pool import WorkerPool
+from zenaton_runtime.project.config import Config
+from zenaton_runtime.project.loader import SourceSnapshot, load_project
+from zenaton_runtime.store import open_store
 
 IDLE_POLL = 0.05  # seconds between looks at the store when nothing is happening
 STORE_RETRY = 1.0  # seconds between write attempts while the store refuses them (disk full)
@@ -23,7 +24,7 @@ def run_daemon(
     """Run in the foreground until SIGINT/SIGTERM; returns the exit code.
 
     ``reload`` (default: the config's ``daemon.reload``) watches the project's files and
-    loads changed code between two steps (runtime.reload).
+    loads changed code between two steps (zenaton_runtime.project.reload).
     """
     for name, value in config.dotenv.items():  # tasks read the project's .env, as under the original agent
         os.environ.setdefault(name, value)
@@ -49,17 +50,26 @@ def run_daemon(
         project = load_project(config.root, config.boot, config.module, snapshot=SourceSnapshot(config.root))
         workers = concurrency or config.concurrency
         pool = WorkerPool(
-            project, root=config.root, boot=config.boot, module=config.module,
-            store_url=config.store_url, concurrency=workers,
+            project,
+            root=config.root,
+            boot=config.boot,
+            module=config.module,
+            store_url=config.store_url,
+            concurrency=workers,
         )
         pool.add_wake_fd(wake_read)
         pool.warm_up()  # the workers load the project while the engine recovers
         engine = Engine(
-            store, project, pool, cache_size=config.cache_size, decision_timeout=config.decision_timeout, log=log,
+            store,
+            project,
+            pool,
+            cache_size=config.cache_size,
+            decision_timeout=config.decision_timeout,
+            log=log,
             background_commits=True,
         )
         if config.reload if reload is None else reload:
-            from . import reload as hot  # imports watchdog: only when watching
+            from zenaton_runtime.project import reload as hot  # imports watchdog: only when watching
 
             reloader = hot.start(config, engine, pool, log)
         recovered = store.recover()

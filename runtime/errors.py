@@ -1,4 +1,5 @@
 """The engine's own errors: one root, with messages meant for users."""
+
 from __future__ import annotations
 
 from zenaton.exceptions import DuplicateIdError, InvalidArgumentError

@@ -1,4 +1,5 @@
 """Turning a job object into the records of a new instance."""
+
 from __future__ import annotations
 
 import os
@@ -10,10 +11,9 @@ from zenaton._jobs import check_custom_id
 from zenaton.abstracts.task import Task
 from zenaton.abstracts.workflow import Workflow
 from zenaton.workflows.version import Version
-
-from .models import Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus
-from .serializer import Codec
-from .store import NewEntry
+from zenaton_runtime.models import Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus
+from zenaton_runtime.project.serializer import Codec
+from zenaton_runtime.store import NewEntry
 
 
 def new_id() -> str:

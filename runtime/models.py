@@ -1,4 +1,5 @@
 """Records the store keeps: plain frozen data, nothing that knows a Workflow class."""
+
 from __future__ import annotations
 
 import enum

@@ -2,6 +2,7 @@
 
 An flock on a file beside the store: the kernel releases it even after kill -9.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -11,8 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
-from .errors import DaemonError
+from zenaton_runtime.errors import DaemonError
+from zenaton_runtime.project.config import Config
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ def lock_path(config: Config) -> Path:
     """One lock per store: beside the SQLite file, or in the project's .zenaton/ otherwise."""
     prefix = "sqlite:///"
     if config.store_url.startswith(prefix):
-        return Path(config.store_url[len(prefix):] + ".daemon.lock")
+        return Path(config.store_url[len(prefix) :] + ".daemon.lock")
     return config.state_dir / "daemon.lock"
 
 

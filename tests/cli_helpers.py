@@ -12,13 +12,13 @@ from typing import Any, Iterator
 import pytest
 from click.testing import CliRunner, Result
 
-from runtime.clock import FakeClock
-from runtime.config import load_config
-from runtime.control import ClientRuntime, Control
-from runtime.engine import Engine
-from runtime.loader import load_project
-from runtime.store import open_store
-from runtime.tasks import InlineRunner
+from zenaton_runtime.timing.clock import FakeClock
+from zenaton_runtime.project.config import load_config
+from zenaton_runtime.client.control import ClientRuntime, Control
+from zenaton_runtime.engine.engine import Engine
+from zenaton_runtime.project.loader import load_project
+from zenaton_runtime.store import open_store
+from zenaton_runtime.pool.attempts import InlineRunner
 from zenaton_cli.main import cli
 
 ZENATON = Path(sys.executable).parent / "zenaton"

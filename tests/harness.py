@@ -5,13 +5,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runtime.clock import FakeClock
-from runtime.control import ClientRuntime, Control
-from runtime.engine import Engine
-from runtime.loader import Project, load_project
-from runtime.models import Instance
-from runtime.store import Store, open_store
-from runtime.tasks import InlineRunner, Outcome
+from zenaton_runtime.timing.clock import FakeClock
+from zenaton_runtime.client.control import ClientRuntime, Control
+from zenaton_runtime.engine.engine import Engine
+from zenaton_runtime.project.loader import Project, load_project
+from zenaton_runtime.models import Instance
+from zenaton_runtime.store import Store, open_store
+from zenaton_runtime.pool.attempts import InlineRunner, Outcome
 
 FLOWPROJ = Path(__file__).parent / "fixtures" / "flowproj"
 _PROJECT: Project | None = None

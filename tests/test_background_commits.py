@@ -15,10 +15,10 @@ import pytest
 from flowlib.extra import AddThenStartsCustomId, ContextFlow, CustomId  # type: ignore[import-not-found]
 from flowlib.workflows import Fanout, Parent, Sequential  # type: ignore[import-not-found]
 
-from runtime.rewind import request_rewind
-from runtime.store import open_store
-from runtime.store.sqlite_commit import CommitThread
-from runtime.tasks import InlineRunner, Outcome
+from zenaton_runtime.engine.rewind_plan import request_rewind
+from zenaton_runtime.store import open_store
+from zenaton_runtime.store.sqlite_commit import CommitThread
+from zenaton_runtime.pool.attempts import InlineRunner, Outcome
 
 from .harness import Harness
 
@@ -98,7 +98,7 @@ class HeldRunner(InlineRunner):
 
 @pytest.fixture
 def late(monkeypatch) -> type[LateCommits]:
-    monkeypatch.setattr("runtime.store.sqlite.CommitThread", LateCommits)
+    monkeypatch.setattr("zenaton_runtime.store.sqlite.CommitThread", LateCommits)
     monkeypatch.setattr(LateCommits, "failures", 0)
     return LateCommits
 

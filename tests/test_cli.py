@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config import load_config
-from runtime.errors import NotFoundError, StateError, ZenatonError
+from zenaton_runtime.project.config import load_config
+from zenaton_runtime.errors import NotFoundError, StateError, ZenatonError
 from tests.cli_helpers import (
     ADA, BOB, STEP_FIELDS, SUMMARY_FIELDS, VIEW_FIELDS, Engineer, dispatch, fails, invoke, run_json, zenaton,
 )

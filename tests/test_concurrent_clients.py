@@ -90,7 +90,7 @@ print(json.dumps({"ids": ids}))
 """
 
 PAUSER = HEADER + """
-from runtime.control import default_runtime
+from zenaton_runtime.client.control import default_runtime
 control = default_runtime().control_api
 paused = resumed = 0
 for key in args["keys"]:

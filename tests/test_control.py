@@ -5,8 +5,8 @@ import pytest
 from flowlib.tasks import Ping
 from flowlib.workflows import EventFlow, Sequential, WaitWithTimeout
 
-from runtime.control import ClientRuntime, Control
-from runtime.errors import DuplicateInstanceError, StateError
+from zenaton_runtime.client.control import ClientRuntime, Control
+from zenaton_runtime.errors import DuplicateInstanceError, StateError
 from zenaton.exceptions import InstanceStateError, InvalidArgumentError, UnknownInstanceError
 
 

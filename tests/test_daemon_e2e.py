@@ -129,7 +129,7 @@ def test_worker_killed_mid_attempt_counts_as_a_failed_attempt(project):
                 cmdline = open(f"/proc/{pid}/cmdline").read()
             except FileNotFoundError:
                 continue
-            if "runtime.worker" in cmdline:
+            if "zenaton_runtime.pool.worker" in cmdline:
                 import os
 
                 os.kill(pid, signal.SIGKILL)

@@ -20,11 +20,11 @@ import pytest
 from flowlib.tasks import Add
 from flowlib.workflows import EventFlow, Sequential
 
-from runtime.errors import SerializationError
-from runtime.instances import new_instance
-from runtime.models import Entry
-from runtime.scheduler import new_schedule
-from runtime.store import Batch, NewEntry, open_store
+from zenaton_runtime.errors import SerializationError
+from zenaton_runtime.instances import new_instance
+from zenaton_runtime.models import Entry
+from zenaton_runtime.timing.schedules import new_schedule
+from zenaton_runtime.store import Batch, NewEntry, open_store
 from tests.e2e import Daemon, make_project, zenaton
 from tests.harness import flow_project
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import threading
 
-from runtime.instances import new_id, new_task_id
+from zenaton_runtime.instances import new_id, new_task_id
 
 
 def test_ids_are_32_hex_digits_and_task_ids_sort_in_creation_order() -> None:

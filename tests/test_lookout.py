@@ -12,9 +12,9 @@ import pytest
 from flowlib.extra import Nap, ZeroWait  # type: ignore[import-not-found]
 from flowlib.workflows import Fanout, Parent, RetryFlow, Sequential, Sleeper  # type: ignore[import-not-found]
 
-from runtime.control import Control
-from runtime.store import open_store
-from runtime.tasks import InlineRunner
+from zenaton_runtime.client.control import Control
+from zenaton_runtime.store import open_store
+from zenaton_runtime.pool.attempts import InlineRunner
 
 from .harness import Harness
 
@@ -22,7 +22,7 @@ from .harness import Harness
 @pytest.fixture(autouse=True)
 def no_safety_net(monkeypatch):
     """Without the periodic full look, only the hints under test can find the work."""
-    monkeypatch.setattr("runtime.lookout.SAFETY", math.inf)
+    monkeypatch.setattr("zenaton_runtime.engine.lookout.SAFETY", math.inf)
 
 
 class CountingStore:

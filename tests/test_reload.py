@@ -13,13 +13,13 @@ from typing import Any, Iterator
 
 import pytest
 
-from runtime.engine import Engine
-from runtime.errors import ConfigError
-from runtime.loader import Project, SourceSnapshot, load_project, project_modules, reload_project
-from runtime.pool import WorkerPool
-from runtime.reload import Debounce, HotReload, Watcher, is_watched, syntax_error
-from runtime.store import open_store
-from runtime.tasks import Attempt, InlineRunner, Outcome
+from zenaton_runtime.engine.engine import Engine
+from zenaton_runtime.errors import ConfigError
+from zenaton_runtime.project.loader import Project, SourceSnapshot, load_project, project_modules, reload_project
+from zenaton_runtime.pool.worker_pool import WorkerPool
+from zenaton_runtime.project.reload import Debounce, HotReload, Watcher, is_watched, syntax_error
+from zenaton_runtime.store import open_store
+from zenaton_runtime.pool.attempts import Attempt, InlineRunner, Outcome
 from tests.harness import Harness
 
 JOBS = '''
@@ -194,7 +194,7 @@ def test_project_modules_never_include_the_engine_itself(scratch: Scratch) -> No
     names = set(project_modules(scratch.root))
     assert names == {scratch.package, f"{scratch.package}.jobs"}
     repo = Path(__file__).resolve().parents[1]
-    assert not any(n.partition(".")[0] in ("runtime", "zenaton", "zenaton_cli") for n in project_modules(repo))
+    assert not any(n.partition(".")[0] in ("runtime", "zenaton_runtime", "zenaton", "zenaton_cli") for n in project_modules(repo))
 
 
 class FakeRun:

@@ -9,10 +9,10 @@ import pytest
 from flowlib import workflows
 from flowlib.tasks import FLAGS, Ping
 
-from runtime import waits
-from runtime.models import Entry, JournalEntry
-from runtime.replay import NonDeterminismError, WorkflowRun
-from runtime.replay.journal import inputs, recorded_requests
+from zenaton_runtime.timing import waits
+from zenaton_runtime.models import Entry, JournalEntry
+from zenaton_runtime.replay import NonDeterminismError, WorkflowRun
+from zenaton_runtime.replay.journal import inputs, recorded_requests
 from tests.harness import Harness
 
 GOLDEN = Path(__file__).parent / "golden"

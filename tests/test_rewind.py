@@ -8,10 +8,10 @@ import pytest
 from flowlib.tasks import FLAGS, Add, Ping
 from flowlib.workflows import Changing, EventFlow, Fanout, FragileFlow, Parent, Sequential, WaitWithTimeout
 
-from runtime.errors import DuplicateInstanceError, NotFoundError, StateError
-from runtime.history import instance_view
-from runtime.models import TaskStatus
-from runtime.rewind import RewindPlan, request_rewind
+from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StateError
+from zenaton_runtime.client.inspect_views import instance_view
+from zenaton_runtime.models import TaskStatus
+from zenaton_runtime.engine.rewind_plan import RewindPlan, request_rewind
 from tests.cli_helpers import ADA, Engineer, dispatch, fails, invoke, run_json
 from tests.harness import Harness
 

@@ -8,9 +8,9 @@ import pytest
 from flowlib.tasks import Add
 from flowlib.workflows import EventFlow, Sequential
 
-from runtime.control import ClientRuntime, Control
-from runtime.models import Kind
-from runtime.scheduler import check_cron, next_fire
+from zenaton_runtime.client.control import ClientRuntime, Control
+from zenaton_runtime.models import Kind
+from zenaton_runtime.timing.schedules import check_cron, next_fire
 from zenaton.exceptions import InvalidArgumentError
 
 

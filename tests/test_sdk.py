@@ -35,8 +35,8 @@ from flowlib.extra import (
 from flowlib.tasks import Add, Echo, Ping
 from flowlib.workflows import Greeting, GreetingV1, Sequential
 
-from runtime.control import ClientRuntime, Control
-from runtime.errors import SerializationError
+from zenaton_runtime.client.control import ClientRuntime, Control
+from zenaton_runtime.errors import SerializationError
 from zenaton._runtime import current_runtime
 from zenaton.abstracts.event import Event
 from zenaton.client import Client
@@ -83,7 +83,7 @@ def test_exception_hierarchy() -> None:
 
 def test_importing_the_sdk_does_not_import_the_engine() -> None:
     imports = "; ".join(f"from {module} import {name}" for module, name in SDK_NAMES)
-    code = f"import sys; {imports}; print(sorted(m for m in sys.modules if m.split('.')[0] in ('runtime', 'sqlite3')))"
+    code = f"import sys; {imports}; print(sorted(m for m in sys.modules if m.split('.')[0] in ('zenaton_runtime', 'runtime', 'sqlite3')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""runtime.serializer: tagged JSON round trips, sharing, cycles, refusals and display."""
+"""zenaton_runtime.project.serializer: tagged JSON round trips, sharing, cycles, refusals and display."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.errors import SerializationError
-from runtime.serializer import Codec, display, properties_of
+from zenaton_runtime.errors import SerializationError
+from zenaton_runtime.project.serializer import Codec, display, properties_of
 from tests import serializer_fixtures as fx
 from zenaton._record import Record
 from zenaton.contexts.task_context import TaskContext

@@ -9,12 +9,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
-from runtime.models import Entry, Instance, InstanceStatus, Kind, Schedule, TaskRecord, TaskStatus, Timer
-from runtime.store import Batch, NewEntry, Store
-from runtime.store.memory import MemoryStore
-from runtime.store.schema import LATEST, migrate
-from runtime.store.sqlite import SQLiteStore
+from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
+from zenaton_runtime.models import Entry, Instance, InstanceStatus, Kind, Schedule, TaskRecord, TaskStatus, Timer
+from zenaton_runtime.store import Batch, NewEntry, Store
+from zenaton_runtime.store.memory import MemoryStore
+from zenaton_runtime.store.schema import LATEST, migrate
+from zenaton_runtime.store.sqlite import SQLiteStore
 
 
 class Clock:
@@ -653,7 +653,7 @@ def test_rewind_is_rolled_back_with_its_batch(store: Store) -> None:
 
 
 def test_sqlite_migrates_a_version_2_store_to_the_archive(tmp_path: Any) -> None:
-    from runtime.store import schema
+    from zenaton_runtime.store import schema
 
     path = tmp_path / "z.db"
     conn = sqlite3.connect(path, isolation_level=None)

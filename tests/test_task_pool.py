@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime import retry
-from runtime.loader import Project, load_project
-from runtime.pool import PoolFullError, WorkerPool, WorkerStartError
-from runtime.tasks import Attempt, InlineRunner, Outcome, run_attempt
+from zenaton_runtime.timing import retry
+from zenaton_runtime.project.loader import Project, load_project
+from zenaton_runtime.pool.worker_pool import PoolFullError, WorkerPool, WorkerStartError
+from zenaton_runtime.pool.attempts import Attempt, InlineRunner, Outcome, run_attempt
 from zenaton.exceptions import TaskCrashedError
 
 TASKS = '''
@@ -425,7 +425,7 @@ def test_quick_attempts_go_to_idle_workers_before_sharing_one(project: Project, 
 
 
 def test_output_left_between_attempts_is_not_the_next_attempts(tmp_path: Path) -> None:
-    from runtime.worker import Capture
+    from zenaton_runtime.pool.worker import Capture
 
     saved = os.dup(1), os.dup(2)
     try:

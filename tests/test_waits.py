@@ -1,4 +1,4 @@
-"""runtime.waits.fire_at: when a Wait ends, with pinned ``now`` values.
+"""zenaton_runtime.timing.waits.fire_at: when a Wait ends, with pinned ``now`` values.
 
 Expected values are written as UTC wall times, with the local time in a comment,
 so they do not depend on the code under test resolving time zones.
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from runtime.waits import fire_at
+from zenaton_runtime.timing.waits import fire_at
 from zenaton.exceptions import InvalidArgumentError
 from zenaton.tasks.wait import Wait
 

@@ -17,7 +17,7 @@ from flowlib.workflows import (
     Sequential,
 )
 
-from runtime.models import InstanceStatus, Kind
+from zenaton_runtime.models import InstanceStatus, Kind
 
 
 def test_sequential_runs_tasks_in_order_and_records_each_step(harness):
@@ -93,7 +93,7 @@ def test_version_runs_newest_for_new_instances(harness):
 
 def test_running_instance_keeps_the_version_it_started_with(harness):
     # An instance recorded when GreetingV0 was the newest version.
-    from runtime.instances import new_instance
+    from zenaton_runtime.instances import new_instance
 
     old = GreetingV0("bob")
     record, started, _ = new_instance(harness.project.codec, old, env="dev", now=harness.clock.now())
@@ -123,7 +123,7 @@ def test_where_id_find_returns_the_workflow_with_current_properties(harness):
 
 
 def test_events_are_ignored_by_finished_instances_with_a_clear_error(harness):
-    from runtime.errors import StateError
+    from zenaton_runtime.errors import StateError
 
     harness.dispatch(Child("x"))
     harness.run()

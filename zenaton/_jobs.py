@@ -1,7 +1,9 @@
 """Checks shared by everything that executes or dispatches jobs."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .abstracts.task import Task
 from .abstracts.workflow import Workflow
@@ -26,9 +28,7 @@ def check_custom_id(custom_id: Any) -> str | None:
     if custom_id is None:
         return None
     if isinstance(custom_id, bool) or not isinstance(custom_id, (str, int)):
-        raise InvalidArgumentError(
-            f"Provided ID must be a string or an integer, not {type(custom_id).__name__}"
-        )
+        raise InvalidArgumentError(f"Provided ID must be a string or an integer, not {type(custom_id).__name__}")
     custom_id = str(custom_id)
     if len(custom_id) > MAX_ID_LENGTH:
         raise InvalidArgumentError(f"Provided ID must not exceed {MAX_ID_LENGTH} characters")

@@ -1,4 +1,5 @@
 """Record: a dict whose keys also read as attributes."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,10 +5,12 @@ runtime while a task runs. A plain script has none installed; it then gets the
 default client runtime from the engine, looked up lazily so that importing the
 SDK never imports the engine.
 """
+
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .abstracts.event import Event
@@ -44,9 +46,7 @@ class Runtime(Protocol):
         """Dispatch the job at every fire time of the cron expression."""
 
 
-current_runtime: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar(
-    "zenaton_runtime", default=None
-)
+current_runtime: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar("zenaton_runtime", default=None)
 
 
 def get_runtime() -> Runtime:
@@ -54,6 +54,6 @@ def get_runtime() -> Runtime:
     runtime = current_runtime.get()
     if runtime is not None:
         return runtime
-    from runtime.control import default_runtime  # lazy: the SDK's one reach into the engine
+    from zenaton_runtime.client.control import default_runtime  # lazy: the SDK's one reach into the engine
 
     return default_runtime()

@@ -1,4 +1,5 @@
 """Client(app_id, api_token, app_env): the project's credentials and environment."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

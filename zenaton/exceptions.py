@@ -1,4 +1,5 @@
 """Errors raised by the Zenaton SDK (the original names and hierarchy)."""
+
 from __future__ import annotations
 
 

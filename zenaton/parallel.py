@@ -1,4 +1,5 @@
 """Parallel: run several jobs at once."""
+
 from __future__ import annotations
 
 from typing import Any

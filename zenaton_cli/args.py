@@ -1,4 +1,5 @@
 """Command-line arguments turned into Python values and job objects."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +7,10 @@ from typing import Any
 
 import click
 
-from runtime.errors import ZenatonError
 from zenaton._record import Record
 from zenaton.exceptions import ExternalError
 from zenaton.workflows.version import Version
+from zenaton_runtime.errors import ZenatonError
 
 
 def parse_value(text: str) -> Any:

@@ -1,4 +1,5 @@
 """The zenaton command group; commands are added explicitly below."""
+
 from __future__ import annotations
 
 import copy
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from runtime.errors import ZenatonError
 from zenaton.exceptions import ExternalError
+from zenaton_runtime.errors import ZenatonError
 
 from .commands import control, daemon, errors, init, instances, schedules
 from .render import error_line
@@ -24,8 +25,12 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Project directory (default: found from the working directory upwards).")
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Project directory (default: found from the working directory upwards).",
+)
 @click.option("--env", default=None, help="Environment (default: ZENATON_APP_ENV or zenaton.toml).")
 @click.version_option(package_name="zenaton")
 @click.pass_context

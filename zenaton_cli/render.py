@@ -1,4 +1,5 @@
 """Rendering: rich tables and timelines for people, JSON for scripts."""
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,14 @@ def instances_table(rows: list[dict[str, Any]]) -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(
-            row["id"], row["kind"], escape(row["name"]), escape(row["custom_id"] or "-"), escape(row["env"]),
-            status_text(row["status"]), row["created_at"], row["updated_at"],
+            row["id"],
+            row["kind"],
+            escape(row["name"]),
+            escape(row["custom_id"] or "-"),
+            escape(row["env"]),
+            status_text(row["status"]),
+            row["created_at"],
+            row["updated_at"],
         )
     out.print(table if rows else "no instances")
 
@@ -68,8 +75,12 @@ def instances_table(rows: list[dict[str, Any]]) -> None:
 def instance_detail(view: dict[str, Any], step: int | None = None, output: bool = False, timeline: bool = True) -> None:
     out.print(f"[bold]{escape(view['name'])}[/bold] {view['id']}")
     fields = [
-        ("kind", view["kind"]), ("custom id", view["custom_id"] or "-"), ("env", view["env"]),
-        ("version", view["version"] or "-"), ("created", view["created_at"]), ("updated", view["updated_at"]),
+        ("kind", view["kind"]),
+        ("custom id", view["custom_id"] or "-"),
+        ("env", view["env"]),
+        ("version", view["version"] or "-"),
+        ("created", view["created_at"]),
+        ("updated", view["updated_at"]),
     ]
     out.print(f"  status    {status_text(view['status'], view['error'])}")
     for label, value in fields:
@@ -110,7 +121,9 @@ def instance_detail(view: dict[str, Any], step: int | None = None, output: bool 
         for item in steps:
             for attempt in item.get("output", []):
                 if attempt["stdout"] or attempt["stderr"]:
-                    out.print(f"\n[bold]output of {escape(item['name'] or '')} (position {item['position']}), attempt {attempt['attempt']}[/bold]")
+                    out.print(
+                        f"\n[bold]output of {escape(item['name'] or '')} (position {item['position']}), attempt {attempt['attempt']}[/bold]"
+                    )
                     if attempt["stdout"]:
                         out.print(escape(attempt["stdout"].rstrip()))
                     if attempt["stderr"]:
@@ -122,12 +135,17 @@ def timeline_table(steps: list[dict[str, Any]]) -> None:
     for column in ("pos", "kind", "name", "status", "tries", "started", "duration", "result / error", "changed"):
         table.add_column(column)
     for item in steps:
-        outcome = item["error"] and f"{item['error'].get('class')}: {item['error'].get('message')}" or item["result"]
+        outcome = (item["error"] and f"{item['error'].get('class')}: {item['error'].get('message')}") or item["result"]
         table.add_row(
-            "-" if item["position"] is None else str(item["position"]), item["kind"], escape(item["name"] or ""),
-            status_text(item["status"]), str(item["attempts"] or ""), (item["started_at"] or "")[11:23],
+            "-" if item["position"] is None else str(item["position"]),
+            item["kind"],
+            escape(item["name"] or ""),
+            status_text(item["status"]),
+            str(item["attempts"] or ""),
+            (item["started_at"] or "")[11:23],
             "" if item["duration"] is None else f"{item['duration'] * 1000:.0f} ms",
-            escape(short(outcome) if outcome is not None else ""), escape(short(", ".join(item["changed"]), 30)),
+            escape(short(outcome) if outcome is not None else ""),
+            escape(short(", ".join(item["changed"]), 30)),
         )
     out.print(table)
 

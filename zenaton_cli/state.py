@@ -1,16 +1,18 @@
 """What every command shares: --project, --env, and lazily opened config and store."""
+
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from runtime.config import Config, Overrides, load_config
-from runtime.control import Control
-from runtime.loader import Project, load_project
-from runtime.store import Store, open_store
+from zenaton_runtime.client.control import Control
+from zenaton_runtime.project.config import Config, Overrides, load_config
+from zenaton_runtime.project.loader import Project, load_project
+from zenaton_runtime.store import Store, open_store
 
 
 class State:
@@ -52,8 +54,13 @@ class State:
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--project and --env on every command; passes the State as ``state``."""
 
-    @click.option("--project", "project", type=click.Path(file_okay=False, path_type=Path), default=None,
-                  help="Project directory (default: found from the working directory upwards).")
+    @click.option(
+        "--project",
+        "project",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Project directory (default: found from the working directory upwards).",
+    )
     @click.option("--env", "env", default=None, help="Environment (default: ZENATON_APP_ENV or zenaton.toml).")
     @functools.wraps(command)
     def wrapper(*args: Any, project: Path | None, env: str | None, **kwargs: Any) -> Any:

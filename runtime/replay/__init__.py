@@ -6,7 +6,8 @@ each returns the new decisions. Rebuilding a run after eviction is the same
 thing: deliver every recorded input again; requests already in the journal are
 checked (class by position) instead of decided again.
 """
-from .requests import Decision, NonDeterminismError, Recorded
-from .run import WorkflowRun
+
+from zenaton_runtime.replay.requests import Decision, NonDeterminismError, Recorded
+from zenaton_runtime.replay.run import WorkflowRun
 
 __all__ = ["Decision", "NonDeterminismError", "Recorded", "WorkflowRun"]

@@ -4,14 +4,15 @@ Workflow code runs in the daemon's main thread, so a SIGALRM timer can interrupt
 tight ``while True`` loop: the handler raises DecisionTimeout (a BaseException, so user
 ``except Exception`` blocks do not swallow it) wherever the code is.
 """
+
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
-from ..errors import EngineInterrupt
+from zenaton_runtime.errors import EngineInterrupt
 
 
 class DecisionTimeout(EngineInterrupt):

@@ -1,12 +1,13 @@
 """Reading a journal back: the requests it decided and the inputs it delivered."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
-from ..models import Entry, JournalEntry
-from .requests import CHILD, DISPATCH, TASK, WAIT, Recorded
+from zenaton_runtime.models import Entry, JournalEntry
+from zenaton_runtime.replay.requests import CHILD, DISPATCH, TASK, WAIT, Recorded
 
 
 @dataclass(slots=True)  # built on every step: plain slots, not frozen (3x cheaper)

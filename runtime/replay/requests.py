@@ -1,4 +1,5 @@
 """What a workflow asks for (requests) and what the engine must do (decisions)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

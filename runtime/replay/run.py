@@ -1,8 +1,10 @@
 """WorkflowRun: handle() in a greenlet, suspended at its pending request."""
+
 from __future__ import annotations
 
 import traceback
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import greenlet
 
@@ -12,10 +14,9 @@ from zenaton.abstracts.workflow import Workflow
 from zenaton.contexts.workflow_context import WorkflowContext, current_workflow_context
 from zenaton.exceptions import ExternalError, InvalidArgumentError
 from zenaton.tasks.wait import Wait
-
-from ..errors import EngineInterrupt
-from .deadline import DecisionTimeout, arm, disarm, time_limit
-from .requests import CHILD, DISPATCH, TASK, WAIT, Decision, NonDeterminismError, Recorded
+from zenaton_runtime.errors import EngineInterrupt
+from zenaton_runtime.replay.deadline import DecisionTimeout, arm, disarm, time_limit
+from zenaton_runtime.replay.requests import CHILD, DISPATCH, TASK, WAIT, Decision, NonDeterminismError, Recorded
 
 FireAt = Callable[[list, str, float], "float | None"]
 

@@ -8,13 +8,26 @@ Writers:
 - clients (scripts, the CLI, tasks) create instances and ``post`` inbox items;
 - only the daemon appends to journals, changes statuses, claims tasks and timers.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
-from ..models import ArchivedRun, Entry, Instance, InboxItem, InstanceStatus, JournalEntry, Schedule, TaskRecord, TaskStatus, Timer
+from zenaton_runtime.models import (
+    ArchivedRun,
+    Entry,
+    InboxItem,
+    Instance,
+    InstanceStatus,
+    JournalEntry,
+    Schedule,
+    TaskRecord,
+    TaskStatus,
+    Timer,
+)
 
 UNSET: Any = object()
 
@@ -126,7 +139,7 @@ class Batch:
 def create_child(create: Callable[..., bool], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """A batch's ``create_instance`` op on a backend's ``create``. A custom id taken after the
     step checked it fails the batch with a StoreError: the step is decided again, and refuses."""
-    from ..errors import DuplicateInstanceError, StoreError
+    from zenaton_runtime.errors import DuplicateInstanceError, StoreError
 
     try:
         create(*args, skip_duplicate=False, **kwargs)
@@ -262,14 +275,14 @@ class Store(Protocol):
 
 def open_store(url: str, *, now: Callable[[], float] = time.time, durability: str = "full") -> Store:
     """``memory://`` or ``sqlite:///path/to/file.db`` (a relative path is relative to cwd)."""
-    from ..errors import ConfigError
+    from zenaton_runtime.errors import ConfigError
 
     if url.startswith("memory:"):
-        from .memory import MemoryStore
+        from zenaton_runtime.store.memory import MemoryStore
 
         return MemoryStore(now=now)
     if url.startswith("sqlite:///"):
-        from .sqlite import SQLiteStore
+        from zenaton_runtime.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url[len("sqlite:///"):], now=now, durability=durability)
+        return SQLiteStore(url[len("sqlite:///") :], now=now, durability=durability)
     raise ConfigError(f"unsupported store url {url!r} (use sqlite:///path or memory://)")

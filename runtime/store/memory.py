@@ -4,18 +4,31 @@ For unit tests and in-process helpers. One lock guards everything; ``apply`` and
 every other write are all-or-nothing through an undo log that is replayed
 backwards when an op fails.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import threading
 import time
-from typing import Any, Callable, Hashable, MutableMapping
+from collections.abc import Callable, Hashable, MutableMapping
+from typing import Any
 
-from ..errors import DuplicateInstanceError, NotFoundError, StoreError
-from ..models import UNFINISHED, Entry, InboxItem, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, TaskStatus, Timer
-from .memory_rewind import MemoryRewind
-from .memory_schedules import MemorySchedules
-from . import UNSET, Batch, NewEntry, create_child
+from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
+from zenaton_runtime.models import (
+    UNFINISHED,
+    Entry,
+    InboxItem,
+    Instance,
+    InstanceStatus,
+    JournalEntry,
+    Kind,
+    TaskRecord,
+    TaskStatus,
+    Timer,
+)
+from zenaton_runtime.store import UNSET, Batch, NewEntry, create_child
+from zenaton_runtime.store.memory_rewind import MemoryRewind
+from zenaton_runtime.store.memory_schedules import MemorySchedules
 
 _MISSING: Any = object()
 _OPEN_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING)
@@ -108,14 +121,18 @@ class MemoryStore(MemorySchedules, MemoryRewind):
     ) -> list[Instance]:
         """Matching instances, newest first (created_at, then insertion order)."""
         wanted = {
-            "env": env, "name": name, "custom_id": custom_id, "parent_id": parent_id,
+            "env": env,
+            "name": name,
+            "custom_id": custom_id,
+            "parent_id": parent_id,
             "status": None if status is None else InstanceStatus(status),
             "kind": None if kind is None else Kind(kind),
         }
         wanted = {k: v for k, v in wanted.items() if v is not None}
         with self._lock:
             found = [
-                i for i in self._instances.values()
+                i
+                for i in self._instances.values()
                 if all(getattr(i, k) == v for k, v in wanted.items()) and (not id_prefix or i.id.startswith(id_prefix))
             ]
             found.sort(key=lambda i: (i.created_at, self._order[i.id]), reverse=True)
@@ -124,7 +141,7 @@ class MemoryStore(MemorySchedules, MemoryRewind):
     def journal(self, instance_id: str, after_seq: int = 0) -> list[JournalEntry]:
         with self._lock:
             entries = self._journal.get(instance_id, [])
-            return entries[max(after_seq, 0):]  # entry n has seq n + 1
+            return entries[max(after_seq, 0) :]  # entry n has seq n + 1
 
     def tasks_of(self, instance_id: str) -> list[TaskRecord]:
         """The instance's tasks in creation order."""
@@ -197,7 +214,8 @@ class MemoryStore(MemorySchedules, MemoryRewind):
         """Timers with fire_at <= now, earliest first; they stay until deleted."""
         with self._lock:
             due = sorted(
-                (t for t in self._timers.values() if t.fire_at <= now), key=lambda t: (t.fire_at, t.instance_id, t.position)
+                (t for t in self._timers.values() if t.fire_at <= now),
+                key=lambda t: (t.fire_at, t.instance_id, t.position),
             )
         return due[: max(limit, 0)]
 
@@ -215,8 +233,11 @@ class MemoryStore(MemorySchedules, MemoryRewind):
     def next_due(self, after: float) -> float | None:
         with self._lock:
             times = [t.fire_at for t in self._timers.values() if t.fire_at > after]
-            times += [t.run_at for t in self._tasks.values()
-                      if t.status == TaskStatus.QUEUED and t.run_at > after and self._runs(t)]
+            times += [
+                t.run_at
+                for t in self._tasks.values()
+                if t.status == TaskStatus.QUEUED and t.run_at > after and self._runs(t)
+            ]
             times += [s.next_fire for s in self._schedules.values() if s.next_fire > after]
         return min(times, default=None)
 
@@ -276,10 +297,19 @@ class MemoryStore(MemorySchedules, MemoryRewind):
     def _op_append(self, entry: NewEntry) -> None:
         self._require(entry.instance_id)
         entries = self._journal[entry.instance_id]
-        self._push(entries, JournalEntry(
-            entry.instance_id, len(entries) + 1, Entry(entry.type), entry.position, entry.name, entry.data,
-            entry.properties, self.now(),
-        ))
+        self._push(
+            entries,
+            JournalEntry(
+                entry.instance_id,
+                len(entries) + 1,
+                Entry(entry.type),
+                entry.position,
+                entry.name,
+                entry.data,
+                entry.properties,
+                self.now(),
+            ),
+        )
 
     def _op_update_instance(
         self, instance_id: str, *, status: InstanceStatus | None = None, properties: Any = UNSET, error: Any = UNSET
@@ -312,14 +342,24 @@ class MemoryStore(MemorySchedules, MemoryRewind):
         self._push(self._tasks_of[task.instance_id], task.id)
 
     def _op_update_task(
-        self, task_id: str, *, status: TaskStatus | None = None, retry_index: int | None = None,
+        self,
+        task_id: str,
+        *,
+        status: TaskStatus | None = None,
+        retry_index: int | None = None,
         run_at: float | None = None,
     ) -> None:
         task = self._tasks.get(task_id)
         if task is None:
             raise NotFoundError(f"no task with id {task_id!r}")
-        changes: dict[str, Any] = {"status": None if status is None else TaskStatus(status), "retry_index": retry_index, "run_at": run_at}
-        self._set(self._tasks, task_id, dataclasses.replace(task, **{k: v for k, v in changes.items() if v is not None}))
+        changes: dict[str, Any] = {
+            "status": None if status is None else TaskStatus(status),
+            "retry_index": retry_index,
+            "run_at": run_at,
+        }
+        self._set(
+            self._tasks, task_id, dataclasses.replace(task, **{k: v for k, v in changes.items() if v is not None})
+        )
 
     def _op_cancel_tasks(self, instance_id: str) -> None:
         self._require(instance_id)

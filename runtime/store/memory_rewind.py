@@ -1,10 +1,11 @@
 """The rewind archive in memory (a mixin of MemoryStore: it uses its lock and undo log)."""
+
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from ..models import ArchivedRun, Instance, JournalEntry, TaskRecord, TaskStatus, Timer
+from zenaton_runtime.models import ArchivedRun, Instance, JournalEntry, TaskRecord, TaskStatus, Timer
 
 _UNFINISHED_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.FAILED)
 
@@ -47,5 +48,9 @@ class MemoryRewind:
         for key in [k for k in self._timers if k[0] == instance_id and k[1] >= position]:
             self._del(self._timers, key)
         for child in list(self._instances.values()):
-            if child.parent_id == instance_id and child.parent_position is not None and child.parent_position >= position:
+            if (
+                child.parent_id == instance_id
+                and child.parent_position is not None
+                and child.parent_position >= position
+            ):
                 self._set(self._instances, child.id, dataclasses.replace(child, parent_position=None))

@@ -1,11 +1,12 @@
 """Cron schedules in memory (a mixin of MemoryStore: it uses its lock and undo log)."""
+
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from ..models import Instance, Schedule, TaskRecord
-from . import NewEntry
+from zenaton_runtime.models import Instance, Schedule, TaskRecord
+from zenaton_runtime.store import NewEntry
 
 
 class MemorySchedules:

@@ -5,10 +5,12 @@ Never edit or reorder a released migration; add a new one at the end. Migration
 ``BEGIN IMMEDIATE`` transaction, so concurrent processes opening the same file
 migrate it exactly once.
 """
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable, ContextManager
+from collections.abc import Callable
+from typing import ContextManager
 
 VERSION_TABLE = "schema_version"
 

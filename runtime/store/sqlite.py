@@ -11,23 +11,42 @@ the daemon has something to do for it, and ``last_seq``: its journal length),
 ``journal``, ``tasks``, ``timers``, ``inbox`` and ``journal_archive`` (entries a rewind
 moved out of a run, by run number).
 """
+
 from __future__ import annotations
 
 import os
 import random
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
-from ..errors import ConfigError, StoreError
-from ..models import InboxItem, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, TaskStatus, Timer
-from . import Batch, NewEntry
-from .sqlite_commit import CommitThread, PendingCommit
-from .sqlite_rewind import SQLiteRewind
-from .sqlite_schedules import SQLiteSchedules
-from .schema import LATEST, OPEN_TASK, QUEUED_TASK, current_version, migrate
-from .sqlite_writer import ENTRIES, INSTANCE_COLS, JOURNAL_COLS, TASK_COLS, Writer, instance_row, task_row
+from zenaton_runtime.errors import ConfigError, StoreError
+from zenaton_runtime.models import (
+    InboxItem,
+    Instance,
+    InstanceStatus,
+    JournalEntry,
+    Kind,
+    TaskRecord,
+    TaskStatus,
+    Timer,
+)
+from zenaton_runtime.store import Batch, NewEntry
+from zenaton_runtime.store.schema import LATEST, OPEN_TASK, QUEUED_TASK, current_version, migrate
+from zenaton_runtime.store.sqlite_commit import CommitThread, PendingCommit
+from zenaton_runtime.store.sqlite_rewind import SQLiteRewind
+from zenaton_runtime.store.sqlite_schedules import SQLiteSchedules
+from zenaton_runtime.store.sqlite_writer import (
+    ENTRIES,
+    INSTANCE_COLS,
+    JOURNAL_COLS,
+    TASK_COLS,
+    Writer,
+    instance_row,
+    task_row,
+)
 
 T = TypeVar("T")
 
@@ -37,7 +56,6 @@ CLAIMABLE = f"{QUEUED_TASK} AND run_at <= ? AND {RUNNING_INSTANCE}"
 
 BUSY_TIMEOUT_MS = 10_000
 LOCK_PATIENCE = 60.0  # seconds of retrying "database is locked" before giving up
-
 
 
 class SQLiteStore(SQLiteSchedules, SQLiteRewind):
@@ -68,8 +86,11 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
     def _connect(self) -> sqlite3.Connection:
         try:
             return sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False,
-                timeout=BUSY_TIMEOUT_MS / 1000, cached_statements=256,
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                cached_statements=256,
             )
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the store {self.path}: {e}") from e
@@ -93,7 +114,9 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
                     "schema_version table); refusing to use it"
                 )
         elif version > LATEST:
-            raise StoreError(f"{self.path} has schema version {version}, newer than this zenaton ({LATEST}); upgrade zenaton")
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this zenaton ({LATEST}); upgrade zenaton"
+            )
         mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"cannot put {self.path} in WAL mode (got {mode!r})")
@@ -185,7 +208,10 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         clauses: list[str] = []
         params: list[Any] = []
         for column, value in (
-            ("env", env), ("name", name), ("custom_id", custom_id), ("parent_id", parent_id),
+            ("env", env),
+            ("name", name),
+            ("custom_id", custom_id),
+            ("parent_id", parent_id),
             ("status", None if status is None else InstanceStatus(status).value),
             ("kind", None if kind is None else Kind(kind).value),
         ):
@@ -202,7 +228,8 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
 
     def journal(self, instance_id: str, after_seq: int = 0) -> list[JournalEntry]:
         rows = self._read(
-            f"SELECT {JOURNAL_COLS} FROM journal WHERE instance_id = ? AND seq > ? ORDER BY seq", (instance_id, after_seq)
+            f"SELECT {JOURNAL_COLS} FROM journal WHERE instance_id = ? AND seq > ? ORDER BY seq",
+            (instance_id, after_seq),
         )
         return [JournalEntry(r[0], r[1], ENTRIES[r[2]], *r[3:]) for r in rows]
 
@@ -223,7 +250,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
     def get_instances(self, instance_ids: list[str]) -> dict[str, Instance]:
         found: dict[str, Instance] = {}
         for start in range(0, len(instance_ids), 500):  # well under SQLite's limit of variables
-            chunk = instance_ids[start:start + 500]
+            chunk = instance_ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
             for row in self._read(f"SELECT {INSTANCE_COLS} FROM instances WHERE id IN ({marks})", chunk):
                 found[row[0]] = instance_row(row)
@@ -232,7 +259,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
     def inboxes(self, instance_ids: list[str]) -> dict[str, list[InboxItem]]:
         found: dict[str, list[InboxItem]] = {i: [] for i in instance_ids}
         for start in range(0, len(instance_ids), 500):
-            chunk = instance_ids[start:start + 500]
+            chunk = instance_ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
             rows = self._read(
                 f"SELECT id, instance_id, kind, name, data, created_at FROM inbox WHERE instance_id IN ({marks}) ORDER BY id",
@@ -367,7 +394,9 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
 
     def recover(self) -> int:
         return self._write(  # through the index of open tasks: a restart does not scan every task ever run
-            lambda w: w.c.execute(f"UPDATE tasks SET status = 'queued' WHERE {OPEN_TASK} AND status = 'running'").rowcount
+            lambda w: (
+                w.c.execute(f"UPDATE tasks SET status = 'queued' WHERE {OPEN_TASK} AND status = 'running'").rowcount
+            )
         )
 
     def close(self) -> None:
@@ -433,6 +462,8 @@ def _claim(w: Writer, now: float, limit: int) -> list[TaskRecord]:
         f"SELECT {TASK_COLS}, ord FROM tasks WHERE {CLAIMABLE} ORDER BY run_at, ord LIMIT ?", (now, limit)
     ).fetchall()
     # by ord, the rowid: no look-up through the id index
-    w.c.executemany("UPDATE tasks SET status = 'running', attempts = attempts + 1 WHERE ord = ?", [(r[10],) for r in rows])
+    w.c.executemany(
+        "UPDATE tasks SET status = 'running', attempts = attempts + 1 WHERE ord = ?", [(r[10],) for r in rows]
+    )
     running = TaskStatus.RUNNING
     return [TaskRecord(r[0], r[1], r[2], r[3], r[4], running, r[6], r[7] + 1, r[8], r[9]) for r in rows]

@@ -8,14 +8,15 @@ reads through a second connection, and every other write waits for it to land fi
 A COMMIT that fails (an I/O error, a full disk: in WAL mode it takes no further lock) rolls the
 step back; the engine keeps its results in memory and tries again.
 """
+
 from __future__ import annotations
 
 import queue
 import sqlite3
 import threading
-from typing import Callable
+from collections.abc import Callable
 
-from ..models import TaskRecord
+from zenaton_runtime.models import TaskRecord
 
 
 class PendingCommit:
@@ -25,7 +26,7 @@ class PendingCommit:
     that rolled all of it back. ``changes`` is the store's ``changes()`` when it was written.
     """
 
-    __slots__ = ("claimed", "changes", "error", "landed", "_settle")
+    __slots__ = ("_settle", "changes", "claimed", "error", "landed")
 
     def __init__(self, claimed: list[TaskRecord], changes: object, settle: Callable[[], None]) -> None:
         self.claimed = claimed

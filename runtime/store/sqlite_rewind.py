@@ -3,12 +3,13 @@
 The ``rewind`` batch op itself is ``Writer.rewind`` (sqlite_writer.py): it runs inside
 the batch's transaction like every other op.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-from ..models import ArchivedRun, Entry, JournalEntry
-from .sqlite_writer import JOURNAL_COLS
+from zenaton_runtime.models import ArchivedRun, Entry, JournalEntry
+from zenaton_runtime.store.sqlite_writer import JOURNAL_COLS
 
 
 class SQLiteRewind:

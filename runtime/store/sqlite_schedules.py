@@ -1,10 +1,11 @@
 """Cron schedules in SQLite (a mixin of SQLiteStore: it uses its _read and _write)."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from ..models import Instance, Kind, Schedule, TaskRecord
-from . import NewEntry
+from zenaton_runtime.models import Instance, Kind, Schedule, TaskRecord
+from zenaton_runtime.store import NewEntry
 
 SCHEDULE_COLS = (
     "id, env, kind, name, custom_id, data, cron, timezone, next_fire, last_fire, fires, skips, last_skip, created_at"
@@ -21,13 +22,26 @@ class SQLiteSchedules:
 
     def add_schedule(self, schedule: Schedule) -> None:
         values = (
-            schedule.id, schedule.env, schedule.kind.value, schedule.name, schedule.custom_id, schedule.data,
-            schedule.cron, schedule.timezone, schedule.next_fire, schedule.last_fire, schedule.fires, schedule.skips,
-            schedule.last_skip, schedule.created_at,
+            schedule.id,
+            schedule.env,
+            schedule.kind.value,
+            schedule.name,
+            schedule.custom_id,
+            schedule.data,
+            schedule.cron,
+            schedule.timezone,
+            schedule.next_fire,
+            schedule.last_fire,
+            schedule.fires,
+            schedule.skips,
+            schedule.last_skip,
+            schedule.created_at,
         )
-        self._write(lambda w: w.c.execute(
-            f"INSERT INTO schedules ({SCHEDULE_COLS}) VALUES ({', '.join('?' * len(values))})", values
-        ))
+        self._write(
+            lambda w: w.c.execute(
+                f"INSERT INTO schedules ({SCHEDULE_COLS}) VALUES ({', '.join('?' * len(values))})", values
+            )
+        )
 
     def get_schedule(self, schedule_id: str) -> Schedule | None:
         rows = self._read(f"SELECT {SCHEDULE_COLS} FROM schedules WHERE id = ?", (schedule_id,))

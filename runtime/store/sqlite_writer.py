@@ -1,13 +1,15 @@
 """Applying a Batch inside one open SQLite transaction, and reading rows back as records."""
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from ..errors import DuplicateInstanceError, NotFoundError, StoreError
-from ..models import Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
-from . import UNSET, Batch, NewEntry, create_child
-from .schema import OPEN_TASK
+from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
+from zenaton_runtime.models import Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
+from zenaton_runtime.store import UNSET, Batch, NewEntry, create_child
+from zenaton_runtime.store.schema import OPEN_TASK
 
 INSTANCE_COLS = (
     "id, kind, name, version, custom_id, env, status, data, properties, error,"
@@ -69,7 +71,7 @@ class Writer:
                 ids.add(args[0])
         wanted = [i for i in ids if i not in self.last_seq]
         for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
+            chunk = wanted[start : start + 500]
             marks = ", ".join("?" * len(chunk))
             self.last_seq.update(self.c.execute(f"SELECT id, last_seq FROM instances WHERE id IN ({marks})", chunk))
 
@@ -191,8 +193,23 @@ class Writer:
         status = i.status if type(i.status) is InstanceStatus else InstanceStatus(i.status)
         if started.instance_id != i.id:
             raise StoreError(f"started entry for {started.instance_id!r} given with instance {i.id!r}")
-        row = (i.id, kind.value, i.name, i.version, i.custom_id, i.env, status.value, i.data, i.properties,
-               i.error, i.parent_id, i.parent_position, i.created_at, i.updated_at, int(kind is Kind.WORKFLOW))
+        row = (
+            i.id,
+            kind.value,
+            i.name,
+            i.version,
+            i.custom_id,
+            i.env,
+            status.value,
+            i.data,
+            i.properties,
+            i.error,
+            i.parent_id,
+            i.parent_position,
+            i.created_at,
+            i.updated_at,
+            int(kind is Kind.WORKFLOW),
+        )
         if kind is Kind.WORKFLOW and i.custom_id is not None and not status.finished:
             self.flush()  # gathered status changes may free or take this custom id
             taken = self.c.execute(
@@ -205,7 +222,9 @@ class Writer:
                     return False
                 raise _duplicate(i.name, i.custom_id, i.env)
             try:
-                self.c.execute(f"INSERT INTO instances ({INSTANCE_COLS}, ready, last_seq) VALUES ({INSTANCE_MARKS})", row)
+                self.c.execute(
+                    f"INSERT INTO instances ({INSTANCE_COLS}, ready, last_seq) VALUES ({INSTANCE_MARKS})", row
+                )
             except sqlite3.IntegrityError as e:
                 raise StoreError(f"cannot create instance {i.id!r}: {e}") from e
         elif i.id in self.last_seq:
@@ -223,8 +242,18 @@ class Writer:
         self.require(entry.instance_id)
         seq = self.last_seq[entry.instance_id] = self.last_seq[entry.instance_id] + 1
         self.moved.add(entry.instance_id)
-        self.entries.append((entry.instance_id, seq, _value(entry.type, Entry),
-                             entry.position, entry.name, entry.data, entry.properties, self.time))
+        self.entries.append(
+            (
+                entry.instance_id,
+                seq,
+                _value(entry.type, Entry),
+                entry.position,
+                entry.name,
+                entry.data,
+                entry.properties,
+                self.time,
+            )
+        )
 
     def update_instance(
         self, instance_id: str, *, status: InstanceStatus | None = None, properties: Any = UNSET, error: Any = UNSET
@@ -242,11 +271,27 @@ class Writer:
     def add_task(self, task: TaskRecord) -> None:
         t = task
         self.require(t.instance_id)
-        self.new_tasks.append((t.id, t.instance_id, t.position, t.name, t.data, _value(t.status, TaskStatus),
-                               t.retry_index, t.attempts, t.run_at, t.created_at))
+        self.new_tasks.append(
+            (
+                t.id,
+                t.instance_id,
+                t.position,
+                t.name,
+                t.data,
+                _value(t.status, TaskStatus),
+                t.retry_index,
+                t.attempts,
+                t.run_at,
+                t.created_at,
+            )
+        )
 
     def update_task(
-        self, task_id: str, *, status: TaskStatus | None = None, retry_index: int | None = None,
+        self,
+        task_id: str,
+        *,
+        status: TaskStatus | None = None,
+        retry_index: int | None = None,
         run_at: float | None = None,
     ) -> None:
         value = None if status is None else _value(status, TaskStatus)
@@ -315,14 +360,34 @@ class Writer:
         )
 
 
-BATCH_OPS = frozenset({
-    "create_instance", "append", "update_instance", "add_task", "update_task", "cancel_tasks",
-    "add_timer", "delete_timer", "delete_timers", "consume_inbox", "post", "rewind",
-})
-GATHERED_OPS = frozenset({
-    "create_instance", "append", "update_instance", "add_task", "update_task", "consume_inbox", "delete_timer",
-    "delete_timers",
-})
+BATCH_OPS = frozenset(
+    {
+        "create_instance",
+        "append",
+        "update_instance",
+        "add_task",
+        "update_task",
+        "cancel_tasks",
+        "add_timer",
+        "delete_timer",
+        "delete_timers",
+        "consume_inbox",
+        "post",
+        "rewind",
+    }
+)
+GATHERED_OPS = frozenset(
+    {
+        "create_instance",
+        "append",
+        "update_instance",
+        "add_task",
+        "update_task",
+        "consume_inbox",
+        "delete_timer",
+        "delete_timers",
+    }
+)
 
 
 def _value(member: Any, enum: Any) -> str:

@@ -1,4 +1,5 @@
 """Events sent to running workflows."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """The common base of tasks and workflows."""
+
 from __future__ import annotations
 
 import abc

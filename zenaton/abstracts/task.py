@@ -1,4 +1,5 @@
 """Tasks: the units of real work, run by the task pool."""
+
 from __future__ import annotations
 
 import abc

@@ -1,4 +1,5 @@
 """Workflows: durable orchestration written as ordinary Python."""
+
 from __future__ import annotations
 
 import abc

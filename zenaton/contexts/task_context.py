@@ -1,4 +1,5 @@
 """The context of a running task attempt."""
+
 from __future__ import annotations
 
 import contextvars

@@ -1,4 +1,5 @@
 """where_id(...): find and control a workflow instance by its custom id."""
+
 from __future__ import annotations
 
 from typing import Any

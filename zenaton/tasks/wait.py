@@ -1,4 +1,5 @@
 """Wait: pause a workflow for a duration, until a date, or until an event."""
+
 from __future__ import annotations
 
 import inspect

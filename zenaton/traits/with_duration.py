@@ -1,4 +1,5 @@
 """Duration builders for Wait: seconds, minutes, hours, days, weeks, months, years."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Date builders for Wait: timestamp, at, day_of_month, weekdays, set_timezone."""
+
 from __future__ import annotations
 
 import datetime as _dt

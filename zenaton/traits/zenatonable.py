@@ -1,4 +1,5 @@
 """Zenatonable: what makes a Task or Workflow dispatchable and executable."""
+
 from __future__ import annotations
 
 from typing import Any

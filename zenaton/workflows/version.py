@@ -1,4 +1,5 @@
 """Version: several implementations of one workflow; new instances run the newest."""
+
 from __future__ import annotations
 
 import abc

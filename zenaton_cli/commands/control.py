@@ -4,6 +4,7 @@ When a daemon is running, each command waits (briefly) until it has applied the
 intent and prints the new status; without one, the intent is queued and applied
 at the next `zenaton start`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,10 +13,10 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from runtime.control import Control
-from runtime.pidlock import lock_path, read_info
-from runtime.models import Instance
-from runtime.rewind import RewindPlan, prepare, request_rewind
+from zenaton_runtime.client.control import Control
+from zenaton_runtime.engine.rewind_plan import RewindPlan, prepare, request_rewind
+from zenaton_runtime.models import Instance
+from zenaton_runtime.pidlock import lock_path, read_info
 
 from ..args import build
 from ..render import err, out, print_json
@@ -101,12 +102,21 @@ def retry(state: State, ref: str | None, retry_all: bool, name: str | None, as_j
 @click.argument("ref", metavar="ID")
 @click.argument("event_name", metavar="EVENT")
 @click.argument("args", nargs=-1)
-@click.option("--arg", "kwargs", multiple=True, metavar="KEY=VALUE", help="A keyword argument of the event (repeatable).")
+@click.option(
+    "--arg", "kwargs", multiple=True, metavar="KEY=VALUE", help="A keyword argument of the event (repeatable)."
+)
 @click.option("--name", default=None, help="Workflow name, when a custom id matches several.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @common_options
-def send_event(state: State, ref: str, event_name: str, args: tuple[str, ...], kwargs: tuple[str, ...],
-               name: str | None, as_json: bool) -> None:
+def send_event(
+    state: State,
+    ref: str,
+    event_name: str,
+    args: tuple[str, ...],
+    kwargs: tuple[str, ...],
+    name: str | None,
+    as_json: bool,
+) -> None:
     """Send EVENT (an Event class of the project, built from ARGS) to an instance."""
     control = state.control(load=True)
     instance = control.resolve(ref, name)
@@ -116,8 +126,14 @@ def send_event(state: State, ref: str, event_name: str, args: tuple[str, ...], k
 
 @click.command(short_help="Re-run a stopped workflow from step N with the current code.")
 @click.argument("ref", metavar="ID")
-@click.option("--to-step", "position", type=int, required=True, metavar="N",
-              help="The step (its position, as `inspect` shows) to run again; later steps run again too.")
+@click.option(
+    "--to-step",
+    "position",
+    type=int,
+    required=True,
+    metavar="N",
+    help="The step (its position, as `inspect` shows) to run again; later steps run again too.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be archived; change nothing.")
 @click.option("--name", default=None, help="Workflow name, when a custom id matches several.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -142,8 +158,16 @@ def rewind(state: State, ref: str, position: int, dry_run: bool, name: str | Non
     refused = applied and len(state.store.archive(instance.id)) < plan.run
     status = control.get(instance.id).status.value
     if as_json:
-        print_json({**plan.summary(), "action": "rewind", "dry_run": False, "applied": applied and not refused,
-                    "refused": refused, "status": status})
+        print_json(
+            {
+                **plan.summary(),
+                "action": "rewind",
+                "dry_run": False,
+                "applied": applied and not refused,
+                "refused": refused,
+                "status": status,
+            }
+        )
         return
     _show_plan(instance, plan, False)
     if refused:
@@ -155,7 +179,9 @@ def rewind(state: State, ref: str, position: int, dry_run: bool, name: str | Non
 def _show_plan(instance: Instance, plan: RewindPlan, dry_run: bool) -> None:
     label = f"{escape(instance.name)} {instance.id}"
     if plan.position != plan.requested:
-        out.print(f"step {plan.requested} is part of a Parallel starting at step {plan.position}: rewinding to step {plan.position}")
+        out.print(
+            f"step {plan.requested} is part of a Parallel starting at step {plan.position}: rewinding to step {plan.position}"
+        )
     keep, archive = ("would keep", "would archive") if dry_run else ("keeps", "archives")
     out.print(
         f"rewind {label} to step {plan.position}: {keep} {len(plan.kept)} journal entries (through seq "

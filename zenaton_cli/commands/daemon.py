@@ -1,4 +1,5 @@
 """start, stop, status: the daemon's life."""
+
 from __future__ import annotations
 
 import os
@@ -12,24 +13,30 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from runtime.pidlock import lock_path, read_info
-from runtime.config import Overrides
-from runtime.errors import DaemonError
-from runtime.history import iso
+from zenaton_runtime.client.inspect_views import iso
+from zenaton_runtime.errors import DaemonError
+from zenaton_runtime.pidlock import lock_path, read_info
+from zenaton_runtime.project.config import Overrides
 
 from ..render import out, print_json
 from ..state import State, common_options
 
 
 @click.command(short_help="Run the daemon in the foreground.")
-@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Task workers (default from zenaton.toml, 8).")
-@click.option("--reload/--no-reload", "reload", default=None,
-              help="Reload the project when its files change (default from zenaton.toml: on).")
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=None, help="Task workers (default from zenaton.toml, 8)."
+)
+@click.option(
+    "--reload/--no-reload",
+    "reload",
+    default=None,
+    help="Reload the project when its files change (default from zenaton.toml: on).",
+)
 @common_options
 def start(state: State, concurrency: int | None, reload: bool | None) -> int:
     """Run the daemon in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
 
-    from runtime.daemon import run_daemon  # the engine, only for the commands that run it
+    from zenaton_runtime.daemon import run_daemon  # the engine, only for the commands that run it
 
     return run_daemon(state.config, concurrency=concurrency, log=_log, reload=reload)
 
@@ -64,19 +71,30 @@ _log = StepLog()
 
 @click.command(short_help="The original agent's command line: the same as start.")
 @click.option("--boot", default=None, help="The file that imports the project's workflows and tasks.")
-@click.option("--env", "dotenv", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A .env file to read.")
+@click.option(
+    "--env", "dotenv", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A .env file to read."
+)
 @click.option("--app_id", "app_id", default=None, help="App id (instead of ZENATON_APP_ID).")
 @click.option("--api_token", "api_token", default=None, help="Accepted for compatibility; nothing checks it.")
 @click.option("--app_env", "app_env", default=None, help="The environment to run.")
-@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Task workers (default from zenaton.toml, 8).")
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=None, help="Task workers (default from zenaton.toml, 8)."
+)
 @click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None, help="Project directory.")
-def listen(boot: str | None, dotenv: Path | None, app_id: str | None, api_token: str | None, app_env: str | None,
-           concurrency: int | None, project: Path | None) -> int:
+def listen(
+    boot: str | None,
+    dotenv: Path | None,
+    app_id: str | None,
+    api_token: str | None,
+    app_env: str | None,
+    concurrency: int | None,
+    project: Path | None,
+) -> int:
     """The original agent's command line: the same as `zenaton start`."""
     overrides = Overrides(env=app_env, boot=boot, dotenv=dotenv, app_id=app_id, api_token=api_token)
     state = State(project, app_env, overrides)
     try:
-        from runtime.daemon import run_daemon  # the engine, only for the commands that run it
+        from zenaton_runtime.daemon import run_daemon  # the engine, only for the commands that run it
 
         return run_daemon(state.config, concurrency=concurrency, log=_log)
     finally:

@@ -1,11 +1,12 @@
 """errors: what failed, grouped, with the ids to retry."""
+
 from __future__ import annotations
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from runtime.history import error_groups
+from zenaton_runtime.client.inspect_views import error_groups
 
 from ..render import out, print_json, short
 from ..state import State, common_options
@@ -29,8 +30,12 @@ def errors(state: State, name: str | None, as_json: bool) -> None:
         table.add_column(column)
     for group in groups:
         table.add_row(
-            str(group["count"]), escape(group["class"]), escape(group["task"]), group["latest"],
-            escape(short(group["message"] or "", 50)), " ".join(group["ids"]),
+            str(group["count"]),
+            escape(group["class"]),
+            escape(group["task"]),
+            group["latest"],
+            escape(short(group["message"] or "", 50)),
+            " ".join(group["ids"]),
         )
     out.print(table)
     out.print("retry one with `zenaton retry ID`, or all with `zenaton retry --all`")

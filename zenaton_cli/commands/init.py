@@ -1,17 +1,18 @@
-"""init: a new project from templates/, or a zenaton.toml for an existing one."""
+"""init: a new project from the packaged templates, or a zenaton.toml for an existing one."""
+
 from __future__ import annotations
 
-import shutil
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import click
 from rich.markup import escape
 
-from runtime.errors import ZenatonError
+from zenaton_runtime.errors import ZenatonError
 
 from ..render import out
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "project"
 RENAMES = {"gitignore": ".gitignore"}
 
 
@@ -23,8 +24,9 @@ def init(directory: Path) -> None:
     In a directory that already holds a Zenaton project (a boot.py), only a
     zenaton.toml pointing at it is added; nothing is overwritten.
     """
-    if not TEMPLATES.is_dir():
-        raise ZenatonError(f"project templates not found at {TEMPLATES}")
+    templates = files("zenaton_cli.templates") / "project"
+    if not templates.is_dir():
+        raise ZenatonError("project templates not found in the installed zenaton_cli package; reinstall zenaton")
     directory = directory.resolve()
     if directory.exists() and not directory.is_dir():
         raise ZenatonError(f"{directory} exists and is not a directory")
@@ -32,30 +34,45 @@ def init(directory: Path) -> None:
         raise ZenatonError(f"{directory / 'zenaton.toml'} already exists; nothing to do")
     directory.mkdir(parents=True, exist_ok=True)
     name = directory.name or "zenaton"
-    config = (TEMPLATES / "zenaton.toml").read_text().replace("{name}", _toml_string(name))
+    config = (templates / "zenaton.toml").read_text().replace("{name}", _toml_string(name))
     if (directory / "boot.py").is_file():
         (directory / "zenaton.toml").write_text(config)
-        out.print(f"found an existing Zenaton project in {escape(str(directory))}; added zenaton.toml (boot = \"boot.py\")")
+        out.print(
+            f'found an existing Zenaton project in {escape(str(directory))}; added zenaton.toml (boot = "boot.py")'
+        )
         return
     created = []
-    for source in sorted(TEMPLATES.rglob("*")):
-        if source.is_dir() or "__pycache__" in source.parts:
-            continue
-        relative = source.relative_to(TEMPLATES)
-        target = directory / RENAMES.get(str(relative), str(relative))
+    for relative, source in _template_files(templates):
+        target = directory / RENAMES.get(relative, relative)
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        if relative.name == "zenaton.toml":
+        if relative == "zenaton.toml":
             target.write_text(config)
         else:
-            shutil.copyfile(source, target)
+            target.write_bytes(source.read_bytes())
         created.append(str(target.relative_to(directory)))
     out.print(f"created a zenaton project in {escape(str(directory))}:")
     for path in created:
         out.print(f"  {escape(path)}")
-    out.print("next: `zenaton start`, then in another shell "
-              "`zenaton dispatch WelcomeFlow '{\"email\": \"ada@example.com\", \"slack_id\": \"U1\"}'`")
+    out.print(
+        "next: `zenaton start`, then in another shell "
+        '`zenaton dispatch WelcomeFlow \'{"email": "ada@example.com", "slack_id": "U1"}\'`'
+    )
+
+
+def _template_files(folder: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
+    """Every file under the template folder, by its path relative to it, sorted."""
+    found: list[tuple[str, Traversable]] = []
+    for entry in folder.iterdir():
+        if entry.name == "__pycache__":
+            continue
+        relative = f"{prefix}{entry.name}"
+        if entry.is_dir():
+            found += _template_files(entry, relative + "/")
+        else:
+            found.append((relative, entry))
+    return sorted(found)
 
 
 def _toml_string(value: str) -> str:

@@ -1,4 +1,5 @@
 """dispatch, list, inspect, wait: instances and their journals."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,10 @@ from typing import Any, TextIO
 import click
 from rich.markup import escape
 
-from runtime.control import Control
-from runtime.errors import NotFoundError, ZenatonError
-from runtime.history import instance_summary, instance_view
-from runtime.models import InstanceStatus
+from zenaton_runtime.client.control import Control
+from zenaton_runtime.client.inspect_views import instance_summary, instance_view
+from zenaton_runtime.errors import NotFoundError, ZenatonError
+from zenaton_runtime.models import InstanceStatus
 
 from ..args import build, records
 from ..render import instance_detail, instances_table, out, print_json
@@ -25,12 +26,24 @@ STATUSES = [s.value for s in InstanceStatus]
 @click.argument("args", nargs=-1)
 @click.option("--arg", "kwargs", multiple=True, metavar="KEY=VALUE", help="A keyword argument (repeatable).")
 @click.option("--id", "custom_id", default=None, help="Custom id, instead of the workflow's id().")
-@click.option("--from-file", "from_file", type=click.File("r"), default=None,
-              help="Bulk: one instance per line, a JSON array of arguments (or one JSON object argument).")
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("r"),
+    default=None,
+    help="Bulk: one instance per line, a JSON array of arguments (or one JSON object argument).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @common_options
-def dispatch(state: State, name: str, args: tuple[str, ...], kwargs: tuple[str, ...], custom_id: str | None,
-             from_file: TextIO | None, as_json: bool) -> None:
+def dispatch(
+    state: State,
+    name: str,
+    args: tuple[str, ...],
+    kwargs: tuple[str, ...],
+    custom_id: str | None,
+    from_file: TextIO | None,
+    as_json: bool,
+) -> None:
     """Start a workflow or task NAME with ARGS (JSON, or plain strings)."""
     control = state.control(load=True)
     cls = state.project().job(name)
@@ -42,7 +55,10 @@ def dispatch(state: State, name: str, args: tuple[str, ...], kwargs: tuple[str, 
         if as_json:
             print_json({"ids": ids, "dispatched": len(ids) - refused, "refused": refused})
         else:
-            out.print(f"dispatched {len(ids) - refused} {escape(name)} instance(s)" + (f", {refused} refused (custom id taken)" if refused else ""))
+            out.print(
+                f"dispatched {len(ids) - refused} {escape(name)} instance(s)"
+                + (f", {refused} refused (custom id taken)" if refused else "")
+            )
         return
     instance = control.dispatch(build(cls, args, kwargs), custom_id=custom_id)
     if as_json:
@@ -59,10 +75,12 @@ def bulk_dispatch(control: Control, cls: type, lines: TextIO, chunk: int = 10_00
         try:
             jobs.append(cls(*[records(a) for a in arguments]))
         except Exception as error:
-            raise ZenatonError(f"line {number}: cannot create {cls.__name__}: {type(error).__name__}: {error}") from None
+            raise ZenatonError(
+                f"line {number}: cannot create {cls.__name__}: {type(error).__name__}: {error}"
+            ) from None
     ids: list[str | None] = []
     for start in range(0, len(jobs), chunk):
-        ids += [i.id if i else None for i in control.dispatch_many(jobs[start:start + chunk])]
+        ids += [i.id if i else None for i in control.dispatch_many(jobs[start : start + chunk])]
     return ids
 
 

@@ -1,12 +1,13 @@
 """schedule, schedules, unschedule: cron schedules of workflows and tasks."""
+
 from __future__ import annotations
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from runtime.history import iso
-from runtime.models import Schedule
+from zenaton_runtime.client.inspect_views import iso
+from zenaton_runtime.models import Schedule
 
 from ..args import build
 from ..render import out, print_json
@@ -39,8 +40,15 @@ def schedule_view(schedule: Schedule) -> dict[str, object]:
 @click.option("--id", "custom_id", default=None, help="Custom id of each instance (a fire is skipped while one runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @common_options
-def schedule(state: State, name: str, cron: str, args: tuple[str, ...], kwargs: tuple[str, ...],
-             custom_id: str | None, as_json: bool) -> None:
+def schedule(
+    state: State,
+    name: str,
+    cron: str,
+    args: tuple[str, ...],
+    kwargs: tuple[str, ...],
+    custom_id: str | None,
+    as_json: bool,
+) -> None:
     """Dispatch workflow or task NAME at every fire time of CRON (5 fields, or 6 with seconds first)."""
     control = state.control(load=True)
     job = build(state.project().job(name), args, kwargs)
@@ -70,8 +78,14 @@ def schedules(state: State, all_envs: bool, as_json: bool) -> None:
     for row in rows:
         target = f"{row['kind']} {row['name']}" + (f" ({row['custom_id']})" if row["custom_id"] else "")
         table.add_row(
-            str(row["id"]), escape(target), escape(str(row["cron"])), str(row["timezone"]), str(row["next_fire"]),
-            str(row["last_fire"] or "-"), str(row["fires"]), str(row["skips"]),
+            str(row["id"]),
+            escape(target),
+            escape(str(row["cron"])),
+            str(row["timezone"]),
+            str(row["next_fire"]),
+            str(row["last_fire"] or "-"),
+            str(row["fires"]),
+            str(row["skips"]),
         )
     out.print(table)
 

@@ -6,6 +6,7 @@ a positive number of seconds. While that method runs after the k-th failure,
 classic ``n = retry_index; return False if n > 3 else n * 5`` gives three
 retries, 5, 10 and 15 seconds apart.
 """
+
 from __future__ import annotations
 
 import math

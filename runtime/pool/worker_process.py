@@ -1,7 +1,8 @@
 """The pool's side of a worker process: its pipes, its queue of attempts, its deadline.
 
-The process itself runs ``runtime.worker``; see that module for the line protocol.
+The process itself runs ``zenaton_runtime.pool.worker``; see that module for the line protocol.
 """
+
 from __future__ import annotations
 
 import collections
@@ -13,9 +14,8 @@ import tempfile
 import time
 from typing import Any, BinaryIO
 
-from .tasks import Attempt
-from .worker import read_tail
-
+from zenaton_runtime.pool.attempts import Attempt
+from zenaton_runtime.pool.worker import read_tail
 
 PIPELINE_BYTES = 32 * 1024  # attempts waiting in a worker's pipe: well under the pipe's buffer
 
@@ -87,7 +87,7 @@ class WorkerProcess:
 
     def abandon_pending(self) -> list[Attempt]:
         """Take back the attempts not written to the worker yet (it was still loading)."""
-        pending = list(self.queue)[self.sent:]
+        pending = list(self.queue)[self.sent :]
         self.unsent_bytes = 0
         for _ in pending:
             self.queue.pop()

@@ -5,18 +5,20 @@ the instance becomes running with the properties of the kept journal, and the ru
 from the kept journal alone, so the current code decides the rewound step again. The plan is
 made again here, against the journal as the daemon holds it: the client's plan may be stale.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from .activation_base import RUNNING
-from .decisions import Decider
-from .errors import ZenatonError
-from .models import Entry, InboxItem, InstanceStatus, JournalEntry, TaskStatus, Timer
-from .replay import WorkflowRun
-from .rewind import RewindPlan, custom_id_holder, duplicate, next_run, plan_rewind, refusal
+from zenaton_runtime.engine.decisions import Decider
+from zenaton_runtime.engine.journaling import RUNNING
+from zenaton_runtime.engine.rewind_plan import RewindPlan, custom_id_holder, duplicate, next_run, plan_rewind, refusal
+from zenaton_runtime.errors import ZenatonError
+from zenaton_runtime.models import Entry, InboxItem, InstanceStatus, JournalEntry, TaskStatus, Timer
+from zenaton_runtime.replay import WorkflowRun
 
 _UNFINISHED_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.FAILED)
 
@@ -95,7 +97,9 @@ class Rewinder(Decider):
         reason = refusal(self.instance, self.status)
         if reason:
             raise ZenatonError(reason)
-        plan = plan_rewind(self._journal_now(), requested, instance_id=self.id, run=next_run(self.engine.store, self.id))
+        plan = plan_rewind(
+            self._journal_now(), requested, instance_id=self.id, run=next_run(self.engine.store, self.id)
+        )
         i = self.instance
         if self.status.finished and i.custom_id is not None:
             key = (i.env, i.name, i.custom_id)

@@ -4,11 +4,13 @@ Clients never touch a journal: they create instances and post inbox items; the
 daemon applies them. ``Control`` is what the CLI and the SDK's client runtime
 use; ``ClientRuntime`` adapts it to the SDK's Runtime protocol.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from zenaton._jobs import check_custom_id, check_jobs
 from zenaton._runtime import current_runtime
@@ -16,14 +18,13 @@ from zenaton.abstracts.workflow import Workflow
 from zenaton.client import Client
 from zenaton.exceptions import DuplicateIdError, InstanceStateError, UnknownInstanceError
 from zenaton.workflows.version import Version
-
-from .errors import AmbiguousError, NotFoundError, StateError
-from .instances import new_instance
-from .loader import Project
-from .models import UNFINISHED, Instance, InstanceStatus, Kind, Schedule
-from .scheduler import new_schedule
-from .serializer import Codec
-from .store import Store, open_store
+from zenaton_runtime.errors import AmbiguousError, NotFoundError, StateError
+from zenaton_runtime.instances import new_instance
+from zenaton_runtime.models import UNFINISHED, Instance, InstanceStatus, Kind, Schedule
+from zenaton_runtime.project.loader import Project
+from zenaton_runtime.project.serializer import Codec
+from zenaton_runtime.store import Store, open_store
+from zenaton_runtime.timing.schedules import new_schedule
 
 MIN_PREFIX = 6
 
@@ -53,7 +54,9 @@ class Control:
 
     def unschedule(self, ref: str) -> Schedule:
         """Delete a schedule by id or unique id prefix (6+ characters)."""
-        matches = [s for s in self.store.list_schedules() if s.id == ref or (len(ref) >= MIN_PREFIX and s.id.startswith(ref))]
+        matches = [
+            s for s in self.store.list_schedules() if s.id == ref or (len(ref) >= MIN_PREFIX and s.id.startswith(ref))
+        ]
         if not matches:
             raise NotFoundError(f"no schedule {ref!r}")
         if len(matches) > 1:
@@ -79,7 +82,9 @@ class Control:
 
     def by_custom_id(self, name: str, custom_id: Any, *, unfinished_only: bool = False) -> Instance | None:
         """The newest instance of this workflow name with this custom id in this env."""
-        matches = self.store.list_instances(env=self.env, name=name, custom_id=check_custom_id(custom_id), kind="workflow")
+        matches = self.store.list_instances(
+            env=self.env, name=name, custom_id=check_custom_id(custom_id), kind="workflow"
+        )
         if unfinished_only:
             matches = [m for m in matches if m.status in UNFINISHED]
         unfinished = [m for m in matches if m.status in UNFINISHED]
@@ -101,9 +106,7 @@ class Control:
         unfinished = [i for i in by_custom if i.status in UNFINISHED] or by_custom
         names = sorted({i.name for i in unfinished})
         if len(names) > 1:
-            raise AmbiguousError(
-                f"custom id {ref!r} matches instances of {', '.join(names)}; say which with --name"
-            )
+            raise AmbiguousError(f"custom id {ref!r} matches instances of {', '.join(names)}; say which with --name")
         if unfinished:
             return unfinished[0]
         raise NotFoundError(f"no instance {ref!r} (not an id, an id prefix or a custom id in env {self.env!r})")
@@ -248,7 +251,7 @@ def _implementation(workflow_class: type, version: str | None) -> type:
 
 def default_runtime() -> ClientRuntime:
     """The runtime for a plain script: the project found from the working directory."""
-    from .config import load_config
+    from zenaton_runtime.project.config import load_config
 
     config = load_config()
     store = open_store(config.store_url, durability=config.durability)
@@ -261,4 +264,3 @@ def task_runtime(project: Project, store_url: str, env: str) -> ClientRuntime:
     """The runtime installed while a task runs: dispatches go to the task's env."""
     store = open_store(store_url)
     return ClientRuntime(Control(store, project.codec, env), env_from_client=False)
-

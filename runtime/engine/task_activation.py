@@ -1,10 +1,10 @@
 """A standalone task instance (a task dispatched on its own): its attempts, kill and retry."""
+
 from __future__ import annotations
 
-from .activation_base import RUNNING, outcome_data
-from .models import Entry, InboxItem, InstanceStatus, TaskRecord, TaskStatus
-from .activation_base import ActivationBase
-from .tasks import Outcome
+from zenaton_runtime.engine.journaling import RUNNING, ActivationBase, outcome_data
+from zenaton_runtime.models import Entry, InboxItem, InstanceStatus, TaskRecord, TaskStatus
+from zenaton_runtime.pool.attempts import Outcome
 
 
 class TaskActivation(ActivationBase):
@@ -43,9 +43,13 @@ class TaskActivation(ActivationBase):
 
     def _failure(self, task: TaskRecord, outcome: Outcome) -> None:
         delay = outcome.retry_delay
-        self._append(Entry.TASK_FAILED, 0, task.name, outcome_data(outcome, task.attempts, error=outcome.error, retry_in=delay))
+        self._append(
+            Entry.TASK_FAILED, 0, task.name, outcome_data(outcome, task.attempts, error=outcome.error, retry_in=delay)
+        )
         if delay:
-            self.batch.update_task(task.id, status=TaskStatus.QUEUED, retry_index=task.retry_index + 1, run_at=self.now + delay)
+            self.batch.update_task(
+                task.id, status=TaskStatus.QUEUED, retry_index=task.retry_index + 1, run_at=self.now + delay
+            )
             return
         self.batch.update_task(task.id, status=TaskStatus.FAILED)
         error = dict(outcome.error or {})

@@ -11,28 +11,29 @@ step collects results and decides (SQLite lets go of the GIL while it writes and
 the next step leaves the instances that commit touches alone, looks for new work only once it
 landed, and lands it before writing its own; the claimed tasks go to the workers only then.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 from zenaton.abstracts.task import Task
-
-from .activation import Activation
-from .clock import Clock, SystemClock
-from .errors import StoreError
-from .loader import Project
-from .lookout import Lookout
-from .models import Instance, Kind, TaskRecord
-from .replay import WorkflowRun
-from .scheduler import fire_due
-from .standalone import TaskActivation
-from .store import Batch, Store
-from .tasks import Attempt, Outcome
+from zenaton_runtime.engine.lookout import Lookout
+from zenaton_runtime.engine.task_activation import TaskActivation
+from zenaton_runtime.engine.workflow_activation import Activation
+from zenaton_runtime.errors import StoreError
+from zenaton_runtime.models import Instance, Kind, TaskRecord
+from zenaton_runtime.pool.attempts import Attempt, Outcome
+from zenaton_runtime.project.loader import Project
+from zenaton_runtime.replay import WorkflowRun
+from zenaton_runtime.store import Batch, Store
+from zenaton_runtime.timing.clock import Clock, SystemClock
+from zenaton_runtime.timing.schedules import fire_due
 
 if TYPE_CHECKING:
-    from .store.sqlite_commit import PendingCommit
+    from zenaton_runtime.store.sqlite_commit import PendingCommit
 
 Log = Callable[[str], None]
 Work = dict[str, dict[str, list[Any]]]  # instance id -> its inputs: outcomes, timers, ready
@@ -201,8 +202,16 @@ class Engine:
                 batch, now, limit, only_added=only_added
             )
             self._landing = Landing(
-                pending=pending, batch=batch, work=work, held=held, claimed_ids=self.claimed_ids,
-                lines=self._take_lines(), now=now, looked=looked, full=full, limit=limit,
+                pending=pending,
+                batch=batch,
+                work=work,
+                held=held,
+                claimed_ids=self.claimed_ids,
+                lines=self._take_lines(),
+                now=now,
+                looked=looked,
+                full=full,
+                limit=limit,
             )
             return 0
         claimed = self.store.apply_and_claim(batch, now, limit, only_added=only_added)

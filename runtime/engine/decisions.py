@@ -1,13 +1,14 @@
 """Turning a run's decisions into batch writes: tasks, child instances, waits, completion."""
+
 from __future__ import annotations
 
 import json
 
-from .activation_base import RUNNING, ActivationBase, error_info
-from .errors import DuplicateInstanceError
-from .instances import new_instance, new_task_id
-from .models import UNFINISHED, Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
-from .replay import Decision
+from zenaton_runtime.engine.journaling import RUNNING, ActivationBase, error_info
+from zenaton_runtime.errors import DuplicateInstanceError
+from zenaton_runtime.instances import new_instance, new_task_id
+from zenaton_runtime.models import UNFINISHED, Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
+from zenaton_runtime.replay import Decision
 
 
 class Decider(ActivationBase):
@@ -39,7 +40,11 @@ class Decider(ActivationBase):
 
     def _start_instance(self, d: Decision, wait: bool) -> None:
         instance, started, task = new_instance(
-            self.codec, d.job, env=self.instance.env, now=self.now, parent_id=self.id,
+            self.codec,
+            d.job,
+            env=self.instance.env,
+            now=self.now,
+            parent_id=self.id,
             parent_position=d.position if wait else None,
         )
         if instance.kind is Kind.WORKFLOW and instance.custom_id is not None:
@@ -58,6 +63,7 @@ class Decider(ActivationBase):
     def _custom_id_held(self, instance: Instance) -> bool:
         """An unfinished instance holds the child's custom id in the store; the commit in flight
         may be the one that finishes it, so a holder found is looked up again once it landed."""
+
         def held() -> bool:
             taken = self.engine.store.list_instances(
                 env=instance.env, name=instance.name, custom_id=instance.custom_id, kind="workflow"
@@ -94,4 +100,6 @@ class Decider(ActivationBase):
         self._pause_with_error(error_info(d.error, d.traceback))
 
 
-_DECIDE = {kind: getattr(Decider, f"_decide_{kind}") for kind in ("task", "child", "dispatch", "wait", "complete", "fail")}
+_DECIDE = {
+    kind: getattr(Decider, f"_decide_{kind}") for kind in ("task", "child", "dispatch", "wait", "complete", "fail")
+}

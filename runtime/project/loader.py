@@ -10,6 +10,7 @@ project module it imported is kept, and its task workers import that same text, 
 whatever is on disk when they start. So a file saved with a syntax error never reaches
 a worker, and the daemon and its workers always run the same code.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -21,25 +22,34 @@ import inspect
 import json
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Mapping, Sequence
 
 from zenaton.abstracts.event import Event
 from zenaton.abstracts.task import Task
 from zenaton.abstracts.workflow import Workflow
-
-from .errors import ConfigError, NotFoundError
-from .serializer import Codec
+from zenaton_runtime.errors import ConfigError, NotFoundError
+from zenaton_runtime.project.serializer import Codec
 
 JOB_BASES = (Workflow, Task, Event)
-ENGINE_PACKAGES = ("zenaton", "runtime", "zenaton_cli")  # under the root when run from this repository
+ENGINE_PACKAGES = ("zenaton", "zenaton_runtime", "zenaton_cli")
+# Where those packages' files are (the repository's folders in a source checkout).
+ENGINE_DIRS = tuple(
+    Path(os.path.realpath(importlib.util.find_spec(name).submodule_search_locations[0]))  # type: ignore[union-attr,index]
+    for name in ENGINE_PACKAGES
+)
 
 
 def engine_module(name: str) -> bool:
     """A module of this package itself: never reloaded, never served from a snapshot."""
     return name.partition(".")[0] in ENGINE_PACKAGES
+
+
+def engine_file(path: Path) -> bool:
+    """A file of the engine's own packages, wherever they are installed."""
+    return any(path == folder or folder in path.parents for folder in ENGINE_DIRS)
 
 
 class SourceSnapshot(importlib.abc.MetaPathFinder):
@@ -77,7 +87,12 @@ class SourceSnapshot(importlib.abc.MetaPathFinder):
             relative = path.relative_to(self.root)
         except ValueError:
             return False
-        return path.suffix == ".py" and "site-packages" not in path.parts and relative.parts[0] not in ENGINE_PACKAGES
+        return (
+            path.suffix == ".py"
+            and "site-packages" not in path.parts
+            and not engine_file(path)
+            and bool(relative.parts)
+        )
 
     def loader(self, fullname: str, filename: str) -> importlib.abc.SourceLoader:
         return _SnapshotLoader(fullname, filename, self)
@@ -91,7 +106,9 @@ class SourceSnapshot(importlib.abc.MetaPathFinder):
         if spec is None or not spec.has_location or not spec.origin or not self.covers(spec.origin):
             return None
         return importlib.util.spec_from_file_location(
-            fullname, spec.origin, loader=self.loader(fullname, spec.origin),
+            fullname,
+            spec.origin,
+            loader=self.loader(fullname, spec.origin),
             submodule_search_locations=spec.submodule_search_locations,
         )
 
@@ -247,8 +264,10 @@ def project_modules(root: Path) -> dict[str, ModuleType]:
     return {
         name: module
         for name, module in list(sys.modules.items())
-        if isinstance(module, ModuleType) and name not in ("__main__", "__mp_main__")
-        and not engine_module(name) and probe.is_project_module(name)
+        if isinstance(module, ModuleType)
+        and name not in ("__main__", "__mp_main__")
+        and not engine_module(name)
+        and probe.is_project_module(name)
     }
 
 

@@ -7,6 +7,7 @@ that outlives its ``max_time`` gets its worker SIGKILLed and a ``TaskTimeoutErro
 outcome; a worker that dies mid-attempt gives a ``TaskCrashedError`` outcome. Nothing a task does makes ``poll``
 raise: the one exception is ``WorkerStartError``, when the project itself cannot be loaded.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from zenaton.exceptions import TaskCrashedError, TaskTimeoutError
+from zenaton_runtime.errors import ZenatonError
+from zenaton_runtime.pool.attempts import Attempt, Outcome, classify
+from zenaton_runtime.pool.worker_process import WorkerProcess, describe_exit
+from zenaton_runtime.timing import retry
 
-from . import retry
-from .errors import ZenatonError
-from .tasks import Attempt, Outcome, classify
-from .worker_process import WorkerProcess, describe_exit
-
-__all__ = ["WorkerPool", "WorkerStartError", "PoolFullError"]
+__all__ = ["PoolFullError", "WorkerPool", "WorkerStartError"]
 
 EXIT_WAIT = 2.0  # seconds a worker that closed its pipe gets to exit before SIGKILL
 PIPELINE_DEPTH = 4  # attempts a busy worker may have queued (the running one included)
@@ -41,7 +41,7 @@ class _Handoff:
     the workers it found idle (-> whether it gave them only quick attempts), and the workers busy
     with a just-started attempt (-> how deep their queue may grow)."""
 
-    __slots__ = ("shares", "behind")
+    __slots__ = ("behind", "shares")
 
     def __init__(self) -> None:
         self.shares: dict[WorkerProcess, bool] = {}
@@ -206,8 +206,11 @@ class WorkerPool:
         if worker is not None:
             handoff.shares[worker] = quick
         elif quick:
-            fresh = [w for w, all_quick in reversed(handoff.shares.items())
-                     if all_quick and w.can_queue(attempt, QUICK_DEPTH)]
+            fresh = [
+                w
+                for w, all_quick in reversed(handoff.shares.items())
+                if all_quick and w.can_queue(attempt, QUICK_DEPTH)
+            ]
             worker = min(fresh, key=lambda w: len(w.queue), default=None)
         if worker is None:
             if handoff.behind is None:
@@ -434,8 +437,16 @@ class WorkerPool:
 
     def _spawn(self) -> WorkerProcess:
         capture_dir = tempfile.mkdtemp(prefix="worker-", dir=self._tmp)
-        command = [sys.executable, "-u", "-m", "runtime.worker", *self._args, *self._sources,
-                   "--capture-dir", capture_dir]
+        command = [
+            sys.executable,
+            "-u",
+            "-m",
+            "zenaton_runtime.pool.worker",
+            *self._args,
+            *self._sources,
+            "--capture-dir",
+            capture_dir,
+        ]
         worker = WorkerProcess.start(command, cwd=self._root, env=self._env, capture_dir=capture_dir)
         worker.generation = self._generation
         self._workers.append(worker)

@@ -1,6 +1,6 @@
-"""A task worker process: ``python -m runtime.worker --root DIR [--boot F | --module M] --store URL``.
+"""A task worker process: ``python -m zenaton_runtime.pool.worker --root DIR [--boot F | --module M] --store URL``.
 
-Protocol with ``runtime.pool``, one JSON value per line:
+Protocol with ``zenaton_runtime.pool.worker_pool``, one JSON value per line:
 
 - stdin: one ``Attempt`` per line (``Attempt.to_json``: its fields as an array); EOF means exit.
 - protocol channel (a private copy of the original stdout): ``{"ready": pid}`` once the
@@ -11,6 +11,7 @@ File descriptors 0, 1 and 2 are taken away from the protocol: 0 reads /dev/null,
 point at two capture files each attempt starts empty, so output written
 by C code and child processes is captured as well as ``print``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .tasks import COMPACT_JSON, OUTPUT_LIMIT, Attempt, Outcome, run_attempt
+from zenaton_runtime.pool.attempts import COMPACT_JSON, OUTPUT_LIMIT, Attempt, Outcome, run_attempt
 
 
 class Channel:
@@ -91,7 +92,9 @@ class LazyRuntime:
         if name.startswith("_"):
             raise AttributeError(name)
         if self._runtime is None:
-            from runtime.control import task_runtime  # lazy: written alongside; a failure fails the attempt
+            from zenaton_runtime.client.control import (
+                task_runtime,
+            )  # lazy: written alongside; a failure fails the attempt
 
             self._runtime = task_runtime(*self._args)
         return getattr(self._runtime, name)
@@ -138,7 +141,7 @@ PR_SET_PDEATHSIG = 1
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m runtime.worker")
+    parser = argparse.ArgumentParser(prog="python -m zenaton_runtime.pool.worker")
     parser.add_argument("--root", required=True)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--boot")
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     _die_with(args.parent)
     channel = _take_protocol_fds()
     try:
-        from .loader import SourceSnapshot, load_project
+        from zenaton_runtime.project.loader import SourceSnapshot, load_project
 
         root = Path(args.root)
         snapshot = SourceSnapshot.read(Path(args.sources), root) if args.sources else None
@@ -200,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _describe_load_failure(error: BaseException) -> str:
-    from .errors import ZenatonError
+    from zenaton_runtime.errors import ZenatonError
 
     if isinstance(error, ZenatonError):
         return f"cannot load the project: {error}"

@@ -6,14 +6,16 @@ Local wall times are resolved with zoneinfo and ``fold=0``: a time inside a
 spring-forward gap moves forward by the gap (02:30 -> 03:30 in Europe/Paris), and
 an ambiguous time during a fall-back takes its first occurrence.
 """
+
 from __future__ import annotations
 
 import calendar
 import datetime as dt
 import re
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from zenaton.exceptions import InvalidArgumentError
 
@@ -82,9 +84,7 @@ def _parse(buffer: list[list[Any]]) -> _Parts:
         unit, value = entry
         if unit == "timestamp":
             if len(buffer) > 1:
-                raise InvalidArgumentError(
-                    "Wait: timestamp() cannot be combined with any other method"
-                )
+                raise InvalidArgumentError("Wait: timestamp() cannot be combined with any other method")
             parts.timestamp = _number(unit, value)
         elif unit in DURATION_UNITS:
             _add_duration(parts, unit, value)
@@ -93,9 +93,7 @@ def _parse(buffer: list[list[Any]]) -> _Parts:
         else:
             raise InvalidArgumentError(f"Wait: unknown method {unit!r}")
     if parts.has_duration and parts.date_units:
-        raise InvalidArgumentError(
-            f"Wait: a duration cannot be combined with {', '.join(parts.date_units)}()"
-        )
+        raise InvalidArgumentError(f"Wait: a duration cannot be combined with {', '.join(parts.date_units)}()")
     return parts
 
 
@@ -135,9 +133,7 @@ def _add_date(parts: _Parts, unit: str, value: Any) -> None:
         if parts.weekday is not None:
             raise InvalidArgumentError("Wait: day_of_month() cannot be combined with a weekday")
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 31:
-            raise InvalidArgumentError(
-                f"Wait: day_of_month() takes a day from 1 to 31, not {value!r}"
-            )
+            raise InvalidArgumentError(f"Wait: day_of_month() takes a day from 1 to 31, not {value!r}")
         parts.day_of_month = value
     else:
         if parts.weekday is not None:
@@ -218,9 +214,7 @@ def _next_matching(
     raise AssertionError("unreachable: a weekday recurs every 7 days")
 
 
-def _next_day_of_month(
-    day_of_month: int, time: dt.time, today: dt.date, tz: zoneinfo.ZoneInfo, now: float
-) -> float:
+def _next_day_of_month(day_of_month: int, time: dt.time, today: dt.date, tz: zoneinfo.ZoneInfo, now: float) -> float:
     year, month = today.year, today.month
     for _ in range(_MAX_MONTHS):
         if day_of_month <= calendar.monthrange(year, month)[1]:

@@ -10,6 +10,7 @@ obj ("cls", "v": {attr: value}, "args" for exceptions); map, a dict subclass ("c
 "items", "state"). A container or object reached twice carries "id": n where it is first
 written and is {"$": "ref", "id": n} after that (so the JSON's key order must be kept).
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,9 +25,10 @@ import math
 import sys
 import uuid
 import zoneinfo
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from .errors import SerializationError
+from zenaton_runtime.errors import SerializationError
 
 _HEAPTYPE = 1 << 9  # type flag of classes made by a class statement
 _PRIVATE = ("_zenaton", "_context")
@@ -52,6 +54,7 @@ class _Refusal(Exception):
 
 # -- builtin scalar types, encoded and decoded by the codec itself ----------------------------
 
+
 def _enc_clock(value: Any) -> dict[str, Any]:
     node: dict[str, Any] = {"$": type(value).__name__, "v": value.replace(tzinfo=None).isoformat()}
     if value.fold:
@@ -65,8 +68,10 @@ def _enc_clock(value: Any) -> dict[str, Any]:
     elif isinstance(tz, zoneinfo.ZoneInfo) and tz.key:
         node["zone"] = tz.key
     elif tz is not None:
-        raise _Refusal(type(value).__name__, f"its time zone {tz!r} is neither a fixed offset "
-                       "(datetime.timezone) nor a zoneinfo.ZoneInfo")
+        raise _Refusal(
+            type(value).__name__,
+            f"its time zone {tz!r} is neither a fixed offset (datetime.timezone) nor a zoneinfo.ZoneInfo",
+        )
     return node
 
 
@@ -79,6 +84,7 @@ def _dec_clock(cls: Any) -> Callable[[dict[str, Any]], Any]:
             offset = dt.timedelta(microseconds=node["offset"])
             tz = dt.timezone(offset, node["tzname"]) if "tzname" in node else dt.timezone(offset)
         return cls.fromisoformat(node["v"]).replace(tzinfo=tz, fold=node.get("fold", 0))
+
     return decode
 
 
@@ -113,8 +119,9 @@ def _inspect(tp: type, allowed: Callable[[str], bool]) -> tuple[str, str]:
         stdlib = module.partition(".")[0] in _STDLIB
         return "", "" if stdlib else f"class {name} is not in one of the project's modules"
     if "<locals>" in qual:
-        return "", (f"class {name} is defined inside a function; define it at module level "
-                    "so it can be found again by name")
+        return "", (
+            f"class {name} is defined inside a function; define it at module level so it can be found again by name"
+        )
     kind = "enum" if issubclass(tp, enum.Enum) else ""
     if not kind:
         base: Any = tp
@@ -131,8 +138,7 @@ def _inspect(tp: type, allowed: Callable[[str], bool]) -> tuple[str, str]:
     for part in qual.split("."):
         found = getattr(found, part, None)
     # a class replaced by reloading its module is still found under the same name
-    if found is not tp and not (isinstance(found, type) and found.__module__ == module
-                                and found.__qualname__ == qual):
+    if found is not tp and not (isinstance(found, type) and found.__module__ == module and found.__qualname__ == qual):
         return "", f"class {name} cannot be found again by its name"
     return kind, f"{module}:{qual}"
 
@@ -141,7 +147,7 @@ class _Encoder:
     """One pass of an encode call. A container met again is written as a reference to the id
     written where it was first met, or, without one yet, is added to ``shared`` for a new pass."""
 
-    __slots__ = ("info", "shared", "ids", "numbers", "open")
+    __slots__ = ("ids", "info", "numbers", "open", "shared")
 
     def __init__(self, info: Callable[[type], tuple[str, str]], shared: set[int]) -> None:
         self.info, self.shared = info, shared
@@ -291,7 +297,8 @@ class Codec:
 
     def __init__(self, allowed_module: Callable[[str], bool]) -> None:
         self._allowed: Callable[[str], bool] = lambda m: (
-            m == "zenaton" or m.startswith("zenaton.") or bool(allowed_module(m)))
+            m == "zenaton" or m.startswith("zenaton.") or bool(allowed_module(m))
+        )
         self._class_info = functools.lru_cache(maxsize=None)(lambda tp: _inspect(tp, self._allowed))
 
     def encode(self, value: Any, root: str = "value") -> str:
@@ -350,7 +357,8 @@ class Codec:
         dotted = f"{module}.{qual}"
         if not self._allowed(module):
             raise SerializationError(
-                f"refusing to load class {dotted}: module {module!r} is not one of the project's modules")
+                f"refusing to load class {dotted}: module {module!r} is not one of the project's modules"
+            )
         found: Any = importlib.import_module(module)
         for part in qual.split("."):  # classes and their nested classes only, never dunders
             ok = found is not None and not part.startswith("__")
@@ -379,7 +387,7 @@ def display(text: str) -> Any:
 class _Stand(dict):  # type: ignore[type-arg]
     """Display's stand-in for a stored object: its class name, items and attributes."""
 
-    __slots__ = ("name", "__dict__")
+    __slots__ = ("__dict__", "name")
     name: str
     __hash__ = object.__hash__  # type: ignore[assignment]  # stand-ins can be set items and dict keys, as objects can
 

@@ -12,12 +12,13 @@ Tasks the engine added are claimed in the same transaction; ``claimable`` says s
 A full look at least every ``SAFETY`` seconds (monotonic time, whatever the wall clock does)
 bounds what any case missed here could cost: a delay, never a lost instance.
 """
+
 from __future__ import annotations
 
 import math
 import time
 
-from .store import Batch, Store
+from zenaton_runtime.store import Batch, Store
 
 SAFETY = 1.0
 

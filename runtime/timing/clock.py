@@ -1,4 +1,5 @@
 """Clocks: the system clock for the daemon, a fake one that tests move by hand."""
+
 from __future__ import annotations
 
 import time

@@ -5,22 +5,23 @@ first (``'* * * * * *'``, as in the original examples). Fire times are computed 
 the schedule's timezone, so "0 8 * * *" stays at 08:00 local time across DST.
 After downtime a schedule fires once for everything it missed, then resumes.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from croniter import croniter
 from croniter.croniter import CroniterError
 
 from zenaton.exceptions import InvalidArgumentError
-
-from .errors import DuplicateInstanceError
-from .instances import new_id, new_instance
-from .models import Kind, Schedule
-from .serializer import Codec
-from .store import Store
+from zenaton_runtime.errors import DuplicateInstanceError
+from zenaton_runtime.instances import new_id, new_instance
+from zenaton_runtime.models import Kind, Schedule
+from zenaton_runtime.project.serializer import Codec
+from zenaton_runtime.store import Store
 
 FIELD_NAMES = {5: "minute hour day-of-month month day-of-week", 6: "second minute hour day-of-month month day-of-week"}
 
@@ -62,9 +63,20 @@ def new_schedule(codec: Codec, job: Any, cron: str, *, env: str, timezone: str, 
     cron = check_cron(cron)
     instance, _, _ = new_instance(codec, job, env=env, now=now)  # checks the job, its id and its data
     return Schedule(
-        id=new_id(), env=env, kind=instance.kind, name=instance.name, custom_id=instance.custom_id,
-        data=codec.encode(job, type(job).__name__), cron=cron, timezone=timezone,
-        next_fire=next_fire(cron, timezone, now), last_fire=None, fires=0, skips=0, last_skip=None, created_at=now,
+        id=new_id(),
+        env=env,
+        kind=instance.kind,
+        name=instance.name,
+        custom_id=instance.custom_id,
+        data=codec.encode(job, type(job).__name__),
+        cron=cron,
+        timezone=timezone,
+        next_fire=next_fire(cron, timezone, now),
+        last_fire=None,
+        fires=0,
+        skips=0,
+        last_skip=None,
+        created_at=now,
     )
 
 
@@ -81,7 +93,11 @@ def fire_due(store: Store, codec: Codec, now: float, log: Callable[[str], None],
             store.fire_schedule(schedule.id, schedule.next_fire, following, now, None)
             log(f"{label}: skipped, cannot build the job: {error}")
             continue
-        if records[0].kind is Kind.WORKFLOW and records[0].custom_id is not None and _running(store, schedule, records[0].custom_id):
+        if (
+            records[0].kind is Kind.WORKFLOW
+            and records[0].custom_id is not None
+            and _running(store, schedule, records[0].custom_id)
+        ):
             store.fire_schedule(schedule.id, schedule.next_fire, following, now, None)
             log(f"{label}: skipped, instance {records[0].custom_id!r} is still running")
             continue

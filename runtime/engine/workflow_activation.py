@@ -7,18 +7,19 @@ added), so both paths meet the same code. Inputs reach the journal even when the
 cannot be delivered (paused instance, a payload the code cannot read any more),
 so nothing is lost for a later resume.
 """
+
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from . import waits
-from .activation_base import PAUSED, RUNNING, error_info, outcome_data
-from .models import Entry, InboxItem, InstanceStatus, TaskRecord, TaskStatus, Timer
-from .replay import Decision, WorkflowRun
-from .replay.journal import Input, inputs, recorded_requests
-from .rewinding import Rewinder
-from .tasks import Outcome
+from zenaton_runtime.engine.journaling import PAUSED, RUNNING, error_info, outcome_data
+from zenaton_runtime.engine.rewind_step import Rewinder
+from zenaton_runtime.models import Entry, InboxItem, InstanceStatus, TaskRecord, TaskStatus, Timer
+from zenaton_runtime.pool.attempts import Outcome
+from zenaton_runtime.replay import Decision, WorkflowRun
+from zenaton_runtime.replay.journal import Input, inputs, recorded_requests
+from zenaton_runtime.timing import waits
 
 
 class Activation(Rewinder):
@@ -36,8 +37,13 @@ class Activation(Rewinder):
         self._live_run()  # a fresh instance's first decisions
         self._finish()
 
-    def contain(self, error: BaseException, outcomes: list[tuple[TaskRecord, Outcome]], timers: list[Timer],
-                inbox: list[InboxItem] | None) -> None:
+    def contain(
+        self,
+        error: BaseException,
+        outcomes: list[tuple[TaskRecord, Outcome]],
+        timers: list[Timer],
+        inbox: list[InboxItem] | None,
+    ) -> None:
         """After an unexpected failure of this activation: pause with it, keep every input."""
         self._pause_with_error(error_info(error))
         if inbox is not None:
@@ -136,7 +142,9 @@ class Activation(Rewinder):
             return
         self.batch.update_task(task.id, status=TaskStatus.FAILED)
         error = dict(outcome.error or {})
-        error.update(position=task.position, task=task.name, task_id=task.id, stdout=outcome.stdout, stderr=outcome.stderr)
+        error.update(
+            position=task.position, task=task.name, task_id=task.id, stdout=outcome.stdout, stderr=outcome.stderr
+        )
         self._pause_with_error(error)
 
     def _timer(self, timer: Timer) -> None:

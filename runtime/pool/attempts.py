@@ -1,11 +1,12 @@
 """Running one task attempt: decode, run ``handle()``, capture output, classify the outcome.
 
 ``run_attempt`` runs in whatever process calls it: the worker processes of
-``runtime.pool`` for the daemon, or the caller's own process through
+``zenaton_runtime.pool.worker_pool`` for the daemon, or the caller's own process through
 ``InlineRunner`` (tests, in-process helpers). Running and classifying are kept
 apart: ``_execute`` runs the user's code, ``classify`` turns what happened into
 an ``Outcome`` without touching anything.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,20 +14,20 @@ import io
 import json
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from zenaton._runtime import current_runtime
 from zenaton.abstracts.task import Task
 from zenaton.contexts.task_context import TaskContext, current_task_context
-
-from . import retry
-from .errors import SerializationError
+from zenaton_runtime.errors import SerializationError
+from zenaton_runtime.timing import retry
 
 OUTPUT_LIMIT = 64 * 1024
 """At most this much of the end of an attempt's stdout and of its stderr is kept."""
 
-ENGINE_PACKAGES = ("builtins", "zenaton", "runtime")
+ENGINE_PACKAGES = ("builtins", "zenaton", "zenaton_runtime")
 
 
 @dataclass(slots=True)  # built on every step: plain slots, not frozen (3x cheaper)
@@ -43,8 +44,9 @@ class Attempt:
 
     def to_json(self) -> str:
         """The worker protocol's line: the fields as a JSON array, in their order."""
-        return COMPACT_JSON([self.task_id, self.instance_id, self.env, self.name, self.data, self.retry_index,
-                             self.max_time])
+        return COMPACT_JSON(
+            [self.task_id, self.instance_id, self.env, self.name, self.data, self.retry_index, self.max_time]
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Attempt:
@@ -70,12 +72,30 @@ class Outcome:
 
     def to_list(self) -> list[Any]:
         """The worker protocol's form: the fields as a list, in their order."""
-        return [self.task_id, self.ok, self.result, self.error, self.retry_delay, self.stdout, self.stderr,
-                self.started_at, self.finished_at]
+        return [
+            self.task_id,
+            self.ok,
+            self.result,
+            self.error,
+            self.retry_delay,
+            self.stdout,
+            self.stderr,
+            self.started_at,
+            self.finished_at,
+        ]
 
     def with_output(self, stdout: str, stderr: str) -> Outcome:
-        return Outcome(self.task_id, self.ok, self.result, self.error, self.retry_delay, stdout, stderr,
-                       self.started_at, self.finished_at)
+        return Outcome(
+            self.task_id,
+            self.ok,
+            self.result,
+            self.error,
+            self.retry_delay,
+            stdout,
+            stderr,
+            self.started_at,
+            self.finished_at,
+        )
 
     @classmethod
     def from_list(cls, fields: list[Any]) -> Outcome:
@@ -190,7 +210,9 @@ def _execute(
 def _decode_task(project: Any, attempt: Attempt) -> Task:
     task = project.codec.decode(attempt.data)
     if not isinstance(task, Task):
-        raise SerializationError(f"the data of task {attempt.name} ({attempt.task_id}) is not a Task: {type(task).__name__}")
+        raise SerializationError(
+            f"the data of task {attempt.name} ({attempt.task_id}) is not a Task: {type(task).__name__}"
+        )
     # The attempt's context comes from the context variable; a stored one would shadow it.
     attributes = getattr(task, "__dict__", None)
     if attributes is not None:

@@ -10,6 +10,7 @@ puts the previous modules back if that fails); the engine takes the new project 
 drops its suspended runs, so each instance continues by replay on the new code at its
 next step; the task pool replaces its workers as soon as their current attempts are done.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,8 +19,9 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -34,8 +36,8 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from .errors import ConfigError
-from .loader import reload_project
+from zenaton_runtime.errors import ConfigError
+from zenaton_runtime.project.loader import reload_project
 
 # watchdog reports through `logging`; with no handler configured, Python prints its records on
 # stderr, e.g. the benign "queue_events() called when the thread is inactive" of a stopping
@@ -43,17 +45,24 @@ from .loader import reload_project
 logging.getLogger("watchdog").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .engine import Engine
-    from .pool import WorkerPool
+    from zenaton_runtime.engine.engine import Engine
+    from zenaton_runtime.pool.worker_pool import WorkerPool
+    from zenaton_runtime.project.config import Config
 
 __all__ = ["DEBOUNCE", "Debounce", "HotReload", "Watcher", "is_watched", "syntax_error"]
 
 DEBOUNCE = 0.3  # seconds of quiet after the last change before reloading
 IGNORED_DIRS = frozenset({"__pycache__", "site-packages", "node_modules"})
 # Writes, creations, renames, deletions; never opens and reads (the daemon's own imports).
-EVENTS = [FileModifiedEvent, FileCreatedEvent, FileMovedEvent, FileDeletedEvent, FileClosedEvent,
-          DirCreatedEvent, DirMovedEvent]
+EVENTS = [
+    FileModifiedEvent,
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileDeletedEvent,
+    FileClosedEvent,
+    DirCreatedEvent,
+    DirMovedEvent,
+]
 Log = Callable[[str], None]
 
 
@@ -74,8 +83,7 @@ def _watched_dir(path: Path) -> bool:
     """A top-level directory worth a recursive watch: not hidden, not a cache, not a virtualenv."""
     name = path.name
     return (
-        path.is_dir() and not name.startswith(".") and name not in IGNORED_DIRS
-        and not (path / "pyvenv.cfg").exists()
+        path.is_dir() and not name.startswith(".") and name not in IGNORED_DIRS and not (path / "pyvenv.cfg").exists()
     )
 
 

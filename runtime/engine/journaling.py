@@ -1,18 +1,19 @@
 """What every activation shares: journal appends, property snapshots, errors, the final update."""
+
 from __future__ import annotations
 
 import json
 import traceback as _traceback
 from typing import TYPE_CHECKING, Any
 
-from .models import Entry, Instance, InstanceStatus, JournalEntry, Kind
-from .replay import WorkflowRun
-from .serializer import properties_of
-from .store import UNSET, Batch, NewEntry
-from .tasks import Outcome, error_class_name
+from zenaton_runtime.models import Entry, Instance, InstanceStatus, JournalEntry, Kind
+from zenaton_runtime.pool.attempts import Outcome, error_class_name
+from zenaton_runtime.project.serializer import properties_of
+from zenaton_runtime.replay import WorkflowRun
+from zenaton_runtime.store import UNSET, Batch, NewEntry
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from zenaton_runtime.engine.engine import Engine
 
 RUNNING, PAUSED = InstanceStatus.RUNNING, InstanceStatus.PAUSED
 
@@ -34,8 +35,10 @@ def error_info(error: BaseException, traceback: str | None = None) -> dict[str, 
 
 def outcome_data(outcome: Outcome, attempt: int, **extra: Any) -> str:
     if outcome.ok and not extra:  # the common case, built without a dict; the result embedded as is
-        return (f'{{"attempt": {int(attempt)}, "stdout": {_text(outcome.stdout)}, '
-                f'"stderr": {_text(outcome.stderr)}, "result": {outcome.result or "null"}}}')
+        return (
+            f'{{"attempt": {int(attempt)}, "stdout": {_text(outcome.stdout)}, '
+            f'"stderr": {_text(outcome.stderr)}, "result": {outcome.result or "null"}}}'
+        )
     fields = {"attempt": attempt, "stdout": outcome.stdout, "stderr": outcome.stderr, **extra}
     text = json.dumps(fields)
     if outcome.ok:  # embed the encoded result as is, without encoding it twice
@@ -64,7 +67,9 @@ class ActivationBase:
         self.properties = instance.properties
         self._pending_properties: str | None = None
 
-    def _append(self, type: Entry, position: int | None = None, name: str | None = None, data: str | None = None) -> None:
+    def _append(
+        self, type: Entry, position: int | None = None, name: str | None = None, data: str | None = None
+    ) -> None:
         entry = NewEntry(self.id, type, position, name, data, self._pending_properties)
         self._pending_properties = None
         self.appended.append(entry)

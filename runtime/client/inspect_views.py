@@ -2,14 +2,15 @@
 
 Reads only records; decodes nothing of the project (``display`` never imports).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import json
 from typing import Any
 
-from .models import ArchivedRun, Entry, Instance, JournalEntry
-from .serializer import display
+from zenaton_runtime.models import ArchivedRun, Entry, Instance, JournalEntry
+from zenaton_runtime.project.serializer import display
 
 STEP_ENTRIES = {
     Entry.TASK_SCHEDULED: "task",
@@ -73,22 +74,30 @@ def instance_view(
 def runs(journal: list[JournalEntry], archive: list[ArchivedRun], initial: Any) -> list[dict[str, Any]]:
     """Each run with the whole journal it had: the entries a later run kept, then its archived tail."""
     current = archive[-1].run + 1 if archive else 1
-    items: list[dict[str, Any]] = [{
-        "run": current, "current": True, "rewound_to": None, "archived_at": None, "archived_from_seq": None,
-        "steps": steps(journal, initial),
-    }]
+    items: list[dict[str, Any]] = [
+        {
+            "run": current,
+            "current": True,
+            "rewound_to": None,
+            "archived_at": None,
+            "archived_from_seq": None,
+            "steps": steps(journal, initial),
+        }
+    ]
     entries = journal
     for archived in reversed(archive):
         cut = archived.entries[0].seq
         entries = [e for e in entries if e.seq < cut] + list(archived.entries)
-        items.append({
-            "run": archived.run,
-            "current": False,
-            "rewound_to": archived.entries[0].position,  # a rewind cuts at the first entry of a step
-            "archived_at": iso(archived.archived_at),
-            "archived_from_seq": cut,
-            "steps": steps(entries, initial),
-        })
+        items.append(
+            {
+                "run": archived.run,
+                "current": False,
+                "rewound_to": archived.entries[0].position,  # a rewind cuts at the first entry of a step
+                "archived_at": iso(archived.archived_at),
+                "archived_from_seq": cut,
+                "steps": steps(entries, initial),
+            }
+        )
     return items[::-1]
 
 
@@ -122,7 +131,9 @@ def steps(journal: list[JournalEntry], initial: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _step_for(entry: JournalEntry, items: list[dict[str, Any]], by_position: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+def _step_for(
+    entry: JournalEntry, items: list[dict[str, Any]], by_position: dict[int, dict[str, Any]]
+) -> dict[str, Any] | None:
     data = json.loads(entry.data) if entry.data and entry.type is not Entry.EVENT_RECEIVED else None
     if entry.type in STEP_ENTRIES and entry.position is not None:
         kind = STEP_ENTRIES[entry.type]
@@ -193,7 +204,9 @@ def _finish_step(step: dict[str, Any], entry: JournalEntry, data: dict[str, Any]
     data = data or {}
     if entry.type in (Entry.TASK_COMPLETED, Entry.TASK_FAILED):
         step["attempts"] += 1
-        step["output"].append({"attempt": step["attempts"], "stdout": data.get("stdout", ""), "stderr": data.get("stderr", "")})
+        step["output"].append(
+            {"attempt": step["attempts"], "stdout": data.get("stdout", ""), "stderr": data.get("stderr", "")}
+        )
     if entry.type is Entry.TASK_FAILED:
         step["error"] = data.get("error")
         step["status"] = "retrying" if data.get("retry_in") else "failed"

@@ -11,15 +11,16 @@ position inside a Parallel (whose results arrive in any order) rewinds to the Pa
 position. Clients only post a "rewind" inbox item; the daemon plans again against the journal
 it then holds and applies it (see ``rewinding.py``).
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import DuplicateInstanceError, NotFoundError, StateError
-from .models import UNFINISHED, Entry, Instance, InstanceStatus, JournalEntry, Kind
-from .store import Store
+from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StateError
+from zenaton_runtime.models import UNFINISHED, Entry, Instance, InstanceStatus, JournalEntry, Kind
+from zenaton_runtime.store import Store
 
 STEP_ENTRIES = (Entry.TASK_SCHEDULED, Entry.WAIT_STARTED, Entry.DISPATCHED)
 # What a step's position holds: its request and its outcomes (an error marker's position is only a label).

@@ -3,6 +3,7 @@
 Precedence for the app id, token and environment (as the original agent read
 them): process environment, then the project's .env, then zenaton.toml.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from .errors import ConfigError
+from zenaton_runtime.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -206,7 +207,7 @@ def read_dotenv(path: Path, *, required: bool = False) -> dict[str, str]:
 def absolute_store_url(url: str, root: Path) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix):
-        path = Path(url[len(prefix):])
+        path = Path(url[len(prefix) :])
         if not path.is_absolute():
             path = root / path
         return prefix + str(path)
