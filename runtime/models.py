@@ -6,7 +6,17 @@ import enum
 from dataclasses import dataclass
 
 
-class InstanceStatus(str, enum.Enum):
+class TextEnum(str, enum.Enum):
+    """A str enum that prints as its value (in f-strings too, on every Python version)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return str(self.value).__format__(spec)
+
+
+class InstanceStatus(TextEnum):
     RUNNING = "running"
     PAUSED = "paused"
     COMPLETED = "completed"
@@ -18,15 +28,16 @@ class InstanceStatus(str, enum.Enum):
         return self in (InstanceStatus.COMPLETED, InstanceStatus.KILLED, InstanceStatus.FAILED)
 
 
-UNFINISHED = (InstanceStatus.RUNNING, InstanceStatus.PAUSED)
+# Each status set is defined here, once; the SQLite backend writes its SQL from these tuples.
+UNFINISHED = (InstanceStatus.RUNNING, InstanceStatus.PAUSED)  # may still run: holds its custom id
 
 
-class Kind(str, enum.Enum):
+class Kind(TextEnum):
     WORKFLOW = "workflow"
     TASK = "task"
 
 
-class TaskStatus(str, enum.Enum):
+class TaskStatus(TextEnum):
     QUEUED = "queued"  # waiting for run_at and a free worker
     RUNNING = "running"  # claimed by the daemon, an attempt is in flight
     DONE = "done"  # succeeded; its result is in the journal
@@ -34,7 +45,25 @@ class TaskStatus(str, enum.Enum):
     CANCELLED = "cancelled"  # its instance was killed
 
 
-class Entry(str, enum.Enum):
+OPEN_TASKS = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.FAILED)  # not done with: a rewind cancels them
+LIVE_TASKS = (TaskStatus.QUEUED, TaskStatus.RUNNING)  # will run or runs: a kill cancels them
+
+
+class InboxKind(TextEnum):
+    """What an inbox item asks of its instance."""
+
+    EVENT = "event"  # name=event class; the encoded event
+    PAUSE = "pause"
+    RESUME = "resume"
+    RETRY = "retry"
+    KILL = "kill"
+    REWIND = "rewind"  # {"position", "requested", "seq"}
+    CHILD_COMPLETED = "child_completed"  # {"position", "id", "result": encoded}
+    CHILD_KILLED = "child_killed"  # {"position", "id"}: look in the store for the killed child
+    UNKNOWN = "unknown"  # stored by something newer than this engine: consumed and ignored
+
+
+class Entry(TextEnum):
     """Journal entry types, and what each one's ``data`` holds (JSON text)."""
 
     STARTED = "started"  # the encoded workflow or task as dispatched
@@ -107,7 +136,7 @@ class InboxItem:
 
     id: int
     instance_id: str
-    kind: str  # "event" | "pause" | "resume" | "kill" | "retry" | "rewind" | "child_completed"
+    kind: InboxKind
     name: str | None
     data: str | None
     created_at: float

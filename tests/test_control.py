@@ -5,6 +5,7 @@ import pytest
 from flowlib.tasks import Ping
 from flowlib.workflows import EventFlow, Sequential, WaitWithTimeout
 
+from tests.store_helpers import next_wakeup
 from zenaton_runtime.client.control import ClientRuntime, Control
 from zenaton_runtime.errors import DuplicateInstanceError, StateError
 from zenaton.exceptions import InstanceStateError, InvalidArgumentError, UnknownInstanceError
@@ -47,7 +48,7 @@ def test_kill_ends_the_instance_and_nothing_further_runs(harness):
     assert harness.status(instance_id) == "killed"
     harness.advance(10)
     assert harness.kinds(instance_id)[-1] == "killed"
-    assert harness.store.next_wakeup() is None
+    assert next_wakeup(harness.store) is None
 
 
 def test_operations_refused_in_the_wrong_state(harness):

@@ -10,6 +10,8 @@ from flowlib import review
 from flowlib.tasks import FLAGS, Ping
 from flowlib.workflows import EventFlow, FireAndForget, RetryFlow, Sequential
 
+from tests.store_helpers import next_wakeup
+from zenaton_runtime.store.ops import CreateInstance
 from tests.e2e import Daemon, Signals, make_project, zenaton
 
 
@@ -180,7 +182,7 @@ def test_no_timer_is_left_for_a_wait_satisfied_during_a_rebuild(harness):
     harness.control.resume(harness.instance(instance_id))
     harness.run()
     assert harness.kinds(instance_id)[-1] == "wait_started:3:Ping"
-    assert harness.store.next_wakeup() is None
+    assert next_wakeup(harness.store) is None
 
 
 # -- children ------------------------------------------------------------------------
@@ -205,14 +207,12 @@ def test_a_child_custom_id_taken_between_the_decision_and_the_write_pauses_the_p
 
     def racing(write):  # type: ignore[no-untyped-def]
         def apply(batch, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if not raced and any(op == "create_instance" for op, _, _ in batch.ops):
+            if not raced and any(type(op) is CreateInstance for op in batch.ops):
                 raced.append(harness.dispatch(EventFlow("race")))  # another writer, just before ours
             return write(batch, *args, **kwargs)
         return apply
 
-    for name in ("apply_and_claim", "apply_and_claim_in_background"):
-        if hasattr(harness.store, name):
-            setattr(harness.store, name, racing(getattr(harness.store, name)))
+    harness.store.commit_step = racing(harness.store.commit_step)
     harness.run()  # the step's write fails: the engine stops there, as after any failed write
     assert harness.engine.store_failure is not None
     harness.run()  # decided again

@@ -20,6 +20,7 @@ import pytest
 from flowlib.tasks import Add
 from flowlib.workflows import EventFlow, Sequential
 
+from tests.store_helpers import apply
 from zenaton_runtime.errors import SerializationError
 from zenaton_runtime.instances import new_instance
 from zenaton_runtime.models import Entry
@@ -154,7 +155,7 @@ def test_a_hostile_journal_entry_pauses_the_instance(harness, sentinel, cls):
     batch = Batch()
     batch.append(NewEntry(instance_id, Entry.TASK_SCHEDULED, 1, "Add", json.dumps({"task_id": "forged", "group": None})))
     batch.append(NewEntry(instance_id, Entry.TASK_COMPLETED, 1, "Add", '{"attempt": 1, "result": %s}' % hostile(cls)))
-    harness.store.apply(batch)
+    apply(harness.store, batch)
     harness.run()
     refused(harness, instance_id)
     untouched(sentinel)
@@ -190,7 +191,7 @@ def test_hostile_properties_are_refused_by_find(harness, sentinel):
     instance_id = harness.dispatch(Sequential(3))
     batch = Batch()
     batch.update_instance(instance_id, properties=hostile(f"{PROBE}:Boom"))
-    harness.store.apply(batch)
+    apply(harness.store, batch)
     with pytest.raises(SerializationError, match="refusing to load class"):
         harness.runtime.find(Sequential, "seq-3")
     with pytest.raises(SerializationError):
@@ -226,7 +227,7 @@ def test_the_daemon_refuses_hostile_records_and_imports_nothing(tmp_path):
         batch = Batch()
         batch.append(NewEntry(forged.id, Entry.TASK_SCHEDULED, 1, "Add", json.dumps({"task_id": "forged", "group": None})))
         batch.append(NewEntry(forged.id, Entry.TASK_COMPLETED, 1, "Add", '{"attempt": 1, "result": %s}' % hostile(probe)))
-        store.apply(batch)
+        apply(store, batch)
     finally:
         store.close()
 

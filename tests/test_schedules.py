@@ -8,6 +8,7 @@ import pytest
 from flowlib.tasks import Add
 from flowlib.workflows import EventFlow, Sequential
 
+from tests.store_helpers import get_schedule
 from zenaton_runtime.client.control import ClientRuntime, Control
 from zenaton_runtime.models import Kind
 from zenaton_runtime.timing.schedules import check_cron, next_fire
@@ -33,7 +34,7 @@ def test_a_task_schedule_dispatches_at_every_fire_time(harness):
     assert (first.kind, first.name, first.status.value) == (Kind.TASK, "Add", "completed")
     harness.advance(86_400)
     assert len(harness.store.list_instances(name="Add")) == 2
-    stored = harness.store.get_schedule(schedule.id)
+    stored = get_schedule(harness.store, schedule.id)
     assert (stored.fires, stored.last_fire, stored.next_fire) == (2, at("2026-01-06 08:00:00"), at("2026-01-07 08:00:00"))
 
 
@@ -57,7 +58,7 @@ def test_a_workflow_schedule_skips_while_its_custom_id_runs(harness):
     schedule = harness.control.schedule(EventFlow("nightly"), "0 * * * *")
     harness.advance(3600)  # fires: EventFlow('nightly') starts and waits for a Ping
     harness.advance(3600)  # fires again while it still runs: skipped
-    stored = harness.store.get_schedule(schedule.id)
+    stored = get_schedule(harness.store, schedule.id)
     assert (stored.fires, stored.skips, stored.last_skip) == (1, 1, at("2026-01-05 02:00:00"))
     (instance,) = harness.store.list_instances(name="EventFlow")
     harness.control.kill(instance)
@@ -80,7 +81,7 @@ def test_missed_ticks_fire_once_on_restart(harness):
     harness.clock.set(at("2026-01-08 12:34:00"))  # the daemon was down for three days
     harness.run()
     assert len(harness.store.list_instances(name="Add")) == 1
-    stored = harness.store.get_schedule(schedule.id)
+    stored = get_schedule(harness.store, schedule.id)
     assert stored.next_fire == at("2026-01-08 12:40:00")
 
 
@@ -88,9 +89,9 @@ def fire_four_times(harness, schedule_id: str, zone: str) -> tuple[list[float], 
     """Move the clock to each of the next four fire times; the fire instants and their local times."""
     instants = []
     for _ in range(4):
-        harness.clock.set(harness.store.get_schedule(schedule_id).next_fire)
+        harness.clock.set(get_schedule(harness.store, schedule_id).next_fire)
         harness.run()
-        instants.append(harness.store.get_schedule(schedule_id).last_fire)
+        instants.append(get_schedule(harness.store, schedule_id).last_fire)
     return instants, [local(t, zone) for t in instants]
 
 

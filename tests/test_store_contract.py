@@ -9,10 +9,12 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.store_helpers import apply, claim_tasks, next_wakeup
 from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
 from zenaton_runtime.models import Entry, Instance, InstanceStatus, Kind, Schedule, TaskRecord, TaskStatus, Timer
 from zenaton_runtime.store import Batch, NewEntry, Store
 from zenaton_runtime.store.memory import MemoryStore
+from zenaton_runtime.store.ops import UpdateInstance
 from zenaton_runtime.store.schema import LATEST, migrate
 from zenaton_runtime.store.sqlite import SQLiteStore
 
@@ -62,11 +64,11 @@ def create(store: Store, id: str, *, with_task: TaskRecord | None = None, **kw: 
     return i
 
 
-def apply(store: Store, *calls: tuple[str, tuple[Any, ...]]) -> None:
+def apply_calls(store: Store, *calls: tuple[str, tuple[Any, ...]]) -> None:
     batch = Batch()
     for op, args in calls:
         getattr(batch, op)(*args)
-    store.apply(batch)
+    apply(store, batch)
 
 
 def snapshot(store: Store, ids: list[str]) -> Any:
@@ -104,7 +106,7 @@ def test_list_filters_and_newest_first(store: Store) -> None:
     create(store, "a2", created_at=3.0, env="prod")
     create(store, "a3", created_at=2.0, name="Ship", parent_id="a1")
     create(store, "b1", created_at=2.0, kind=Kind.TASK, with_task=task("t", "b1"))
-    store.apply(_status_batch("a1", InstanceStatus.COMPLETED))
+    apply(store, _status_batch("a1", InstanceStatus.COMPLETED))
 
     def ids(**kw: Any) -> list[str]:
         return [i.id for i in store.list_instances(**kw)]
@@ -139,7 +141,7 @@ def test_duplicate_custom_id_refused_among_unfinished_only(store: Store) -> None
     with pytest.raises(DuplicateInstanceError, match=r"'Order'.*unfinished.*'c'"):
         create(store, "w2", custom_id="c")
     assert store.get_instance("w2") is None and store.journal("w2") == []
-    store.apply(_status_batch("w1", InstanceStatus.PAUSED))
+    apply(store, _status_batch("w1", InstanceStatus.PAUSED))
     with pytest.raises(DuplicateInstanceError):
         create(store, "w2", custom_id="c")
     create(store, "e1", custom_id="c", env="prod")  # another env
@@ -148,12 +150,12 @@ def test_duplicate_custom_id_refused_among_unfinished_only(store: Store) -> None
     create(store, "k2", custom_id="c", kind=Kind.TASK)
     create(store, "u1")
     create(store, "u2")  # no custom id, no conflict
-    store.apply(_status_batch("w1", InstanceStatus.COMPLETED))
+    apply(store, _status_batch("w1", InstanceStatus.COMPLETED))
     create(store, "w2", custom_id="c")  # free again after the first finished
-    store.apply(_status_batch("w2", InstanceStatus.KILLED))
+    apply(store, _status_batch("w2", InstanceStatus.KILLED))
     create(store, "w3", custom_id="c")
     with pytest.raises(DuplicateInstanceError):  # w2 cannot come back while w3 holds the id
-        store.apply(_status_batch("w2", InstanceStatus.RUNNING))
+        apply(store, _status_batch("w2", InstanceStatus.RUNNING))
     assert store.get_instance("w2").status is InstanceStatus.KILLED  # type: ignore[union-attr]
 
 
@@ -172,7 +174,7 @@ def test_batch_create_instance_with_a_taken_custom_id_fails_the_whole_batch(stor
     batch.create_instance(instance("c2", custom_id="same", name="Child"), started("c2"))
     batch.append(NewEntry("p", Entry.DISPATCHED, position=1, name="Child", data='{"id": "c2"}'))
     with pytest.raises(StoreError, match="taken after the step decided"):
-        store.apply(batch)
+        apply(store, batch)
     assert store.get_instance("c2") is None and store.get_instance("k") is None
     assert [e.seq for e in store.journal("p")] == [1]
     assert store.ready_instances(10) == ["p", "c1"]
@@ -185,10 +187,10 @@ def test_journal_numbering_and_after_seq(store: Store, clock: Clock) -> None:
     create(store, "w1")
     create(store, "w2")
     clock.t = 2000.0
-    apply(store, ("append", (NewEntry("w1", Entry.TASK_SCHEDULED, 1, "Charge", '{"task_id": "t"}'),)),
+    apply_calls(store, ("append", (NewEntry("w1", Entry.TASK_SCHEDULED, 1, "Charge", '{"task_id": "t"}'),)),
           ("append", (NewEntry("w2", Entry.PAUSED),)),
           ("append", (NewEntry("w1", Entry.TASK_COMPLETED, 1, None, '{"result": 2}', "props"),)))
-    apply(store, ("append", (NewEntry("w1", Entry.COMPLETED, data="{}"),)))
+    apply_calls(store, ("append", (NewEntry("w1", Entry.COMPLETED, data="{}"),)))
     j = store.journal("w1")
     assert [e.seq for e in j] == [1, 2, 3, 4]
     assert [e.type for e in j] == [Entry.STARTED, Entry.TASK_SCHEDULED, Entry.TASK_COMPLETED, Entry.COMPLETED]
@@ -207,7 +209,7 @@ def test_post_inbox_and_ready_flags(store: Store, clock: Clock) -> None:
     create(store, "k", created_at=0.5, kind=Kind.TASK)
     assert store.ready_instances(10) == ["old", "new"]
     assert store.ready_instances(1) == ["old"]
-    apply(store, ("consume_inbox", ("old", [])), ("consume_inbox", ("new", [])))
+    apply_calls(store, ("consume_inbox", ("old", [])), ("consume_inbox", ("new", [])))
     assert store.ready_instances(10) == []
     a = store.post("new", "event", "Paid", '{"n": 1}')
     clock.t = 1001.0
@@ -217,11 +219,11 @@ def test_post_inbox_and_ready_flags(store: Store, clock: Clock) -> None:
     items = store.inbox("new")
     assert [(i.id, i.kind, i.name, i.data, i.created_at) for i in items] == [
         (a, "event", "Paid", '{"n": 1}', 1000.0), (b, "pause", None, None, 1001.0)]
-    apply(store, ("consume_inbox", ("new", [a])))
+    apply_calls(store, ("consume_inbox", ("new", [a])))
     assert store.ready_instances(10) == ["new"] and [i.id for i in store.inbox("new")] == [b]
-    apply(store, ("post", ("k", "child_completed", None, "{}")))  # batch post; tasks can be made ready too
+    apply_calls(store, ("post", ("k", "child_completed", None, "{}")))  # batch post; tasks can be made ready too
     assert store.ready_instances(10) == ["k", "new"]
-    apply(store, ("consume_inbox", ("new", [b])))
+    apply_calls(store, ("consume_inbox", ("new", [b])))
     assert store.ready_instances(10) == ["k"] and store.inbox("new") == []
     with pytest.raises(NotFoundError):
         store.post("ghost", "event")
@@ -233,14 +235,14 @@ def test_post_inbox_and_ready_flags(store: Store, clock: Clock) -> None:
 
 def test_claim_tasks(store: Store) -> None:
     create(store, "w")
-    apply(store, ("add_task", (task("late", "w", run_at=50.0),)), ("add_task", (task("t2", "w", run_at=5.0),)),
+    apply_calls(store, ("add_task", (task("late", "w", run_at=50.0),)), ("add_task", (task("t2", "w", run_at=5.0),)),
           ("add_task", (task("t1", "w", run_at=1.0),)), ("add_task", (task("t3", "w", run_at=5.0),)),
           ("add_task", (task("done", "w", status=TaskStatus.DONE),)))
-    claimed = store.claim_tasks(10.0, 2)
+    claimed = claim_tasks(store, 10.0, 2)
     assert [(t.id, t.status, t.attempts) for t in claimed] == [("t1", TaskStatus.RUNNING, 1), ("t2", TaskStatus.RUNNING, 1)]
-    assert [t.id for t in store.claim_tasks(10.0, 10)] == ["t3"]
-    assert store.claim_tasks(10.0, 10) == []
-    assert store.claim_tasks(100.0, 0) == []
+    assert [t.id for t in claim_tasks(store, 10.0, 10)] == ["t3"]
+    assert claim_tasks(store, 10.0, 10) == []
+    assert claim_tasks(store, 100.0, 0) == []
     by_id = {t.id: t for t in store.tasks_of("w")}
     assert by_id["t1"].status is TaskStatus.RUNNING and by_id["t1"].attempts == 1
     assert by_id["late"].status is TaskStatus.QUEUED and by_id["done"].status is TaskStatus.DONE
@@ -250,60 +252,60 @@ def test_claim_tasks(store: Store) -> None:
 
 def test_update_task_none_fields_left_alone(store: Store) -> None:
     create(store, "w", with_task=task("t", "w", run_at=3.0))
-    store.claim_tasks(10.0, 1)
-    apply(store, ("update_task", ("t",)))
+    claim_tasks(store, 10.0, 1)
+    apply_calls(store, ("update_task", ("t",)))
     assert store.tasks_of("w")[0] == TaskRecord("t", "w", 1, "Charge", '{"t": 1}', TaskStatus.RUNNING, 0, 1, 3.0, 50.0)
     batch = Batch()
     batch.update_task("t", status=TaskStatus.QUEUED, retry_index=1, run_at=30.0)
-    store.apply(batch)
+    apply(store, batch)
     t = store.tasks_of("w")[0]
     assert (t.status, t.retry_index, t.run_at, t.attempts) == (TaskStatus.QUEUED, 1, 30.0, 1)
-    assert [c.attempts for c in store.claim_tasks(30.0, 5)] == [2]
+    assert [c.attempts for c in claim_tasks(store, 30.0, 5)] == [2]
 
 
 def test_cancel_tasks_and_recover(store: Store) -> None:
     create(store, "w")
     create(store, "v")
-    apply(store, ("add_task", (task("q", "w"),)), ("add_task", (task("r", "w"),)),
+    apply_calls(store, ("add_task", (task("q", "w"),)), ("add_task", (task("r", "w"),)),
           ("add_task", (task("d", "w", status=TaskStatus.DONE),)), ("add_task", (task("f", "w", status=TaskStatus.FAILED),)),
           ("add_task", (task("v1", "v"),)), ("add_task", (task("v2", "v", run_at=5.0),)))
     batch = Batch()
     batch.update_task("r", status=TaskStatus.RUNNING)
-    store.apply(batch)
-    apply(store, ("cancel_tasks", ("w",)))
+    apply(store, batch)
+    apply_calls(store, ("cancel_tasks", ("w",)))
     assert {t.id: t.status for t in store.tasks_of("w")} == {
         "q": TaskStatus.CANCELLED, "r": TaskStatus.CANCELLED, "d": TaskStatus.DONE, "f": TaskStatus.FAILED}
-    assert [t.id for t in store.claim_tasks(10.0, 10)] == ["v1", "v2"]
+    assert [t.id for t in claim_tasks(store, 10.0, 10)] == ["v1", "v2"]
     assert store.recover() == 2
     assert {(t.id, t.status, t.attempts) for t in store.tasks_of("v")} == {
         ("v1", TaskStatus.QUEUED, 1), ("v2", TaskStatus.QUEUED, 1)}
     assert store.recover() == 0
-    assert [t.attempts for t in store.claim_tasks(10.0, 10)] == [2, 2]
+    assert [t.attempts for t in claim_tasks(store, 10.0, 10)] == [2, 2]
 
 
 # -- timers / wakeup --------------------------------------------------------------
 
 
 def test_timers_and_next_wakeup(store: Store) -> None:
-    assert store.next_wakeup() is None
+    assert next_wakeup(store) is None
     create(store, "a")
     create(store, "b")
-    apply(store, ("add_timer", (Timer("b", 2, 20.0),)), ("add_timer", (Timer("a", 1, 20.0),)),
+    apply_calls(store, ("add_timer", (Timer("b", 2, 20.0),)), ("add_timer", (Timer("a", 1, 20.0),)),
           ("add_timer", (Timer("a", 4, 10.0),)), ("add_timer", (Timer("b", 9, 99.0),)))
     assert store.due_timers(20.0, 10) == [Timer("a", 4, 10.0), Timer("a", 1, 20.0), Timer("b", 2, 20.0)]
     assert store.due_timers(20.0, 1) == [Timer("a", 4, 10.0)]
     assert store.due_timers(5.0, 10) == []
-    assert store.next_wakeup() == 10.0
-    apply(store, ("add_task", (task("t", "a", run_at=7.0),)))
-    assert store.next_wakeup() == 7.0
-    store.claim_tasks(7.0, 1)  # running tasks do not count
-    assert store.next_wakeup() == 10.0
-    apply(store, ("delete_timer", ("a", 4)), ("delete_timer", ("a", 77)), ("add_timer", (Timer("b", 2, 30.0),)))
+    assert next_wakeup(store) == 10.0
+    apply_calls(store, ("add_task", (task("t", "a", run_at=7.0),)))
+    assert next_wakeup(store) == 7.0
+    claim_tasks(store, 7.0, 1)  # running tasks do not count
+    assert next_wakeup(store) == 10.0
+    apply_calls(store, ("delete_timer", ("a", 4)), ("delete_timer", ("a", 77)), ("add_timer", (Timer("b", 2, 30.0),)))
     assert store.due_timers(1e9, 10) == [Timer("a", 1, 20.0), Timer("b", 2, 30.0), Timer("b", 9, 99.0)]
-    apply(store, ("delete_timers", ("b",)))
+    apply_calls(store, ("delete_timers", ("b",)))
     assert store.due_timers(1e9, 10) == [Timer("a", 1, 20.0)]
-    apply(store, ("delete_timers", ("a",)))
-    assert store.next_wakeup() is None
+    apply_calls(store, ("delete_timers", ("a",)))
+    assert next_wakeup(store) is None
 
 
 def test_claiming_only_what_a_batch_adds(store: Store) -> None:
@@ -314,7 +316,7 @@ def test_claiming_only_what_a_batch_adds(store: Store) -> None:
     batch.update_instance("a", status=InstanceStatus.PAUSED)  # a's new task must wait for a resume
     batch.add_task(task("u", "b"))
     batch.add_task(task("v", "b"))
-    claimed = store.apply_and_claim(batch, 0.0, 1, only_added=True)
+    claimed = store.commit_step(batch, 0.0, 1, only_added=True).wait()
     assert [(t.id, t.status, t.attempts) for t in claimed] == [("u", TaskStatus.RUNNING, 1)]
     assert {t.id: t.status for t in store.tasks_of("a") + store.tasks_of("b")} == {
         "t": TaskStatus.QUEUED, "u": TaskStatus.RUNNING, "v": TaskStatus.QUEUED}
@@ -322,27 +324,27 @@ def test_claiming_only_what_a_batch_adds(store: Store) -> None:
 
 def test_open_tasks_are_the_queued_running_and_failed_ones(store: Store) -> None:
     create(store, "a")
-    apply(store, *[("add_task", (task(name, "a"),)) for name in ("q", "r", "f", "d", "c")])
+    apply_calls(store, *[("add_task", (task(name, "a"),)) for name in ("q", "r", "f", "d", "c")])
     batch = Batch()
     for name, status in (("r", TaskStatus.RUNNING), ("f", TaskStatus.FAILED), ("d", TaskStatus.DONE),
                          ("c", TaskStatus.CANCELLED)):
         batch.update_task(name, status=status)
-    store.apply(batch)
+    apply(store, batch)
     assert [t.id for t in store.open_tasks_of("a")] == ["q", "r", "f"]
     assert [t.id for t in store.tasks_of("a")] == ["q", "r", "f", "d", "c"]
-    apply(store, ("cancel_tasks", ("a",)))  # queued and running ones; a failed one stays for retry
+    apply_calls(store, ("cancel_tasks", ("a",)))  # queued and running ones; a failed one stays for retry
     assert [(t.id, t.status) for t in store.open_tasks_of("a")] == [("f", TaskStatus.FAILED)]
 
 
 def test_next_due_is_what_a_look_at_that_time_could_not_see(store: Store) -> None:
     assert store.next_due(0.0) is None
     create(store, "a")
-    apply(store, ("add_timer", (Timer("a", 1, 10.0),)), ("add_timer", (Timer("a", 2, 30.0),)))
+    apply_calls(store, ("add_timer", (Timer("a", 1, 10.0),)), ("add_timer", (Timer("a", 2, 30.0),)))
     assert store.next_due(0.0) == 10.0
     assert store.next_due(10.0) == 30.0  # a look at 10.0 took the timer due then
-    apply(store, ("add_task", (task("t", "a", run_at=20.0),)), ("add_task", (task("u", "a", run_at=5.0),)))
+    apply_calls(store, ("add_task", (task("t", "a", run_at=20.0),)), ("add_task", (task("u", "a", run_at=5.0),)))
     assert store.next_due(10.0) == 20.0  # a retry falling due; the task queued for 5.0 is claimable now
-    store.claim_tasks(20.0, 2)
+    claim_tasks(store, 20.0, 2)
     assert store.next_due(10.0) == 30.0  # running tasks do not count
     store.add_schedule(Schedule("s", "dev", Kind.WORKFLOW, "W", None, "{}", "* * * * *", "UTC", 25.0, None, 0, 0, None, 0.0))
     assert store.next_due(10.0) == 25.0
@@ -357,13 +359,13 @@ def test_update_instance_fields(store: Store, clock: Clock) -> None:
     clock.t = 5000.0
     batch = Batch()
     batch.update_instance("w", properties='{"p": 1}', error='{"class": "E"}')
-    store.apply(batch)
+    apply(store, batch)
     got = store.get_instance("w")
     assert got is not None and (got.properties, got.error, got.status, got.updated_at) == (
         '{"p": 1}', '{"class": "E"}', InstanceStatus.RUNNING, 5000.0)
     batch = Batch()
     batch.update_instance("w", status=InstanceStatus.PAUSED, error=None)
-    store.apply(batch)
+    apply(store, batch)
     got = store.get_instance("w")
     assert got is not None and (got.properties, got.error, got.status) == ('{"p": 1}', None, InstanceStatus.PAUSED)
 
@@ -374,8 +376,8 @@ def test_counts(store: Store) -> None:
     create(store, "b")
     create(store, "c")
     create(store, "k", kind=Kind.TASK, with_task=task("t", "k"))
-    store.apply(_status_batch("b", InstanceStatus.PAUSED))
-    store.apply(_status_batch("c", InstanceStatus.KILLED))
+    apply(store, _status_batch("b", InstanceStatus.PAUSED))
+    apply(store, _status_batch("c", InstanceStatus.KILLED))
     assert store.counts() == {"running": 2, "paused": 1, "completed": 0, "killed": 1, "failed": 0, "tasks_queued": 1}
 
 
@@ -398,7 +400,7 @@ def test_apply_is_all_or_nothing(store: Store, failing: str) -> None:
     create(store, "w", custom_id="c")
     create(store, "v")
     item = store.post("v", "event")
-    apply(store, ("add_task", (task("t1", "w"),)), ("add_timer", (Timer("w", 1, 10.0),)))
+    apply_calls(store, ("add_task", (task("t1", "w"),)), ("add_timer", (Timer("w", 1, 10.0),)))
     ids = ["w", "v", "child"]
     before = snapshot(store, ids)
     ops = [
@@ -419,18 +421,18 @@ def test_apply_is_all_or_nothing(store: Store, failing: str) -> None:
     batch = Batch()
     for op, args in ops:
         getattr(batch, op)(*args)
-    batch.ops[2] = ("update_instance", ("w",), {**batch.ops[2][2], "status": InstanceStatus.COMPLETED})
+    batch.ops[2] = UpdateInstance("w", InstanceStatus.COMPLETED, batch.ops[2].properties, batch.ops[2].error)  # type: ignore[union-attr]
     with pytest.raises(NotFoundError):
-        store.apply(batch)
+        apply(store, batch)
     assert snapshot(store, ids) == before
     with pytest.raises(DuplicateInstanceError):  # w's completion was rolled back too
         create(store, "w3", custom_id="c")
-    apply(store, ("append", (NewEntry("w", Entry.PAUSED),)))
+    apply_calls(store, ("append", (NewEntry("w", Entry.PAUSED),)))
     assert [e.seq for e in store.journal("w")] == [1, 2]
 
 
 def test_empty_batch(store: Store) -> None:
-    store.apply(Batch())
+    apply(store, Batch())
     assert store.counts()["running"] == 0
 
 
@@ -477,12 +479,12 @@ def test_sqlite_reopen_keeps_data(tmp_path: Any, clock: Clock) -> None:
     s = SQLiteStore(path, now=clock)
     create(s, "w", custom_id="c")
     s.post("w", "event")
-    apply(s, ("append", (NewEntry("w", Entry.PAUSED),)))
+    apply_calls(s, ("append", (NewEntry("w", Entry.PAUSED),)))
     s.close()
     s = SQLiteStore(path, now=clock)
     assert s.get_instance("w") == instance("w", custom_id="c")
     assert len(s.inbox("w")) == 1 and s.ready_instances(5) == ["w"]
-    apply(s, ("append", (NewEntry("w", Entry.RESUMED),)))
+    apply_calls(s, ("append", (NewEntry("w", Entry.RESUMED),)))
     assert [e.seq for e in s.journal("w")] == [1, 2, 3]
     with pytest.raises(DuplicateInstanceError):
         create(s, "w2", custom_id="c")
@@ -519,8 +521,8 @@ def test_sqlite_two_stores_see_each_other(tmp_path: Any, clock: Clock) -> None:
     assert b.get_instance("w") is not None
     item = b.post("w", "kill")
     assert [i.id for i in a.inbox("w")] == [item]
-    assert [t.id for t in b.claim_tasks(10.0, 5)] == ["t"]
-    assert a.claim_tasks(10.0, 5) == []
+    assert [t.id for t in claim_tasks(b, 10.0, 5)] == ["t"]
+    assert claim_tasks(a, 10.0, 5) == []
     create(a, "x", custom_id="c")
     with pytest.raises(DuplicateInstanceError):
         create(b, "y", custom_id="c")
@@ -533,7 +535,7 @@ def test_sqlite_concurrent_writers_never_see_locked(tmp_path: Any) -> None:
     main = SQLiteStore(path)
     create(main, "w")
     create(main, "k", kind=Kind.TASK)
-    apply(main, *[("add_task", (task(f"t{n}", "k"),)) for n in range(200)])
+    apply_calls(main, *[("add_task", (task(f"t{n}", "k"),)) for n in range(200)])
     errors: list[BaseException] = []
     claimed: list[str] = []
 
@@ -542,7 +544,7 @@ def test_sqlite_concurrent_writers_never_see_locked(tmp_path: Any) -> None:
         try:
             for _ in range(40):
                 s.post("w", "event", str(n))
-                claimed.extend(t.id for t in s.claim_tasks(1e9, 3))
+                claimed.extend(t.id for t in claim_tasks(s, 1e9, 3))
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
         finally:
@@ -575,7 +577,7 @@ def _rewind_fixture(store: Store) -> None:
     early_child = dataclasses.replace(instance("early", parent_id="w"), parent_position=1)
     for child in (late_child, early_child):
         store.create_instance(child, started(child.id))
-    apply(
+    apply_calls(
         store,
         ("append", (NewEntry("w", Entry.TASK_SCHEDULED, 1, "Charge"),)),
         ("append", (NewEntry("w", Entry.TASK_COMPLETED, 1, "Charge", properties='{"p": 1}'),)),
@@ -596,7 +598,7 @@ def test_rewind_archives_the_tail_and_truncates_the_journal(store: Store, clock:
     _rewind_fixture(store)
     assert store.archive("w") == []
     clock.t = 2000.0
-    apply(store, ("rewind", ("w", 3, 2)))
+    apply_calls(store, ("rewind", ("w", 3, 2)))
     assert _journal_of(store, "w") == [(1, "started", None), (2, "task_scheduled", 1), (3, "task_completed", 1)]
     (run,) = store.archive("w")
     assert (run.instance_id, run.run, run.archived_at) == ("w", 1, 2000.0)
@@ -612,10 +614,10 @@ def test_rewind_archives_the_tail_and_truncates_the_journal(store: Store, clock:
     assert store.get_instance("w").status is InstanceStatus.RUNNING  # type: ignore[union-attr]
     assert _journal_of(store, "other") == [(1, "started", None), (2, "paused", None)] and store.archive("other") == []
 
-    apply(store, ("append", (NewEntry("w", Entry.REWOUND),)), ("append", (NewEntry("w", Entry.TASK_SCHEDULED, 2, "Ship"),)))
+    apply_calls(store, ("append", (NewEntry("w", Entry.REWOUND),)), ("append", (NewEntry("w", Entry.TASK_SCHEDULED, 2, "Ship"),)))
     assert [e.seq for e in store.journal("w")] == [1, 2, 3, 4, 5]
     assert [e.seq for e in store.journal("w", after_seq=3)] == [4, 5]
-    apply(store, ("rewind", ("w", 1, 1)))  # a second rewind: run 2, with the seqs it had
+    apply_calls(store, ("rewind", ("w", 1, 1)))  # a second rewind: run 2, with the seqs it had
     assert [(r.run, [e.seq for e in r.entries]) for r in store.archive("w")] == [(1, [4, 5, 6]), (2, [2, 3, 4, 5])]
     assert _journal_of(store, "w") == [(1, "started", None)]
     assert store.archive("w")[1].entries[2].type is Entry.REWOUND
@@ -623,7 +625,7 @@ def test_rewind_archives_the_tail_and_truncates_the_journal(store: Store, clock:
 
 def test_rewind_within_a_batch_archives_what_the_batch_appended_before_it(store: Store) -> None:
     _rewind_fixture(store)
-    apply(
+    apply_calls(
         store,
         ("append", (NewEntry("w", Entry.EVENT_RECEIVED, None, "Ping"),)),  # seq 7
         ("rewind", ("w", 3, 2)),
@@ -645,11 +647,11 @@ def test_rewind_is_rolled_back_with_its_batch(store: Store) -> None:
     batch.append(NewEntry("w", Entry.REWOUND))
     batch.update_task("no-such-task")
     with pytest.raises(NotFoundError):
-        store.apply(batch)
+        apply(store, batch)
     assert snapshot(store, ids) == before
     assert store.archive("w") == []
     with pytest.raises(NotFoundError):
-        apply(store, ("rewind", ("ghost", 0, 1)))
+        apply_calls(store, ("rewind", ("ghost", 0, 1)))
 
 
 def test_sqlite_migrates_a_version_2_store_to_the_archive(tmp_path: Any) -> None:
@@ -664,6 +666,6 @@ def test_sqlite_migrates_a_version_2_store_to_the_archive(tmp_path: Any) -> None
     s = SQLiteStore(path)
     assert s._conn.execute("SELECT version FROM schema_version").fetchone()[0] == LATEST >= 3
     create(s, "w")
-    apply(s, ("append", (NewEntry("w", Entry.PAUSED),)), ("rewind", ("w", 1, 1)))
+    apply_calls(s, ("append", (NewEntry("w", Entry.PAUSED),)), ("rewind", ("w", 1, 1)))
     assert [r.run for r in s.archive("w")] == [1]
     s.close()

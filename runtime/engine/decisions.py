@@ -1,105 +1,181 @@
-"""Turning a run's decisions into batch writes: tasks, child instances, waits, completion."""
+"""The one decision applier: what a run decided, and what a task attempt's outcome means, as
+batch writes. Both activations apply through it; each kind has one handler, in a table."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
-from zenaton_runtime.engine.journaling import RUNNING, ActivationBase, error_info
+from zenaton_runtime.engine.journaling import RUNNING, StepJournal, error_info, outcome_data
 from zenaton_runtime.errors import DuplicateInstanceError
 from zenaton_runtime.instances import new_instance, new_task_id
-from zenaton_runtime.models import UNFINISHED, Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
-from zenaton_runtime.replay import Decision
+from zenaton_runtime.models import (
+    UNFINISHED,
+    Entry,
+    InboxKind,
+    Instance,
+    InstanceStatus,
+    Kind,
+    TaskRecord,
+    TaskStatus,
+    Timer,
+)
+from zenaton_runtime.pool.attempts import Outcome
+from zenaton_runtime.replay import Decision, DecisionKind
 
 
-class Decider(ActivationBase):
-    def _decide(self, decisions: list[Decision]) -> None:
-        failures = [d for d in decisions if d.kind == "fail"]
+class DecisionApplier:
+    """Applies decisions and outcomes to one instance's ``StepJournal`` (and its batch)."""
+
+    __slots__ = ("ctx", "journal")
+
+    def __init__(self, journal: StepJournal) -> None:
+        self.journal = journal
+        self.ctx = journal.ctx
+
+    def apply(self, decisions: list[Decision]) -> None:
+        failures = [d for d in decisions if d.kind is DecisionKind.FAIL]
         for decision in failures[:1] or decisions:  # a failed decision stops everything it came with
-            if self.status is not RUNNING:
+            if self.journal.status is not RUNNING:
                 return
             try:
-                _DECIDE[decision.kind](self, decision)
+                _HANDLERS[decision.kind](self, decision)
             except Exception as error:  # user code ran here too (a child's id(), versions())
-                self._pause_with_error(error_info(error))
+                self.journal.pause_with_error(error_info(error))
 
-    def _decide_task(self, d: Decision) -> None:
-        data = self.codec.encode(d.job, d.name or "task")
+    # -- what a run decides ----------------------------------------------
+    def _task(self, d: Decision) -> None:
+        j = self.journal
+        assert d.position is not None and d.name is not None
+        data = self.ctx.codec.encode(d.job, d.name or "task")
         task_id = new_task_id()
-        self.batch.add_task(
-            TaskRecord(task_id, self.id, d.position, d.name, data, TaskStatus.QUEUED, 0, 0, self.now, self.now)  # type: ignore[arg-type]
-        )
+        j.batch.add_task(TaskRecord(task_id, j.id, d.position, d.name, data, TaskStatus.QUEUED, 0, 0, j.now, j.now))
         group = "null" if d.group is None else int(d.group)
-        self._append(Entry.TASK_SCHEDULED, d.position, d.name, f'{{"task_id": "{task_id}", "group": {group}}}')
-        self.engine.log(f"{self._label()}: task {d.name} scheduled (position {d.position})")
+        j.append(Entry.TASK_SCHEDULED, d.position, d.name, f'{{"task_id": "{task_id}", "group": {group}}}')
+        j.log(f"task {d.name} scheduled (position {d.position})")
 
-    def _decide_child(self, d: Decision) -> None:
+    def _child(self, d: Decision) -> None:
         self._start_instance(d, wait=True)
 
-    def _decide_dispatch(self, d: Decision) -> None:
+    def _dispatch(self, d: Decision) -> None:
         self._start_instance(d, wait=False)
 
     def _start_instance(self, d: Decision, wait: bool) -> None:
+        j = self.journal
         instance, started, task = new_instance(
-            self.codec,
+            self.ctx.codec,
             d.job,
-            env=self.instance.env,
-            now=self.now,
-            parent_id=self.id,
+            env=j.instance.env,
+            now=j.now,
+            parent_id=j.id,
             parent_position=d.position if wait else None,
         )
         if instance.kind is Kind.WORKFLOW and instance.custom_id is not None:
             key = (instance.env, instance.name, instance.custom_id)
-            if self.engine.custom_id_claimed(key) or self._custom_id_held(instance):
+            if self.ctx.custom_id_claimed(key) or self._custom_id_held(instance):
                 raise DuplicateInstanceError(
-                    f"workflow {instance.name!r} already has an unfinished instance with id {instance.custom_id!r} "
-                    f"(env {instance.env!r}); position {d.position} cannot start another"
+                    f"workflow {instance.name!r} already has an unfinished instance with id "
+                    f"{instance.custom_id!r} (env {instance.env!r}); position {d.position} cannot start another"
                 )
-            self.engine.claimed_ids.add(key)
-        self.batch.create_instance(instance, started, task)
+            self.ctx.claimed_ids.add(key)
+        j.batch.create_instance(instance, started, task)
         data = json.dumps({"id": instance.id, "kind": instance.kind.value, "wait": wait})
-        self._append(Entry.DISPATCHED, d.position, d.name, data)
-        self.engine.log(f"{self._label()}: dispatched {instance.kind.value} {d.name} as {instance.id[:8]}")
+        j.append(Entry.DISPATCHED, d.position, d.name, data)
+        j.log(f"dispatched {instance.kind.value} {d.name} as {instance.id[:8]}")
 
     def _custom_id_held(self, instance: Instance) -> bool:
         """An unfinished instance holds the child's custom id in the store; the commit in flight
         may be the one that finishes it, so a holder found is looked up again once it landed."""
 
         def held() -> bool:
-            taken = self.engine.store.list_instances(
+            taken = self.ctx.reads.list_instances(
                 env=instance.env, name=instance.name, custom_id=instance.custom_id, kind="workflow"
             )
             return any(i.status in UNFINISHED for i in taken)
 
         if not held():
             return False
-        if not self.engine.see_commit_in_flight():
+        if not self.ctx.see_commit_in_flight():
             return True
         return held()
 
-    def _decide_wait(self, d: Decision) -> None:
-        self._append(Entry.WAIT_STARTED, d.position, d.name, json.dumps({"event": d.event, "fire_at": d.fire_at}))
-        pending = self.run is not None and d.position in self.run.pending_waits()
-        if d.fire_at is not None and pending:  # a replay may already have ended it with a journaled event
-            self.batch.add_timer(Timer(self.id, d.position, d.fire_at))  # type: ignore[arg-type]
-        self.engine.log(f"{self._label()}: waiting for {d.name} (position {d.position})")
+    def _wait(self, d: Decision) -> None:
+        j = self.journal
+        j.append(Entry.WAIT_STARTED, d.position, d.name, json.dumps({"event": d.event, "fire_at": d.fire_at}))
+        pending = j.run is not None and d.position in j.run.pending_waits()
+        if d.fire_at is not None and d.position is not None and pending:  # a replay may have ended it already
+            j.batch.add_timer(Timer(j.id, d.position, d.fire_at))
+        j.log(f"waiting for {d.name} (position {d.position})")
 
-    def _decide_complete(self, d: Decision) -> None:
-        result = self.codec.encode(d.result, "result")
-        self._snapshot()
-        self._append(Entry.COMPLETED, data='{"result": ' + result + "}")
-        self.status = InstanceStatus.COMPLETED
-        self._drop_run()
-        self.batch.delete_timers(self.id)
-        if self.instance.parent_id and self.instance.parent_position is not None:
-            payload = '{"position": %d, "id": "%s", "result": %s}' % (self.instance.parent_position, self.id, result)
-            self.batch.post(self.instance.parent_id, "child_completed", self.instance.name, payload)
-        self.engine.log(f"{self._label()}: completed")
+    def _complete(self, d: Decision) -> None:
+        j = self.journal
+        result = self.ctx.codec.encode(d.result, "result")
+        j.snapshot()
+        j.append(Entry.COMPLETED, data='{"result": ' + result + "}")
+        j.status = InstanceStatus.COMPLETED
+        j.drop_run()
+        j.batch.delete_timers(j.id)
+        parent_id, position = j.instance.parent_id, j.instance.parent_position
+        if parent_id and position is not None:
+            payload = '{"position": %d, "id": "%s", "result": %s}' % (position, j.id, result)
+            j.batch.post(parent_id, InboxKind.CHILD_COMPLETED, j.instance.name, payload)
+        j.log("completed")
 
-    def _decide_fail(self, d: Decision) -> None:
+    def _fail(self, d: Decision) -> None:
         assert d.error is not None
-        self._pause_with_error(error_info(d.error, d.traceback))
+        self.journal.pause_with_error(error_info(d.error, d.traceback))
+
+    # -- shared by both activations --------------------------------------
+    def task_failed(self, task: TaskRecord, outcome: Outcome) -> bool:
+        """Journal a failed attempt; re-queue it if the task asked for a retry, else stop the
+        instance with its error. True if it will be retried."""
+        j = self.journal
+        delay = outcome.retry_delay
+        data = outcome_data(outcome, task.attempts, error=outcome.error, retry_in=delay)
+        j.append(Entry.TASK_FAILED, task.position, task.name, data)
+        if delay:
+            j.batch.update_task(
+                task.id, status=TaskStatus.QUEUED, retry_index=task.retry_index + 1, run_at=j.now + delay
+            )
+            return True
+        j.batch.update_task(task.id, status=TaskStatus.FAILED)
+        error = dict(outcome.error or {})
+        error.update(
+            position=task.position, task=task.name, task_id=task.id, stdout=outcome.stdout, stderr=outcome.stderr
+        )
+        j.pause_with_error(error)
+        return False
+
+    def requeue_failed(self, entry: Entry) -> None:
+        """Resume or retry: every task that failed for good is queued again; the instance runs."""
+        j = self.journal
+        for task in self.ctx.reads.open_tasks_of(j.id):
+            if task.status is TaskStatus.FAILED:
+                j.batch.update_task(task.id, status=TaskStatus.QUEUED, retry_index=0, run_at=j.now)
+        j.status, j.error = RUNNING, None
+        j.append(entry)
+        j.log(entry.value)
+
+    def kill(self) -> None:
+        """Killed: its live tasks cancelled, its timers gone; a parent waiting on it is told."""
+        j = self.journal
+        j.status = InstanceStatus.KILLED
+        j.drop_run()
+        j.batch.cancel_tasks(j.id)
+        j.batch.delete_timers(j.id)
+        j.append(Entry.KILLED)
+        parent_id, position = j.instance.parent_id, j.instance.parent_position
+        if parent_id and position is not None:  # it waits on us
+            payload = json.dumps({"position": position, "id": j.id})
+            j.batch.post(parent_id, InboxKind.CHILD_KILLED, j.instance.name, payload)
+        j.log("killed")
 
 
-_DECIDE = {
-    kind: getattr(Decider, f"_decide_{kind}") for kind in ("task", "child", "dispatch", "wait", "complete", "fail")
+_HANDLERS: dict[DecisionKind, Callable[[DecisionApplier, Decision], None]] = {
+    DecisionKind.TASK: DecisionApplier._task,
+    DecisionKind.CHILD: DecisionApplier._child,
+    DecisionKind.DISPATCH: DecisionApplier._dispatch,
+    DecisionKind.WAIT: DecisionApplier._wait,
+    DecisionKind.COMPLETE: DecisionApplier._complete,
+    DecisionKind.FAIL: DecisionApplier._fail,
 }

@@ -16,27 +16,36 @@ from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
 
 from zenaton.abstracts.task import Task
+
+from zenaton_runtime.engine.context import CustomId, RunCache, StepContext
 from zenaton_runtime.engine.lookout import Lookout
 from zenaton_runtime.engine.task_activation import TaskActivation
-from zenaton_runtime.engine.workflow_activation import Activation
+from zenaton_runtime.engine.workflow_activation import WorkflowActivation
 from zenaton_runtime.errors import StoreError
-from zenaton_runtime.models import Instance, Kind, TaskRecord
+from zenaton_runtime.models import InboxItem, Instance, Kind, TaskRecord, Timer
 from zenaton_runtime.pool.attempts import Attempt, Outcome
+from zenaton_runtime.pool.runner import Runner
 from zenaton_runtime.project.loader import Project
-from zenaton_runtime.replay import WorkflowRun
-from zenaton_runtime.store import Batch, Store
+from zenaton_runtime.store import Batch, PendingCommit, Store
 from zenaton_runtime.timing.clock import Clock, SystemClock
 from zenaton_runtime.timing.schedules import fire_due
 
-if TYPE_CHECKING:
-    from zenaton_runtime.store.sqlite_commit import PendingCommit
-
 Log = Callable[[str], None]
-Work = dict[str, dict[str, list[Any]]]  # instance id -> its inputs: outcomes, timers, ready
+
+
+@dataclass(slots=True)
+class Inputs:
+    """What one step brings one instance."""
+
+    outcomes: list[tuple[TaskRecord, Outcome]] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
+    ready: bool = False  # it has inbox items (or is new)
+
+
+Work = dict[str, Inputs]  # instance id -> its inputs
 
 
 @dataclass(slots=True)
@@ -47,7 +56,7 @@ class Landing:
     batch: Batch
     work: Work
     held: set[str]  # instances whose rows it writes: the next step leaves them alone
-    claimed_ids: set[tuple[str, str, str]]  # custom ids its children take
+    claimed_ids: set[CustomId]  # custom ids its children take
     lines: list[str]  # its log lines, written once it landed
     now: float
     looked: bool
@@ -68,44 +77,6 @@ class BoundedDict(OrderedDict):  # type: ignore[type-arg]
             self.popitem(last=False)
 
 
-class RunCache:
-    """Suspended workflow runs by instance id, least recently used evicted first."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = max(0, capacity)
-        self._runs: OrderedDict[str, WorkflowRun] = OrderedDict()
-
-    def get(self, instance_id: str) -> WorkflowRun | None:
-        run = self._runs.get(instance_id)
-        if run is not None:
-            self._runs.move_to_end(instance_id)
-        return run
-
-    def put(self, instance_id: str, run: WorkflowRun) -> None:
-        self._runs[instance_id] = run
-        self._runs.move_to_end(instance_id)
-        while len(self._runs) > self.capacity:
-            _, evicted = self._runs.popitem(last=False)
-            evicted.close()
-
-    def evict(self, instance_id: str) -> None:
-        run = self._runs.pop(instance_id, None)
-        if run is not None:
-            run.close()
-
-    def clear(self) -> None:
-        """Close every suspended run (code reload): each is rebuilt by replay when next needed."""
-        runs, self._runs = list(self._runs.values()), OrderedDict()
-        for run in runs:
-            try:
-                run.close()
-            except Exception:  # user code in a finally block: the run is gone either way
-                pass
-
-    def __len__(self) -> int:
-        return len(self._runs)
-
-
 class Engine:
     """Drives every instance of one store. Tests call ``run_until_idle()``."""
 
@@ -113,7 +84,7 @@ class Engine:
         self,
         store: Store,
         project: Project,
-        runner: Any,
+        runner: Runner,
         *,
         clock: Clock | None = None,
         cache_size: int = 1000,
@@ -140,10 +111,9 @@ class Engine:
         self._pending: list[Outcome] = []
         self.claiming = True
         self.store_failure: StoreError | None = None  # the last failed write, until one succeeds
-        self.claimed_ids: set[tuple[str, str, str]] = set()  # custom ids taken by children this step
         self.envs = BoundedDict(10_000)  # instance id -> env, for the attempts of its tasks
         self.lookout = Lookout(store)
-        self.background_commits = background_commits and hasattr(store, "apply_and_claim_in_background")
+        self.background_commits = background_commits  # the store may land a step's commit later
         self._landing: Landing | None = None
 
     def step(self, timeout: float = 0.0) -> int:
@@ -152,9 +122,8 @@ class Engine:
         outcomes = self._pending + list(self.runner.poll(0.0 if landing else timeout))
         self._pending = []
         now = self.clock.now()
-        work: Work = defaultdict(lambda: {"outcomes": [], "timers": [], "ready": []})
+        work: Work = defaultdict(Inputs)
         self._sort_outcomes(outcomes, landing.held if landing is not None else (), work)
-        self.claimed_ids = set()
         handed = 0
         try:
             if landing is not None and (not outcomes or self.lookout.wants_look(now, settled=False)):
@@ -164,16 +133,17 @@ class Engine:
             looked = landing is None and self.lookout.must_look(now)
             full = looked and self._look(now, work)
             batch = Batch()
+            ctx = self._context(now)
             instances = self.store.get_instances(list(work))
-            inboxes = self.store.inboxes([i for i, inputs in work.items() if inputs["ready"]])
+            inboxes = self.store.inboxes([i for i, inputs in work.items() if inputs.ready])
             for instance_id, inputs in work.items():
                 instance = instances.get(instance_id)
                 if instance is not None:
                     self.envs[instance.id] = instance.env
-                    batch.extend(self._activate(instance, inputs, inboxes.get(instance_id), now))
+                    batch.extend(self._activate(ctx, instance, inputs, inboxes.get(instance_id)))
             if landing is not None:
                 handed += self._land()  # commits land in order: the last one before this one is written
-            handed += self._commit(batch, work, now, looked, full)
+            handed += self._commit(batch, work, now, looked, full, ctx.claimed_ids)
         except StoreError as error:
             self._keep_for_later(error, work)
             return int(self._landing is not None)  # a commit still in flight is not idle
@@ -189,35 +159,37 @@ class Engine:
                 self._pending.append(outcome)
                 continue
             del self.in_flight[outcome.task_id]
-            work[task.instance_id]["outcomes"].append((task, outcome))
+            work[task.instance_id].outcomes.append((task, outcome))
 
-    def _commit(self, batch: Batch, work: Work, now: float, looked: bool, full: bool) -> int:
+    def _context(self, now: float) -> StepContext:
+        landing = self._landing
+        return StepContext(
+            reads=self.store,
+            codec=self.project.codec,
+            cache=self.cache,
+            log=self.log,
+            now=now,
+            decision_timeout=self.decision_timeout,
+            in_flight_ids=landing.claimed_ids if landing is not None else set(),
+            see_commit_in_flight=self.see_commit_in_flight,
+        )
+
+    def _commit(self, batch: Batch, work: Work, now: float, looked: bool, full: bool, claimed: set[CustomId]) -> int:
         """Write the step and claim tasks; in the background while results may come meanwhile.
         Returns how many tasks went to the workers."""
         limit = self.lookout.claim_limit(looked, batch, self._free_slots())
         only_added = self.lookout.only_added(looked, batch)
-        held = _held(batch, work) if self.background_commits and batch.ops and self.runner.busy() else None
-        if held is not None:
-            pending = self.store.apply_and_claim_in_background(  # type: ignore[attr-defined]
-                batch, now, limit, only_added=only_added
-            )
-            self._landing = Landing(
-                pending=pending,
-                batch=batch,
-                work=work,
-                held=held,
-                claimed_ids=self.claimed_ids,
-                lines=self._take_lines(),
-                now=now,
-                looked=looked,
-                full=full,
-                limit=limit,
-            )
+        # A rewind also writes to children that cannot be named without a read: not in the background.
+        background = self.background_commits and bool(batch.ops) and not batch.rewinds and self.runner.busy() > 0
+        pending = self.store.commit_step(batch, now, limit, only_added=only_added, background=background)
+        if not pending.landed:
+            held = set(work).union(batch.posts_to)  # the instances whose rows it writes
+            self._landing = Landing(pending, batch, work, held, claimed, self._take_lines(), now, looked, full, limit)
             return 0
-        claimed = self.store.apply_and_claim(batch, now, limit, only_added=only_added)
-        self.lookout.after_step(batch, now, looked, full, limit, len(claimed))
+        tasks = pending.wait()
+        self.lookout.after_step(batch, now, looked, full, limit, len(tasks))
         self._committed(self._take_lines())
-        return self._hand_off(claimed)
+        return self._hand_off(tasks)
 
     def settle(self) -> int:
         """Land the commit in flight, if any, and hand its tasks to the workers; how many."""
@@ -227,10 +199,6 @@ class Engine:
             return self._land()
         except StoreError:
             return 0
-
-    def custom_id_claimed(self, key: tuple[str, str, str]) -> bool:
-        """A child decided this step, or in the commit in flight, took this (env, name, custom id)."""
-        return key in self.claimed_ids or (self._landing is not None and key in self._landing.claimed_ids)
 
     def see_commit_in_flight(self) -> bool:
         """Let the store's reads show the commit in flight, if any (whatever it freed); it is
@@ -279,10 +247,10 @@ class Engine:
         fire_due(self.store, self.project.codec, now, self.emit)  # committed as it goes; its instances are ready below
         timers = self.store.due_timers(now, self.batch_limit)
         for timer in timers:
-            work[timer.instance_id]["timers"].append(timer)
+            work[timer.instance_id].timers.append(timer)
         ready = self.store.ready_instances(self.ready_limit)
         for instance_id in ready:
-            work[instance_id]["ready"].append(True)
+            work[instance_id].ready = True
         return len(timers) >= self.batch_limit or len(ready) >= self.ready_limit
 
     def _keep_for_later(self, error: StoreError, work: Work) -> None:
@@ -291,13 +259,12 @@ class Engine:
         if self.store_failure is None:
             self.emit(f"cannot write to the store: {error}; nothing committed is lost, retrying")
         self.store_failure = error
-        self.claimed_ids = set()
         self._lines.clear()  # what it decided is decided (and logged) again
         self.lookout.store_failed()
         kept = []
         for instance_id, inputs in work.items():
             self.cache.evict(instance_id)  # its run may have moved past what the store holds
-            for task, outcome in inputs["outcomes"]:
+            for task, outcome in inputs.outcomes:
                 self.in_flight[task.id] = task
                 kept.append(outcome)
         self._pending[:0] = kept  # before the results of the same instances that came later
@@ -315,22 +282,22 @@ class Engine:
         """Outcomes gathered outside step() (graceful shutdown) for the next step."""
         self._pending.extend(outcomes)
 
-    def _activate(self, instance: Instance, inputs: dict[str, list[Any]], inbox: list[Any] | None, now: float) -> Batch:
+    def _activate(self, ctx: StepContext, instance: Instance, inputs: Inputs, inbox: list[InboxItem] | None) -> Batch:
         """One instance's writes, in a batch of its own: a failure stays with its instance."""
         batch = Batch()
         lines = len(self._lines)
         try:
             if instance.kind is Kind.TASK:
-                TaskActivation(self, instance, batch, now).run_task(inputs["outcomes"], inbox)
+                TaskActivation(ctx, instance, batch).run(inputs.outcomes, inbox)
             else:
-                Activation(self, instance, batch, now).run_workflow(inputs["outcomes"], inputs["timers"], inbox)
+                WorkflowActivation(ctx, instance, batch).run(inputs.outcomes, inputs.timers, inbox)
             return batch
         except Exception as error:  # a bug of ours or a user hook we did not expect to raise
             del self._lines[lines:]  # what it decided is thrown away with its batch
             self.log(f"{instance.name} {instance.id[:8]}: internal error while deciding: {error!r}")
             self.cache.evict(instance.id)
             batch = Batch()
-            Activation(self, instance, batch, now).contain(error, inputs["outcomes"], inputs["timers"], inbox)
+            WorkflowActivation(ctx, instance, batch).contain(error, inputs.outcomes, inputs.timers, inbox)
             return batch
 
     def _free_slots(self) -> int:
@@ -355,15 +322,3 @@ class Engine:
         if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
             return float(limit)
         return None
-
-
-def _held(batch: Batch, work: Work) -> set[str] | None:
-    """The instances whose rows a batch writes: those it activated and those it posts to.
-    None for a rewind, which also writes to children that cannot be named without a read."""
-    held = set(work)
-    for op, args, _ in batch.ops:
-        if op == "post":
-            held.add(args[0])
-        elif op == "rewind":
-            return None
-    return held

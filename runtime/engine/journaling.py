@@ -1,19 +1,22 @@
-"""What every activation shares: journal appends, property snapshots, errors, the final update."""
+"""One instance's share of a step: its state as the step changes it, and its journal appends.
+
+Both activations (workflow and standalone task) keep their instance's state here and write
+through it: journal entries carry the properties that changed, an error stops the instance,
+and ``finish`` writes the instance's row once, at the end of its activation.
+"""
 
 from __future__ import annotations
 
 import json
 import traceback as _traceback
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from zenaton_runtime.engine.context import StepContext
 from zenaton_runtime.models import Entry, Instance, InstanceStatus, JournalEntry, Kind
 from zenaton_runtime.pool.attempts import Outcome, error_class_name
 from zenaton_runtime.project.serializer import properties_of
 from zenaton_runtime.replay import WorkflowRun
-from zenaton_runtime.store import UNSET, Batch, NewEntry
-
-if TYPE_CHECKING:
-    from zenaton_runtime.engine.engine import Engine
+from zenaton_runtime.store.ops import UNSET, Batch, NewEntry
 
 RUNNING, PAUSED = InstanceStatus.RUNNING, InstanceStatus.PAUSED
 
@@ -50,70 +53,92 @@ def _text(value: str) -> str:
     return json.dumps(value) if value else '""'
 
 
-class ActivationBase:
-    """One instance's share of an engine step; everything goes to ``batch``, nothing commits."""
+class StepJournal:
+    """The instance as this step leaves it; everything goes to ``batch``, nothing commits."""
 
-    def __init__(self, engine: Engine, instance: Instance, batch: Batch, now: float) -> None:
-        self.engine = engine
-        self.codec = engine.project.codec
+    __slots__ = (
+        "_pending_properties",
+        "appended",
+        "batch",
+        "ctx",
+        "error",
+        "id",
+        "instance",
+        "kept",
+        "now",
+        "properties",
+        "run",
+        "status",
+    )
+
+    def __init__(self, ctx: StepContext, instance: Instance, batch: Batch) -> None:
+        self.ctx = ctx
         self.instance = instance
         self.id = instance.id
         self.batch = batch
-        self.now = now
+        self.now = ctx.now
         self.status = instance.status
         self.error: Any = UNSET
-        self.run: WorkflowRun | None = None
+        self.run: WorkflowRun | None = None  # a workflow's run, once an input needs it
         self.appended: list[NewEntry] = []
+        self.kept: list[JournalEntry] | None = None  # the stored journal once a rewind cut it
         self.properties = instance.properties
         self._pending_properties: str | None = None
 
-    def _append(
-        self, type: Entry, position: int | None = None, name: str | None = None, data: str | None = None
-    ) -> None:
+    def append(self, type: Entry, position: int | None = None, name: str | None = None, data: str | None = None) -> None:
         entry = NewEntry(self.id, type, position, name, data, self._pending_properties)
         self._pending_properties = None
         self.appended.append(entry)
         self.batch.append(entry)
 
-    def _as_entry(self, entry: NewEntry) -> JournalEntry:
+    def as_entry(self, entry: NewEntry) -> JournalEntry:
         return JournalEntry(self.id, 0, entry.type, entry.position, entry.name, entry.data, entry.properties, self.now)
 
-    def _snapshot(self) -> None:
+    def stored_journal(self) -> list[JournalEntry]:
+        """The journal as the store will hold it before this activation's own appends."""
+        return list(self.kept) if self.kept is not None else self.ctx.reads.journal(self.id)
+
+    def snapshot(self) -> None:
         """Note the workflow's properties if they changed; the next entry carries them."""
         if self.run is None:
             return
         try:
-            encoded = self.codec.encode(properties_of(self.run.workflow), self.instance.name)
+            encoded = self.ctx.codec.encode(properties_of(self.run.workflow), self.instance.name)
         except Exception as error:
-            self._pause_with_error(error_info(error))
+            self.pause_with_error(error_info(error))
             return
         if encoded != self.properties:
             self.properties = encoded
             self._pending_properties = encoded
 
-    def _pause_with_error(self, error: dict[str, Any]) -> None:
+    def reset_properties(self, properties: str | None) -> None:
+        """The properties a rewind goes back to; nothing pending is carried over."""
+        self.properties, self._pending_properties = properties, None
+
+    def pause_with_error(self, error: dict[str, Any]) -> None:
         """Stop here with the error: paused for a workflow, failed for a standalone task."""
         self.status = PAUSED if self.instance.kind is Kind.WORKFLOW else InstanceStatus.FAILED
         self.error = error
-        self._drop_run()
-        self._append(Entry.ERROR, error.get("position"), error.get("class"), json.dumps(error))
+        self.drop_run()
+        self.append(Entry.ERROR, error.get("position"), error.get("class"), json.dumps(error))
         how = "paused by error" if self.status is PAUSED else "failed with"
-        self.engine.log(f"{self._label()}: {how} {error.get('class')}: {error.get('message')}")
+        self.log(f"{how} {error.get('class')}: {error.get('message')}")
 
-    def _current_error(self) -> dict[str, Any] | None:
+    def current_error(self) -> dict[str, Any] | None:
         if self.error is not UNSET:
-            return self.error
+            return self.error  # type: ignore[no-any-return]
         return json.loads(self.instance.error) if self.instance.error else None
 
-    def _drop_run(self) -> None:
-        self.engine.cache.evict(self.id)
+    def drop_run(self) -> None:
+        self.ctx.cache.evict(self.id)
         if self.run is not None:
             self.run.close()
         self.run = None
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
+        """Keep a running run for the next step; write the instance's changed fields."""
         if self.run is not None and self.status is RUNNING:
-            self.engine.cache.put(self.id, self.run)  # evicting others only once we are done with them
+            self.ctx.cache.put(self.id, self.run)  # evicting others only once we are done with them
         changed_status = self.status is not self.instance.status
         changed_properties = self.properties != self.instance.properties
         if changed_status or changed_properties or self.error is not UNSET:
@@ -124,5 +149,5 @@ class ActivationBase:
                 error=UNSET if self.error is UNSET else (json.dumps(self.error) if self.error else None),
             )
 
-    def _label(self) -> str:
-        return f"{self.instance.name} {self.id[:8]}"
+    def log(self, message: str) -> None:
+        self.ctx.log(f"{self.instance.name} {self.id[:8]}: {message}")

@@ -11,23 +11,36 @@ so nothing is lost for a later resume.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from zenaton_runtime.engine.journaling import PAUSED, RUNNING, error_info, outcome_data
-from zenaton_runtime.engine.rewind_step import Rewinder
-from zenaton_runtime.models import Entry, InboxItem, InstanceStatus, TaskRecord, TaskStatus, Timer
+from zenaton_runtime.engine.context import StepContext
+from zenaton_runtime.engine.decisions import DecisionApplier
+from zenaton_runtime.engine.journaling import PAUSED, RUNNING, StepJournal, error_info, outcome_data
+from zenaton_runtime.engine.rewind_step import RewindStep
+from zenaton_runtime.models import Entry, InboxItem, InboxKind, Instance, TaskRecord, TaskStatus, Timer
 from zenaton_runtime.pool.attempts import Outcome
-from zenaton_runtime.replay import Decision, WorkflowRun
+from zenaton_runtime.replay import Decision, DecisionKind, WorkflowRun
 from zenaton_runtime.replay.journal import Input, inputs, recorded_requests
+from zenaton_runtime.store.ops import Batch
 from zenaton_runtime.timing import waits
 
+Outcomes = list[tuple[TaskRecord, Outcome]]
 
-class Activation(Rewinder):
-    def run_workflow(
-        self, outcomes: list[tuple[TaskRecord, Outcome]], timers: list[Timer], inbox: list[InboxItem] | None
-    ) -> None:
+
+class WorkflowActivation:
+    __slots__ = ("ctx", "decisions", "journal", "rewinding")
+
+    def __init__(self, ctx: StepContext, instance: Instance, batch: Batch) -> None:
+        self.ctx = ctx
+        self.journal = StepJournal(ctx, instance, batch)
+        self.decisions = DecisionApplier(self.journal)
+        self.rewinding = RewindStep(self.journal, self._rebuild)
+
+    def run(self, outcomes: Outcomes, timers: list[Timer], inbox: list[InboxItem] | None) -> None:
+        j = self.journal
         if inbox is not None:
-            self.batch.consume_inbox(self.id, [item.id for item in inbox])
+            j.batch.consume_inbox(j.id, [item.id for item in inbox])
             for item in inbox:
                 self._inbox_item(item)
         for task, outcome in outcomes:
@@ -35,73 +48,76 @@ class Activation(Rewinder):
         for timer in timers:
             self._timer(timer)
         self._live_run()  # a fresh instance's first decisions
-        self._finish()
+        j.finish()
 
     def contain(
-        self,
-        error: BaseException,
-        outcomes: list[tuple[TaskRecord, Outcome]],
-        timers: list[Timer],
-        inbox: list[InboxItem] | None,
+        self, error: BaseException, outcomes: Outcomes, timers: list[Timer], inbox: list[InboxItem] | None
     ) -> None:
         """After an unexpected failure of this activation: pause with it, keep every input."""
-        self._pause_with_error(error_info(error))
+        j = self.journal
+        j.pause_with_error(error_info(error))
         if inbox is not None:
-            self.batch.consume_inbox(self.id, [item.id for item in inbox])
+            j.batch.consume_inbox(j.id, [item.id for item in inbox])
             for item in inbox:
-                if item.kind == "event":
-                    self._append(Entry.EVENT_RECEIVED, None, item.name, item.data)
+                if item.kind is InboxKind.EVENT:
+                    j.append(Entry.EVENT_RECEIVED, None, item.name, item.data)
         for task, outcome in outcomes:
-            self.batch.update_task(task.id, status=TaskStatus.DONE if outcome.ok else TaskStatus.FAILED)
+            j.batch.update_task(task.id, status=TaskStatus.DONE if outcome.ok else TaskStatus.FAILED)
             entry = Entry.TASK_COMPLETED if outcome.ok else Entry.TASK_FAILED
-            self._append(entry, task.position, task.name, outcome_data(outcome, task.attempts, error=outcome.error))
+            j.append(entry, task.position, task.name, outcome_data(outcome, task.attempts, error=outcome.error))
         for timer in timers:
-            self.batch.delete_timer(self.id, timer.position)
-            self._append(Entry.TIMER_FIRED, timer.position)
-        self._finish()
+            j.batch.delete_timer(j.id, timer.position)
+            j.append(Entry.TIMER_FIRED, timer.position)
+        j.finish()
 
     # -- the run ---------------------------------------------------------
     def _live_run(self) -> WorkflowRun | None:
         """The run to deliver inputs to: None unless the instance is running."""
-        if self.status is RUNNING and self.run is None:
-            self.run = self.engine.cache.get(self.id) or self._rebuild()
-        return self.run if self.status is RUNNING else None
+        j = self.journal
+        if j.status is RUNNING and j.run is None:
+            j.run = self.ctx.cache.get(j.id) or self._rebuild()
+        return j.run if j.status is RUNNING else None
 
     def _rebuild(self) -> WorkflowRun | None:
         """Replay the whole journal into a fresh run; decide what it adds."""
-        self._drop_run()
-        journal = self._stored_journal() + [self._as_entry(e) for e in self.appended]
+        j = self.journal
+        j.drop_run()
+        journal = j.stored_journal() + [j.as_entry(e) for e in j.appended]
         try:
-            workflow = self.codec.decode(self.instance.data)
+            workflow = self.ctx.codec.decode(j.instance.data)
         except Exception as error:  # a class gone from the project, a corrupt payload
-            self._pause_with_error(error_info(error))
+            j.pause_with_error(error_info(error))
             return None
-        run = WorkflowRun(workflow, self.id, recorded_requests(journal), waits.fire_at, self.engine.decision_timeout)
-        decisions = run.start(self.now)
+        run = WorkflowRun(workflow, j.id, recorded_requests(journal), waits.fire_at, self.ctx.decision_timeout)
+        decisions = run.start(j.now)
         for item in inputs(journal):
-            if any(d.kind == "fail" for d in decisions):
+            if any(d.kind is DecisionKind.FAIL for d in decisions):
                 break
             try:
                 decisions += self._deliver(run, item)
             except Exception as error:  # a journaled payload the current code cannot read
                 run.close()
-                self._pause_with_error(error_info(error))
+                j.pause_with_error(error_info(error))
                 return None
-        self.run = run
-        self._snapshot()
-        self._decide(decisions)
-        return self.run
+        j.run = run
+        j.snapshot()
+        self.decisions.apply(decisions)
+        return j.run
 
     def _deliver(self, run: WorkflowRun, item: Input) -> list[Decision]:
+        now = self.journal.now
         if item.kind == "timer":
-            return run.deliver_timer(item.position, self.now)  # type: ignore[arg-type]
+            assert item.position is not None
+            return run.deliver_timer(item.position, now)
+        assert item.value is not None
         if item.kind == "event":
-            return run.deliver_event(self.codec.decode(item.value), self.now)  # type: ignore[arg-type]
-        value = self.codec.decode(item.value)  # type: ignore[arg-type]
-        return run.deliver_result(item.position, value, self.now)  # type: ignore[arg-type]
+            return run.deliver_event(self.ctx.codec.decode(item.value), now)
+        assert item.position is not None
+        return run.deliver_result(item.position, self.ctx.codec.decode(item.value), now)
 
     def _deliver_recorded(self, item: Input, entry: Entry, name: str | None, data: str | None) -> None:
         """Deliver an input if the instance runs, then journal it (always, even if it cannot be read)."""
+        j = self.journal
         run = self._live_run()
         decisions: list[Decision] = []
         if run is not None:
@@ -109,66 +125,54 @@ class Activation(Rewinder):
             try:
                 decisions = self._deliver(run, item)
             except Exception as error:
-                self._append(entry, item.position, name, data)
-                self._pause_with_error(error_info(error))
+                j.append(entry, item.position, name, data)
+                j.pause_with_error(error_info(error))
                 return
             if waiting:
                 for position in set(waiting) - set(run.pending_waits()):
-                    self.batch.delete_timer(self.id, position)  # the wait ended before its time ran out
-            self._snapshot()
-        self._append(entry, item.position, name, data)
-        self._decide(decisions)
+                    j.batch.delete_timer(j.id, position)  # the wait ended before its time ran out
+            j.snapshot()
+        j.append(entry, item.position, name, data)
+        self.decisions.apply(decisions)
 
     # -- inputs ----------------------------------------------------------
     def _task_outcome(self, task: TaskRecord, outcome: Outcome) -> None:
-        if self.status.finished or task.id in self.dropped_tasks:
-            self.batch.update_task(task.id, status=TaskStatus.CANCELLED)
+        j = self.journal
+        if j.status.finished or task.id in self.rewinding.dropped_tasks:
+            j.batch.update_task(task.id, status=TaskStatus.CANCELLED)
             return
         if outcome.ok:
-            self.batch.update_task(task.id, status=TaskStatus.DONE)
+            j.batch.update_task(task.id, status=TaskStatus.DONE)
             data = outcome_data(outcome, task.attempts)
             result = Input("result", task.position, outcome.result or "null")
-            self.engine.log(f"{self._label()}: task {task.name} completed (position {task.position})")
+            j.log(f"task {task.name} completed (position {task.position})")
             self._deliver_recorded(result, Entry.TASK_COMPLETED, task.name, data)  # logs what it decides next
-            return
-        delay = outcome.retry_delay
-        data = outcome_data(outcome, task.attempts, error=outcome.error, retry_in=delay)
-        self._append(Entry.TASK_FAILED, task.position, task.name, data)
-        if delay:
-            self.batch.update_task(
-                task.id, status=TaskStatus.QUEUED, retry_index=task.retry_index + 1, run_at=self.now + delay
-            )
-            self.engine.log(f"{self._label()}: task {task.name} failed, retry in {delay:g} s")
-            return
-        self.batch.update_task(task.id, status=TaskStatus.FAILED)
-        error = dict(outcome.error or {})
-        error.update(
-            position=task.position, task=task.name, task_id=task.id, stdout=outcome.stdout, stderr=outcome.stderr
-        )
-        self._pause_with_error(error)
+        elif self.decisions.task_failed(task, outcome):
+            j.log(f"task {task.name} failed, retry in {outcome.retry_delay:g} s")
 
     def _timer(self, timer: Timer) -> None:
-        self.batch.delete_timer(self.id, timer.position)
-        if self.status.finished:
+        j = self.journal
+        j.batch.delete_timer(j.id, timer.position)
+        if j.status.finished:
             return
-        self.engine.log(f"{self._label()}: timer fired (position {timer.position})")
+        j.log(f"timer fired (position {timer.position})")
         self._deliver_recorded(Input("timer", timer.position, None), Entry.TIMER_FIRED, None, None)
 
     def _inbox_item(self, item: InboxItem) -> None:
-        handler = getattr(self, f"_on_{item.kind}", None)
-        if handler is None or (self.status.finished and item.kind != "rewind"):
-            self.engine.log(f"{self._label()}: {item.kind} {item.name or ''} ignored (instance is {self.status.value})")
+        handler = _INBOX.get(item.kind)
+        if handler is None or (self.journal.status.finished and item.kind is not InboxKind.REWIND):
+            self.journal.log(f"{item.kind.value} {item.name or ''} ignored (instance is {self.journal.status.value})")
             return
-        handler(item)
+        handler(self, item)
 
     def _on_event(self, item: InboxItem) -> None:
-        self.engine.log(f"{self._label()}: event {item.name} received")
+        self.journal.log(f"event {item.name} received")
         self._deliver_recorded(Input("event", None, item.data), Entry.EVENT_RECEIVED, item.name, item.data)
 
     def _on_child_completed(self, item: InboxItem) -> None:
         payload: dict[str, Any] = json.loads(item.data or "{}")
-        if self._stale_child(payload):
-            self.engine.log(f"{self._label()}: result of detached child {payload['id'][:8]} ignored")
+        if self.rewinding.stale_child(payload):
+            self.journal.log(f"result of detached child {payload['id'][:8]} ignored")
             return
         data = json.dumps({"id": payload["id"], "result": payload["result"]})
         item_input = Input("result", payload["position"], json.dumps(payload["result"]))
@@ -177,51 +181,53 @@ class Activation(Rewinder):
     def _on_child_killed(self, item: InboxItem) -> None:
         """A child this instance waits on will never complete: paused with the error, as for a
         task that failed for good. The store says which (the item only says to look)."""
-        killed = self._killed_child(before=self.rewound_to)
+        killed = self.rewinding.killed_child(before=self.rewinding.rewound_to)
         if killed is None:  # detached by a rewind since
-            self.engine.log(f"{self._label()}: {item.kind} ignored (no child it waits on is killed)")
+            self.journal.log(f"{item.kind.value} ignored (no child it waits on is killed)")
             return
-        self._pause_with_error(killed)
+        self.journal.pause_with_error(killed)
 
     def _on_pause(self, item: InboxItem) -> None:
-        if self.status is not RUNNING:
+        j = self.journal
+        if j.status is not RUNNING:
             return
-        self.status = PAUSED
-        self._drop_run()
-        self._append(Entry.PAUSED)
-        self.engine.log(f"{self._label()}: paused")
+        j.status = PAUSED
+        j.drop_run()
+        j.append(Entry.PAUSED)
+        j.log("paused")
 
     def _on_resume(self, item: InboxItem) -> None:
-        if self.status is PAUSED:
+        if self.journal.status is PAUSED:
             self._continue(Entry.RESUMED)
 
     def _on_retry(self, item: InboxItem) -> None:
-        if self.status is PAUSED and self._current_error():
+        if self.journal.status is PAUSED and self.journal.current_error():
             self._continue(Entry.RETRIED)
 
     def _on_kill(self, item: InboxItem) -> None:
-        self.status = InstanceStatus.KILLED
-        self._drop_run()
-        self.batch.cancel_tasks(self.id)
-        self.batch.delete_timers(self.id)
-        self._append(Entry.KILLED)
-        if self.instance.parent_id and self.instance.parent_position is not None:  # it waits on us
-            payload = json.dumps({"position": self.instance.parent_position, "id": self.id})
-            self.batch.post(self.instance.parent_id, "child_killed", self.instance.name, payload)
-        self.engine.log(f"{self._label()}: killed")
+        self.decisions.kill()
+
+    def _on_rewind(self, item: InboxItem) -> None:
+        self.rewinding.apply(item)
 
     def _continue(self, entry: Entry) -> None:
         """Resume or retry: re-queue every task that failed for good, then replay; paused again
         at once while it waits on a killed child."""
-        for task in self.engine.store.open_tasks_of(self.id):
-            if task.status is TaskStatus.FAILED:
-                self.batch.update_task(task.id, status=TaskStatus.QUEUED, retry_index=0, run_at=self.now)
-        self.status = RUNNING
-        self.error = None
-        self._append(entry)
-        self.engine.log(f"{self._label()}: {entry.value}")
-        killed = self._killed_child()
+        self.decisions.requeue_failed(entry)
+        killed = self.rewinding.killed_child()
         if killed is not None:
-            self._pause_with_error(killed)
+            self.journal.pause_with_error(killed)
             return
         self._rebuild()
+
+
+_INBOX: dict[InboxKind, Callable[[WorkflowActivation, InboxItem], None]] = {
+    InboxKind.EVENT: WorkflowActivation._on_event,
+    InboxKind.CHILD_COMPLETED: WorkflowActivation._on_child_completed,
+    InboxKind.CHILD_KILLED: WorkflowActivation._on_child_killed,
+    InboxKind.PAUSE: WorkflowActivation._on_pause,
+    InboxKind.RESUME: WorkflowActivation._on_resume,
+    InboxKind.RETRY: WorkflowActivation._on_retry,
+    InboxKind.KILL: WorkflowActivation._on_kill,
+    InboxKind.REWIND: WorkflowActivation._on_rewind,
+}

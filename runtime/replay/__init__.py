@@ -7,7 +7,7 @@ thing: deliver every recorded input again; requests already in the journal are
 checked (class by position) instead of decided again.
 """
 
-from zenaton_runtime.replay.requests import Decision, NonDeterminismError, Recorded
+from zenaton_runtime.replay.requests import Decision, DecisionKind, NonDeterminismError, Recorded
 from zenaton_runtime.replay.run import WorkflowRun
 
-__all__ = ["Decision", "NonDeterminismError", "Recorded", "WorkflowRun"]
+__all__ = ["Decision", "DecisionKind", "NonDeterminismError", "Recorded", "WorkflowRun"]

@@ -7,11 +7,22 @@ from typing import Any
 
 from zenaton.exceptions import InternalError
 
-# Request kinds, recorded in the journal by position.
-TASK = "task"  # execute a task: wait for its result
-CHILD = "child"  # execute a workflow: wait for it to complete
-WAIT = "wait"  # Wait(...).execute()
-DISPATCH = "dispatch"  # dispatch a task or workflow: fire and forget
+from zenaton_runtime.models import TextEnum
+
+
+class DecisionKind(TextEnum):
+    """What a decision asks the engine to do. The first four are requests, recorded in the
+    journal by position; the last two end the decision (and the run, for ``complete``)."""
+
+    TASK = "task"  # execute a task: wait for its result
+    CHILD = "child"  # execute a workflow: wait for it to complete
+    WAIT = "wait"  # Wait(...).execute()
+    DISPATCH = "dispatch"  # dispatch a task or workflow: fire and forget
+    COMPLETE = "complete"  # handle() returned
+    FAIL = "fail"  # the workflow's code failed (or broke determinism)
+
+
+TASK, CHILD, WAIT, DISPATCH = DecisionKind.TASK, DecisionKind.CHILD, DecisionKind.WAIT, DecisionKind.DISPATCH
 
 
 @dataclass(slots=True)  # built on every step: plain slots, not frozen (3x cheaper)
@@ -19,7 +30,7 @@ class Recorded:
     """A request already decided, as the journal holds it."""
 
     position: int
-    kind: str
+    kind: DecisionKind
     name: str | None
     fire_at: float | None = None
 
@@ -28,7 +39,7 @@ class Recorded:
 class Decision:
     """One thing the engine must persist and then do."""
 
-    kind: str  # task | child | wait | dispatch | complete | fail
+    kind: DecisionKind
     position: int | None = None
     name: str | None = None
     job: Any = None  # the task or workflow object to run / start

@@ -16,7 +16,7 @@ from zenaton.exceptions import ExternalError, InvalidArgumentError
 from zenaton.tasks.wait import Wait
 from zenaton_runtime.errors import EngineInterrupt
 from zenaton_runtime.replay.deadline import DecisionTimeout, arm, disarm, time_limit
-from zenaton_runtime.replay.requests import CHILD, DISPATCH, TASK, WAIT, Decision, NonDeterminismError, Recorded
+from zenaton_runtime.replay.requests import CHILD, DISPATCH, TASK, WAIT, Decision, DecisionKind, NonDeterminismError, Recorded
 
 FireAt = Callable[[list, str, float], "float | None"]
 
@@ -188,10 +188,10 @@ class WorkflowRun:
         finally:
             current_runtime.reset(token)
         self.finished = True
-        self._decisions.append(Decision("complete", result=result))
+        self._decisions.append(Decision(DecisionKind.COMPLETE, result=result))
 
     def _fail(self, error: BaseException) -> list[Decision]:
-        self._decisions.append(Decision("fail", error=error, traceback=_format(error)))
+        self._decisions.append(Decision(DecisionKind.FAIL, error=error, traceback=_format(error)))
         return self._decisions
 
     def block(self, positions: Sequence[int]) -> list[Any]:
@@ -206,7 +206,7 @@ class WorkflowRun:
         self._waiting = ()
         return [self._outcomes.pop(p) for p in positions]
 
-    def request(self, kind: str, name: str, **details: Any) -> int:
+    def request(self, kind: DecisionKind, name: str, **details: Any) -> int:
         """Allocate the next position; check it against the journal or decide it anew."""
         if self.violation is not None:
             raise _Violation()

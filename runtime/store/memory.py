@@ -15,9 +15,12 @@ from typing import Any
 
 from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
 from zenaton_runtime.models import (
+    LIVE_TASKS,
+    OPEN_TASKS,
     UNFINISHED,
     Entry,
     InboxItem,
+    InboxKind,
     Instance,
     InstanceStatus,
     JournalEntry,
@@ -26,13 +29,29 @@ from zenaton_runtime.models import (
     TaskStatus,
     Timer,
 )
-from zenaton_runtime.store import UNSET, Batch, NewEntry, create_child
 from zenaton_runtime.store.memory_rewind import MemoryRewind
 from zenaton_runtime.store.memory_schedules import MemorySchedules
+from zenaton_runtime.store.ops import (
+    UNSET,
+    AddTask,
+    AddTimer,
+    Append,
+    Batch,
+    CancelTasks,
+    ConsumeInbox,
+    CreateInstance,
+    DeleteTimer,
+    DeleteTimers,
+    NewEntry,
+    Op,
+    Post,
+    Rewind,
+    UpdateInstance,
+    UpdateTask,
+)
+from zenaton_runtime.store.pending import PendingCommit
 
 _MISSING: Any = object()
-_OPEN_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING)
-_OPEN_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.FAILED)
 
 
 class MemoryStore(MemorySchedules, MemoryRewind):
@@ -149,10 +168,10 @@ class MemoryStore(MemorySchedules, MemoryRewind):
             return [self._tasks[t] for t in self._tasks_of.get(instance_id, [])]
 
     def open_tasks_of(self, instance_id: str) -> list[TaskRecord]:
-        return [t for t in self.tasks_of(instance_id) if t.status in _OPEN_STATUSES]
+        return [t for t in self.tasks_of(instance_id) if t.status in OPEN_TASKS]
 
-    def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
-        return int(self._write(lambda: self._op_post(instance_id, kind, name, data)))
+    def post(self, instance_id: str, kind: InboxKind, name: str | None = None, data: str | None = None) -> int:
+        return int(self._write(lambda: self._op_post(instance_id, InboxKind(kind), name, data)))
 
     def get_instances(self, instance_ids: list[str]) -> dict[str, Instance]:
         with self._lock:
@@ -180,19 +199,18 @@ class MemoryStore(MemorySchedules, MemoryRewind):
             ready = sorted(self._ready, key=lambda i: (self._instances[i].created_at, self._order[i]))
         return ready[: max(limit, 0)]
 
-    def claim_tasks(self, now: float, limit: int) -> list[TaskRecord]:
-        """Oldest run_at first; the returned records show status running and the new attempts."""
-        return list(self._write(lambda: self._claim(now, limit), step=True))
-
-    def apply_and_claim(self, batch: Batch, now: float, limit: int, *, only_added: bool = False) -> list[TaskRecord]:
-        """apply(batch), then claim_tasks(now, limit), all or nothing (``only_added`` changes
-        nothing here: the claim finds the same tasks)."""
+    def commit_step(
+        self, batch: Batch, now: float, limit: int, *, only_added: bool = False, background: bool = False
+    ) -> PendingCommit:
+        """All or nothing, done when it returns (``only_added`` and ``background`` change nothing
+        here: the claim finds the same tasks, and there is no commit to overlap)."""
 
         def run() -> list[TaskRecord]:
-            self._apply_ops(batch)
+            for op in batch.ops:
+                OP_HANDLERS[type(op)](self, op)
             return self._claim(now, limit)
 
-        return list(self._write(run, step=True))
+        return PendingCommit.done(list(self._write(run, step=True)))
 
     def changes(self) -> object:
         return self._other_writes
@@ -224,12 +242,6 @@ class MemoryStore(MemorySchedules, MemoryRewind):
         instance = self._instances.get(task.instance_id)
         return instance is not None and instance.status == InstanceStatus.RUNNING
 
-    def next_wakeup(self) -> float | None:
-        with self._lock:
-            times = [t.fire_at for t in self._timers.values()]
-            times += [t.run_at for t in self._tasks.values() if t.status == TaskStatus.QUEUED and self._runs(t)]
-        return min(times) if times else None
-
     def next_due(self, after: float) -> float | None:
         with self._lock:
             times = [t.fire_at for t in self._timers.values() if t.fire_at > after]
@@ -240,21 +252,6 @@ class MemoryStore(MemorySchedules, MemoryRewind):
             ]
             times += [s.next_fire for s in self._schedules.values() if s.next_fire > after]
         return min(times, default=None)
-
-    def apply(self, batch: Batch) -> None:
-        """Every op of the batch, all or nothing."""
-        if batch.ops:
-            self._write(lambda: self._apply_ops(batch))
-
-    def _apply_ops(self, batch: Batch) -> None:
-        for op, args, kwargs in batch.ops:
-            method = getattr(self, "_op_" + op, None)
-            if method is None:
-                raise StoreError(f"unknown batch op {op!r}")
-            if op == "create_instance":
-                create_child(method, args, kwargs)
-            else:
-                method(*args, **kwargs)
 
     def recover(self) -> int:
         def run() -> int:
@@ -365,7 +362,7 @@ class MemoryStore(MemorySchedules, MemoryRewind):
         self._require(instance_id)
         for task_id in self._tasks_of.get(instance_id, []):
             task = self._tasks[task_id]
-            if task.status in _OPEN_TASK:
+            if task.status in LIVE_TASKS:
                 self._set(self._tasks, task_id, dataclasses.replace(task, status=TaskStatus.CANCELLED))
 
     def _op_add_timer(self, timer: Timer) -> None:
@@ -392,7 +389,7 @@ class MemoryStore(MemorySchedules, MemoryRewind):
         else:
             self._del(self._ready, instance_id)
 
-    def _op_post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
+    def _op_post(self, instance_id: str, kind: InboxKind, name: str | None = None, data: str | None = None) -> int:
         self._require(instance_id)
         item = InboxItem(self._next("inbox"), instance_id, kind, name, data, self.now())
         if instance_id not in self._inbox:
@@ -400,6 +397,34 @@ class MemoryStore(MemorySchedules, MemoryRewind):
         self._set(self._inbox[instance_id], item.id, item)
         self._set(self._ready, instance_id, True)
         return item.id
+
+
+def _create_child(store: MemoryStore, op: CreateInstance) -> None:
+    try:
+        store._op_create_instance(op.instance, op.started, op.task, skip_duplicate=False)
+    except DuplicateInstanceError as e:  # taken after the step checked it: the step decides again
+        raise StoreError(f"{e}: taken after the step decided; it is decided again") from e
+
+
+# Each op type interpreted in one place.
+OP_HANDLERS: dict[type[Op], Callable[[MemoryStore, Any], object]] = {
+    CreateInstance: _create_child,
+    Append: lambda s, op: s._op_append(op.entry),
+    UpdateInstance: lambda s, op: s._op_update_instance(
+        op.instance_id, status=op.status, properties=op.properties, error=op.error
+    ),
+    AddTask: lambda s, op: s._op_add_task(op.task),
+    UpdateTask: lambda s, op: s._op_update_task(
+        op.task_id, status=op.status, retry_index=op.retry_index, run_at=op.run_at
+    ),
+    CancelTasks: lambda s, op: s._op_cancel_tasks(op.instance_id),
+    AddTimer: lambda s, op: s._op_add_timer(op.timer),
+    DeleteTimer: lambda s, op: s._op_delete_timer(op.instance_id, op.position),
+    DeleteTimers: lambda s, op: s._op_delete_timers(op.instance_id),
+    ConsumeInbox: lambda s, op: s._op_consume_inbox(op.instance_id, op.item_ids),
+    Post: lambda s, op: s._op_post(op.instance_id, op.kind, op.name, op.data),
+    Rewind: lambda s, op: s._op_rewind(op.instance_id, op.keep_through_seq, op.position),
+}
 
 
 def _custom_key(i: Instance) -> tuple[str, str, str] | None:

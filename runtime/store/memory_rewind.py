@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from zenaton_runtime.models import ArchivedRun, Instance, JournalEntry, TaskRecord, TaskStatus, Timer
-
-_UNFINISHED_TASK = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.FAILED)
+from zenaton_runtime.models import OPEN_TASKS, ArchivedRun, Instance, JournalEntry, TaskRecord, TaskStatus, Timer
 
 
 class MemoryRewind:
@@ -43,7 +41,7 @@ class MemoryRewind:
             self._set(self._journal, instance_id, entries[:keep_through_seq])
         for task_id in self._tasks_of.get(instance_id, []):
             task = self._tasks[task_id]
-            if task.position >= position and task.status in _UNFINISHED_TASK:
+            if task.position >= position and task.status in OPEN_TASKS:
                 self._set(self._tasks, task_id, dataclasses.replace(task, status=TaskStatus.CANCELLED))
         for key in [k for k in self._timers if k[0] == instance_id and k[1] >= position]:
             self._del(self._timers, key)

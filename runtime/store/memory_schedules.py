@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from zenaton_runtime.models import Instance, Schedule, TaskRecord
-from zenaton_runtime.store import NewEntry
+from zenaton_runtime.store.ops import NewEntry
 
 
 class MemorySchedules:
@@ -25,10 +25,6 @@ class MemorySchedules:
     def add_schedule(self, schedule: Schedule) -> None:
         self._write(lambda: self._set(self._schedules, schedule.id, schedule))
 
-    def get_schedule(self, schedule_id: str) -> Schedule | None:
-        with self._lock:
-            return self._schedules.get(schedule_id)
-
     def list_schedules(self, env: str | None = None) -> list[Schedule]:
         with self._lock:
             found = [s for s in self._schedules.values() if env is None or s.env == env]
@@ -46,10 +42,6 @@ class MemorySchedules:
         with self._lock:
             due = sorted((s for s in self._schedules.values() if s.next_fire <= now), key=lambda s: s.next_fire)
         return due[:limit]
-
-    def next_schedule_fire(self) -> float | None:
-        with self._lock:
-            return min((s.next_fire for s in self._schedules.values()), default=None)
 
     def fire_schedule(
         self,

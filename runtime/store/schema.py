@@ -8,15 +8,25 @@ migrate it exactly once.
 
 from __future__ import annotations
 
+import enum
 import sqlite3
 from collections.abc import Callable
 from typing import ContextManager
 
+from zenaton_runtime.models import LIVE_TASKS, OPEN_TASKS, UNFINISHED
+
 VERSION_TABLE = "schema_version"
+
+
+def _status_in(statuses: tuple[enum.Enum, ...]) -> str:
+    return "status IN (" + ", ".join(f"'{s.value}'" for s in statuses) + ")"
+
 
 # A query uses a partial index only when its WHERE holds the index's condition word for word.
 QUEUED_TASK = "status = 'queued'"
-OPEN_TASK = "status IN ('queued', 'running', 'failed')"
+OPEN_TASK = _status_in(OPEN_TASKS)  # "status IN ('queued', 'running', 'failed')"
+LIVE_TASK = _status_in(LIVE_TASKS)
+UNFINISHED_SQL = _status_in(UNFINISHED)  # "status IN ('running', 'paused')", the partial unique index's
 
 _BOOTSTRAP = [
     f"""CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (

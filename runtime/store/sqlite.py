@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from zenaton_runtime.errors import ConfigError, StoreError
 from zenaton_runtime.models import (
     InboxItem,
+    InboxKind,
     Instance,
     InstanceStatus,
     JournalEntry,
@@ -33,9 +34,10 @@ from zenaton_runtime.models import (
     TaskStatus,
     Timer,
 )
-from zenaton_runtime.store import Batch, NewEntry
+from zenaton_runtime.store.ops import Batch, NewEntry
+from zenaton_runtime.store.pending import PendingCommit
 from zenaton_runtime.store.schema import LATEST, OPEN_TASK, QUEUED_TASK, current_version, migrate
-from zenaton_runtime.store.sqlite_commit import CommitThread, PendingCommit
+from zenaton_runtime.store.sqlite_commit import CommitThread
 from zenaton_runtime.store.sqlite_rewind import SQLiteRewind
 from zenaton_runtime.store.sqlite_schedules import SQLiteSchedules
 from zenaton_runtime.store.sqlite_writer import (
@@ -44,6 +46,7 @@ from zenaton_runtime.store.sqlite_writer import (
     JOURNAL_COLS,
     TASK_COLS,
     Writer,
+    inbox_row,
     instance_row,
     task_row,
 )
@@ -244,7 +247,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         )
         return [task_row(r) for r in rows]
 
-    def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
+    def post(self, instance_id: str, kind: InboxKind, name: str | None = None, data: str | None = None) -> int:
         return self._write(lambda w: w.post(instance_id, kind, name, data))
 
     def get_instances(self, instance_ids: list[str]) -> dict[str, Instance]:
@@ -266,7 +269,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
                 chunk,
             )
             for row in rows:
-                found[row[1]].append(InboxItem(*row))
+                found[row[1]].append(inbox_row(row))
         return found
 
     def inbox(self, instance_id: str) -> list[InboxItem]:
@@ -274,7 +277,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
             "SELECT id, instance_id, kind, name, data, created_at FROM inbox WHERE instance_id = ? ORDER BY id",
             (instance_id,),
         )
-        return [InboxItem(*r) for r in rows]
+        return [inbox_row(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         result = {s.value: 0 for s in InstanceStatus}
@@ -288,27 +291,22 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         rows = self._read("SELECT id FROM instances WHERE ready = 1 ORDER BY created_at, ord LIMIT ?", (max(limit, 0),))
         return [r[0] for r in rows]
 
-    def claim_tasks(self, now: float, limit: int) -> list[TaskRecord]:
-        """Oldest run_at first; the returned records show status running and the new attempts."""
-        if limit <= 0 or not self._read(f"SELECT 1 FROM tasks WHERE {CLAIMABLE} LIMIT 1", (now,)):
-            return []
-        return self._write(lambda w: _claim(w, now, limit), step=True)
-
-    def apply_and_claim(self, batch: Batch, now: float, limit: int, *, only_added: bool = False) -> list[TaskRecord]:
-        """apply(batch), then claim_tasks(now, limit), in one transaction: one commit per step.
-        ``only_added``: the caller knows no task was claimable before this batch; the tasks it
-        adds are then claimed as they are written, without a query."""
-        if not batch.ops:
-            return self.claim_tasks(now, limit)
-        return self._write(lambda w: _apply_and_claim(w, batch, now, limit, only_added), step=True)
-
-    def apply_and_claim_in_background(
-        self, batch: Batch, now: float, limit: int, *, only_added: bool = False
+    def commit_step(
+        self, batch: Batch, now: float, limit: int, *, only_added: bool = False, background: bool = False
     ) -> PendingCommit:
-        """apply_and_claim(), but its COMMIT runs on a thread (runtime/store/sqlite_commit.py):
-        ``wait()`` on the result gives the claimed tasks once they are durable. Meanwhile reads
-        go through a second connection and see the store without this step (or with all of it);
-        any write waits for the commit to land."""
+        """The step and its claim in one transaction. ``only_added``: the caller knows no task was
+        claimable before this batch; the tasks it adds are then claimed as they are written.
+        ``background``: the COMMIT runs on a thread (``sqlite_commit.py``) and the handle lands it;
+        meanwhile reads go through a second connection and see the store without this step (or
+        with all of it), and any write waits for the commit to land."""
+        if not batch.ops and not background:
+            if limit <= 0 or not self._read(f"SELECT 1 FROM tasks WHERE {CLAIMABLE} LIMIT 1", (now,)):
+                return PendingCommit.done([])
+            return PendingCommit.done(self._write(lambda w: _claim(w, now, limit), step=True))
+        if not background:
+            return PendingCommit.done(
+                self._write(lambda w: _apply_and_claim(w, batch, now, limit, only_added), step=True)
+            )
         self.settle()
         if self._commit_thread is None:
             self._reader = self._connect()
@@ -370,14 +368,6 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         )
         return [Timer(*r) for r in rows]
 
-    def next_wakeup(self) -> float | None:
-        timer, task = self._read(
-            "SELECT (SELECT min(fire_at) FROM timers),"
-            f" (SELECT min(run_at) FROM tasks WHERE {QUEUED_TASK} AND {RUNNING_INSTANCE})"
-        )[0]
-        times = [t for t in (timer, task) if t is not None]
-        return min(times) if times else None
-
     def next_due(self, after: float) -> float | None:
         times = self._read(
             "SELECT (SELECT min(fire_at) FROM timers WHERE fire_at > ?),"
@@ -386,11 +376,6 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
             (after, after, after),
         )[0]
         return min((t for t in times if t is not None), default=None)
-
-    def apply(self, batch: Batch) -> None:
-        """Every op of the batch in one transaction; any failing op rolls all of it back."""
-        if batch.ops:
-            self._write(lambda w: w.run(batch))
 
     def recover(self) -> int:
         return self._write(  # through the index of open tasks: a restart does not scan every task ever run

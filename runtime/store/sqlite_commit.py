@@ -14,33 +14,6 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
-
-from zenaton_runtime.models import TaskRecord
-
-
-class PendingCommit:
-    """A step written (and its tasks claimed) whose COMMIT is in flight.
-
-    ``wait()`` returns the claimed tasks once the step is durable, or raises the StoreError
-    that rolled all of it back. ``changes`` is the store's ``changes()`` when it was written.
-    """
-
-    __slots__ = ("_settle", "changes", "claimed", "error", "landed")
-
-    def __init__(self, claimed: list[TaskRecord], changes: object, settle: Callable[[], None]) -> None:
-        self.claimed = claimed
-        self.changes = changes
-        self.error: Exception | None = None
-        self.landed = False
-        self._settle = settle
-
-    def wait(self) -> list[TaskRecord]:
-        if not self.landed:
-            self._settle()
-        if self.error is not None:
-            raise self.error
-        return self.claimed
 
 
 class CommitThread:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from zenaton_runtime.models import Instance, Kind, Schedule, TaskRecord
-from zenaton_runtime.store import NewEntry
+from zenaton_runtime.store.ops import NewEntry
 
 SCHEDULE_COLS = (
     "id, env, kind, name, custom_id, data, cron, timezone, next_fire, last_fire, fires, skips, last_skip, created_at"
@@ -43,10 +43,6 @@ class SQLiteSchedules:
             )
         )
 
-    def get_schedule(self, schedule_id: str) -> Schedule | None:
-        rows = self._read(f"SELECT {SCHEDULE_COLS} FROM schedules WHERE id = ?", (schedule_id,))
-        return schedule_row(rows[0]) if rows else None
-
     def list_schedules(self, env: str | None = None) -> list[Schedule]:
         where, params = ("WHERE env = ?", (env,)) if env is not None else ("", ())
         rows = self._read(f"SELECT {SCHEDULE_COLS} FROM schedules {where} ORDER BY next_fire, ord", params)
@@ -60,9 +56,6 @@ class SQLiteSchedules:
             f"SELECT {SCHEDULE_COLS} FROM schedules WHERE next_fire <= ? ORDER BY next_fire, ord LIMIT ?", (now, limit)
         )
         return [schedule_row(r) for r in rows]
-
-    def next_schedule_fire(self) -> float | None:
-        return self._read("SELECT min(next_fire) FROM schedules")[0][0]
 
     def fire_schedule(
         self,

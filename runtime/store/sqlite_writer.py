@@ -7,9 +7,37 @@ from collections.abc import Callable
 from typing import Any
 
 from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
-from zenaton_runtime.models import Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus, Timer
-from zenaton_runtime.store import UNSET, Batch, NewEntry, create_child
-from zenaton_runtime.store.schema import OPEN_TASK
+from zenaton_runtime.models import (
+    Entry,
+    InboxItem,
+    InboxKind,
+    Instance,
+    InstanceStatus,
+    Kind,
+    TaskRecord,
+    TaskStatus,
+    Timer,
+)
+from zenaton_runtime.store.ops import (
+    UNSET,
+    AddTask,
+    AddTimer,
+    Append,
+    Batch,
+    CancelTasks,
+    ConsumeInbox,
+    CreateInstance,
+    DeleteTimer,
+    DeleteTimers,
+    NewEntry,
+    Op,
+    Post,
+    Rewind,
+    UpdateInstance,
+    UpdateTask,
+    written_instance,
+)
+from zenaton_runtime.store.schema import LIVE_TASK, OPEN_TASK, UNFINISHED_SQL
 
 INSTANCE_COLS = (
     "id, kind, name, version, custom_id, env, status, data, properties, error,"
@@ -17,7 +45,6 @@ INSTANCE_COLS = (
 )
 TASK_COLS = "id, instance_id, position, name, data, status, retry_index, attempts, run_at, created_at"
 JOURNAL_COLS = "instance_id, seq, type, position, name, data, properties, created_at"
-UNFINISHED_SQL = "status IN ('running', 'paused')"  # must match the partial unique index
 INSTANCE_MARKS = "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1"
 
 
@@ -50,26 +77,16 @@ class Writer:
 
     def run(self, batch: Batch) -> None:
         self._preload(batch)
-        for op, args, kwargs in batch.ops:
-            method = getattr(self, op, None) if op in BATCH_OPS else None
-            if method is None:
-                raise StoreError(f"unknown batch op {op!r}")
-            if op == "create_instance":
-                create_child(method, args, kwargs)
-                continue
-            if op not in GATHERED_OPS:
+        for op in batch.ops:
+            kind = type(op)
+            if kind not in GATHERED_OPS:
                 self.flush()
-            method(*args, **kwargs)
+            OP_HANDLERS[kind](self, op)
 
     def _preload(self, batch: Batch) -> None:
         """Read the ``last_seq`` of every instance the batch refers to, in one query."""
-        ids: set[str] = set()
-        for op, args, _ in batch.ops:
-            if op in ("append", "add_task", "add_timer"):
-                ids.add(args[0].instance_id)
-            elif op not in ("create_instance", "update_task"):
-                ids.add(args[0])
-        wanted = [i for i in ids if i not in self.last_seq]
+        ids = {i for i in map(written_instance, batch.ops) if i is not None and i not in self.last_seq}
+        wanted = list(ids)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ", ".join("?" * len(chunk))
@@ -300,7 +317,7 @@ class Writer:
     def cancel_tasks(self, instance_id: str) -> None:
         self.require(instance_id)
         self.c.execute(
-            f"UPDATE tasks SET status = 'cancelled' WHERE instance_id = ? AND {OPEN_TASK} AND status != 'failed'",
+            f"UPDATE tasks SET status = 'cancelled' WHERE instance_id = ? AND {LIVE_TASK}",
             (instance_id,),
         )
 
@@ -325,11 +342,11 @@ class Writer:
         self.inbox_deletes += [(item_id, instance_id) for item_id in item_ids]
         self.ready_checks.append((instance_id, instance_id))
 
-    def post(self, instance_id: str, kind: str, name: str | None = None, data: str | None = None) -> int:
+    def post(self, instance_id: str, kind: InboxKind, name: str | None = None, data: str | None = None) -> int:
         self.require(instance_id)
         cur = self.c.execute(
             "INSERT INTO inbox (instance_id, kind, name, data, created_at) VALUES (?, ?, ?, ?, ?)",
-            (instance_id, kind, name, data, self.now()),
+            (instance_id, _value(kind, InboxKind), name, data, self.now()),
         )
         self.c.execute("UPDATE instances SET ready = 1 WHERE id = ?", (instance_id,))
         return int(cur.lastrowid or 0)
@@ -360,39 +377,49 @@ class Writer:
         )
 
 
-BATCH_OPS = frozenset(
-    {
-        "create_instance",
-        "append",
-        "update_instance",
-        "add_task",
-        "update_task",
-        "cancel_tasks",
-        "add_timer",
-        "delete_timer",
-        "delete_timers",
-        "consume_inbox",
-        "post",
-        "rewind",
-    }
-)
+def _create_child(w: Writer, op: CreateInstance) -> None:
+    try:
+        w.create_instance(op.instance, op.started, op.task, skip_duplicate=False)
+    except DuplicateInstanceError as e:  # taken after the step checked it: the step decides again
+        raise StoreError(f"{e}: taken after the step decided; it is decided again") from e
+
+
+def _update_instance(w: Writer, op: UpdateInstance) -> None:
+    w.update_instance(op.instance_id, status=op.status, properties=op.properties, error=op.error)
+
+
+def _update_task(w: Writer, op: UpdateTask) -> None:
+    w.update_task(op.task_id, status=op.status, retry_index=op.retry_index, run_at=op.run_at)
+
+
+def _post(w: Writer, op: Post) -> None:
+    w.post(op.instance_id, op.kind, op.name, op.data)
+
+
+# Each op type interpreted in one place.
+OP_HANDLERS: dict[type[Op], Callable[[Writer, Any], object]] = {
+    CreateInstance: _create_child,
+    Append: lambda w, op: w.append(op.entry),
+    UpdateInstance: _update_instance,
+    AddTask: lambda w, op: w.add_task(op.task),
+    UpdateTask: _update_task,
+    CancelTasks: lambda w, op: w.cancel_tasks(op.instance_id),
+    AddTimer: lambda w, op: w.add_timer(op.timer),
+    DeleteTimer: lambda w, op: w.delete_timer(op.instance_id, op.position),
+    DeleteTimers: lambda w, op: w.delete_timers(op.instance_id),
+    ConsumeInbox: lambda w, op: w.consume_inbox(op.instance_id, op.item_ids),
+    Post: _post,
+    Rewind: lambda w, op: w.rewind(op.instance_id, op.keep_through_seq, op.position),
+}
+# Ops whose rows are gathered for the flush; the others write at once, after a flush.
 GATHERED_OPS = frozenset(
-    {
-        "create_instance",
-        "append",
-        "update_instance",
-        "add_task",
-        "update_task",
-        "consume_inbox",
-        "delete_timer",
-        "delete_timers",
-    }
+    {CreateInstance, Append, UpdateInstance, AddTask, UpdateTask, ConsumeInbox, DeleteTimer, DeleteTimers}
 )
 
 
 def _value(member: Any, enum: Any) -> str:
     """The stored text of an enum member (or of a value that names one), cheaply for a member."""
-    return member.value if type(member) is enum else enum(member).value
+    return str(member.value if type(member) is enum else enum(member).value)
 
 
 def _duplicate(name: str, custom_id: str, env: str) -> DuplicateInstanceError:
@@ -406,6 +433,7 @@ KINDS = {k.value: k for k in Kind}
 INSTANCE_STATUSES = {s.value: s for s in InstanceStatus}
 TASK_STATUSES = {s.value: s for s in TaskStatus}
 ENTRIES = {e.value: e for e in Entry}
+INBOX_KINDS = {k.value: k for k in InboxKind}
 
 
 def instance_row(r: Any) -> Instance:
@@ -414,3 +442,11 @@ def instance_row(r: Any) -> Instance:
 
 def task_row(r: Any) -> TaskRecord:
     return TaskRecord(r[0], r[1], r[2], r[3], r[4], TASK_STATUSES[r[5]], r[6], r[7], r[8], r[9])
+
+
+def inbox_row(r: Any) -> InboxItem:
+    """An inbox row; a kind this engine does not know (written by a newer one) reads as UNKNOWN."""
+    kind = INBOX_KINDS.get(r[2])
+    if kind is None:
+        return InboxItem(r[0], r[1], InboxKind.UNKNOWN, r[2], r[4], r[5])
+    return InboxItem(r[0], r[1], kind, r[3], r[4], r[5])
