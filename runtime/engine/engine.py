@@ -19,7 +19,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from zenaton.abstracts.task import Task
-
 from zenaton_runtime.engine.context import CustomId, RunCache, StepContext
 from zenaton_runtime.engine.lookout import Lookout
 from zenaton_runtime.engine.task_activation import TaskActivation

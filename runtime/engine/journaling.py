@@ -85,7 +85,9 @@ class StepJournal:
         self.properties = instance.properties
         self._pending_properties: str | None = None
 
-    def append(self, type: Entry, position: int | None = None, name: str | None = None, data: str | None = None) -> None:
+    def append(
+        self, type: Entry, position: int | None = None, name: str | None = None, data: str | None = None
+    ) -> None:
         entry = NewEntry(self.id, type, position, name, data, self._pending_properties)
         self._pending_properties = None
         self.appended.append(entry)

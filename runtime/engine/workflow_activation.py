@@ -21,7 +21,7 @@ from zenaton_runtime.engine.rewind_step import RewindStep
 from zenaton_runtime.models import Entry, InboxItem, InboxKind, Instance, TaskRecord, TaskStatus, Timer
 from zenaton_runtime.pool.attempts import Outcome
 from zenaton_runtime.replay import Decision, DecisionKind, WorkflowRun
-from zenaton_runtime.replay.journal import Input, inputs, recorded_requests
+from zenaton_runtime.replay.journal import Input, InputKind, inputs, recorded_requests
 from zenaton_runtime.store.ops import Batch
 from zenaton_runtime.timing import waits
 
@@ -106,11 +106,11 @@ class WorkflowActivation:
 
     def _deliver(self, run: WorkflowRun, item: Input) -> list[Decision]:
         now = self.journal.now
-        if item.kind == "timer":
+        if item.kind is InputKind.TIMER:
             assert item.position is not None
             return run.deliver_timer(item.position, now)
         assert item.value is not None
-        if item.kind == "event":
+        if item.kind is InputKind.EVENT:
             return run.deliver_event(self.ctx.codec.decode(item.value), now)
         assert item.position is not None
         return run.deliver_result(item.position, self.ctx.codec.decode(item.value), now)
@@ -144,7 +144,7 @@ class WorkflowActivation:
         if outcome.ok:
             j.batch.update_task(task.id, status=TaskStatus.DONE)
             data = outcome_data(outcome, task.attempts)
-            result = Input("result", task.position, outcome.result or "null")
+            result = Input(InputKind.RESULT, task.position, outcome.result or "null")
             j.log(f"task {task.name} completed (position {task.position})")
             self._deliver_recorded(result, Entry.TASK_COMPLETED, task.name, data)  # logs what it decides next
         elif self.decisions.task_failed(task, outcome):
@@ -156,7 +156,7 @@ class WorkflowActivation:
         if j.status.finished:
             return
         j.log(f"timer fired (position {timer.position})")
-        self._deliver_recorded(Input("timer", timer.position, None), Entry.TIMER_FIRED, None, None)
+        self._deliver_recorded(Input(InputKind.TIMER, timer.position, None), Entry.TIMER_FIRED, None, None)
 
     def _inbox_item(self, item: InboxItem) -> None:
         handler = _INBOX.get(item.kind)
@@ -167,7 +167,7 @@ class WorkflowActivation:
 
     def _on_event(self, item: InboxItem) -> None:
         self.journal.log(f"event {item.name} received")
-        self._deliver_recorded(Input("event", None, item.data), Entry.EVENT_RECEIVED, item.name, item.data)
+        self._deliver_recorded(Input(InputKind.EVENT, None, item.data), Entry.EVENT_RECEIVED, item.name, item.data)
 
     def _on_child_completed(self, item: InboxItem) -> None:
         payload: dict[str, Any] = json.loads(item.data or "{}")
@@ -175,7 +175,7 @@ class WorkflowActivation:
             self.journal.log(f"result of detached child {payload['id'][:8]} ignored")
             return
         data = json.dumps({"id": payload["id"], "result": payload["result"]})
-        item_input = Input("result", payload["position"], json.dumps(payload["result"]))
+        item_input = Input(InputKind.RESULT, payload["position"], json.dumps(payload["result"]))
         self._deliver_recorded(item_input, Entry.CHILD_COMPLETED, item.name, data)
 
     def _on_child_killed(self, item: InboxItem) -> None:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from zenaton.exceptions import InternalError
-
 from zenaton_runtime.models import TextEnum
 
 

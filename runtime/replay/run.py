@@ -16,7 +16,16 @@ from zenaton.exceptions import ExternalError, InvalidArgumentError
 from zenaton.tasks.wait import Wait
 from zenaton_runtime.errors import EngineInterrupt
 from zenaton_runtime.replay.deadline import DecisionTimeout, arm, disarm, time_limit
-from zenaton_runtime.replay.requests import CHILD, DISPATCH, TASK, WAIT, Decision, DecisionKind, NonDeterminismError, Recorded
+from zenaton_runtime.replay.requests import (
+    CHILD,
+    DISPATCH,
+    TASK,
+    WAIT,
+    Decision,
+    DecisionKind,
+    NonDeterminismError,
+    Recorded,
+)
 
 FireAt = Callable[[list, str, float], "float | None"]
 
