@@ -29,7 +29,7 @@ def check_custom_id(custom_id: Any) -> str | None:
         return None
     if isinstance(custom_id, bool) or not isinstance(custom_id, (str, int)):
         raise InvalidArgumentError(f"Provided ID must be a string or an integer, not {type(custom_id).__name__}")
-    custom_id = str(custom_id)
-    if len(custom_id) > MAX_ID_LENGTH:
+    text = str(custom_id)
+    if len(text) > MAX_ID_LENGTH:
         raise InvalidArgumentError(f"Provided ID must not exceed {MAX_ID_LENGTH} characters")
-    return custom_id
+    return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from zenaton_runtime.engine.journaling import RUNNING, StepJournal, error_info, outcome_data
 from zenaton_runtime.errors import DuplicateInstanceError
@@ -117,7 +118,7 @@ class DecisionApplier:
         j.batch.delete_timers(j.id)
         parent_id, position = j.instance.parent_id, j.instance.parent_position
         if parent_id and position is not None:
-            payload = '{"position": %d, "id": "%s", "result": %s}' % (position, j.id, result)
+            payload = f'{{"position": {int(position)}, "id": "{j.id}", "result": {result}}}'
             j.batch.post(parent_id, InboxKind.CHILD_COMPLETED, j.instance.name, payload)
         j.log("completed")
 
@@ -139,7 +140,7 @@ class DecisionApplier:
             )
             return True
         j.batch.update_task(task.id, status=TaskStatus.FAILED)
-        error = dict(outcome.error or {})
+        error: dict[str, Any] = dict(outcome.error or {})
         error.update(
             position=task.position, task=task.name, task_id=task.id, stdout=outcome.stdout, stderr=outcome.stderr
         )

@@ -366,7 +366,8 @@ class Codec:
             found = found if isinstance(found, type) else None
         if found is None or found.__module__ != module or found.__qualname__ != qual:
             raise SerializationError(f"cannot load class {dotted}: no class of that name is defined there")
-        return found
+        cls: type = found
+        return cls
 
 
 def _guarded(read: Callable[[], Any]) -> Any:

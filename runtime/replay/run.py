@@ -27,7 +27,7 @@ from zenaton_runtime.replay.requests import (
     Recorded,
 )
 
-FireAt = Callable[[list, str, float], "float | None"]
+FireAt = Callable[[list[Any], str, float], "float | None"]  # timing.waits.fire_at
 
 
 class _Violation(EngineInterrupt):

@@ -37,7 +37,7 @@ class MemoryRewind:
         if moved:
             runs = self._archived.get(instance_id, ())
             run = ArchivedRun(instance_id, runs[-1].run + 1 if runs else 1, self.now(), moved)
-            self._set(self._archived, instance_id, runs + (run,))
+            self._set(self._archived, instance_id, (*runs, run))
             self._set(self._journal, instance_id, entries[:keep_through_seq])
         for task_id in self._tasks_of.get(instance_id, []):
             task = self._tasks[task_id]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import sqlite3
 from collections.abc import Callable
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 from zenaton_runtime.models import LIVE_TASKS, OPEN_TASKS, UNFINISHED
 
@@ -171,7 +171,7 @@ def current_version(conn: sqlite3.Connection) -> int | None:
     return 0 if row is None else int(row[0])
 
 
-def migrate(conn: sqlite3.Connection, transaction: Callable[[], ContextManager[object]]) -> int:
+def migrate(conn: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[object]]) -> int:
     """Apply the missing migrations, one ``transaction()`` each; idempotent. Returns the version.
 
     ``transaction`` is the store's write-transaction context manager (``BEGIN IMMEDIATE``).

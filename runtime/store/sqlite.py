@@ -42,6 +42,7 @@ from zenaton_runtime.store.sqlite_rewind import SQLiteRewind
 from zenaton_runtime.store.sqlite_schedules import SQLiteSchedules
 from zenaton_runtime.store.sqlite_writer import (
     ENTRIES,
+    INBOX_COLS,
     INSTANCE_COLS,
     JOURNAL_COLS,
     TASK_COLS,
@@ -265,7 +266,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
             chunk = instance_ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
             rows = self._read(
-                f"SELECT id, instance_id, kind, name, data, created_at FROM inbox WHERE instance_id IN ({marks}) ORDER BY id",
+                f"SELECT {INBOX_COLS} FROM inbox WHERE instance_id IN ({marks}) ORDER BY id",
                 chunk,
             )
             for row in rows:
@@ -274,7 +275,7 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
 
     def inbox(self, instance_id: str) -> list[InboxItem]:
         rows = self._read(
-            "SELECT id, instance_id, kind, name, data, created_at FROM inbox WHERE instance_id = ? ORDER BY id",
+            f"SELECT {INBOX_COLS} FROM inbox WHERE instance_id = ? ORDER BY id",
             (instance_id,),
         )
         return [inbox_row(r) for r in rows]

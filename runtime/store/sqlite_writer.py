@@ -45,6 +45,7 @@ INSTANCE_COLS = (
 )
 TASK_COLS = "id, instance_id, position, name, data, status, retry_index, attempts, run_at, created_at"
 JOURNAL_COLS = "instance_id, seq, type, position, name, data, properties, created_at"
+INBOX_COLS = "id, instance_id, kind, name, data, created_at"
 INSTANCE_MARKS = "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1"
 
 
@@ -188,7 +189,8 @@ class Writer:
                 continue
             env, name, custom_id = row
             clash = self.c.execute(
-                f"SELECT 1 FROM instances WHERE env = ? AND name = ? AND custom_id = ? AND id != ? AND {UNFINISHED_SQL}",
+                "SELECT 1 FROM instances WHERE env = ? AND name = ? AND custom_id = ? AND id != ?"
+                f" AND {UNFINISHED_SQL}",
                 (env, name, custom_id, instance_id),
             ).fetchone()
             if clash:

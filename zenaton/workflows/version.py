@@ -35,7 +35,8 @@ class Version(Workflow, Zenatonable):
         return self._checked_versions()[0]
 
     def current_implementation(self) -> Workflow:
-        return self.current()(*getattr(self, "args", ()), **getattr(self, "kwargs", {}))
+        implementation: Workflow = self.current()(*getattr(self, "args", ()), **getattr(self, "kwargs", {}))
+        return implementation
 
     def id(self) -> Any:
         return self.current_implementation().id()
