@@ -18,7 +18,7 @@ from zenaton_runtime.client.control import ClientRuntime, Control
 from zenaton_runtime.engine.engine import Engine
 from zenaton_runtime.project.loader import load_project
 from zenaton_runtime.store import open_store
-from zenaton_runtime.pool.attempts import InlineRunner
+from zenaton_runtime.pool.inline import InlineRunner
 from zenaton_cli.main import cli
 
 ZENATON = Path(sys.executable).parent / "zenaton"

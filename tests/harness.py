@@ -11,7 +11,8 @@ from zenaton_runtime.engine.engine import Engine
 from zenaton_runtime.project.loader import Project, load_project
 from zenaton_runtime.models import Instance
 from zenaton_runtime.store import Store, open_store
-from zenaton_runtime.pool.attempts import InlineRunner, Outcome
+from zenaton_runtime.pool.attempts import Outcome
+from zenaton_runtime.pool.inline import InlineRunner
 
 FLOWPROJ = Path(__file__).parent / "fixtures" / "flowproj"
 _PROJECT: Project | None = None

@@ -18,7 +18,8 @@ from flowlib.workflows import Fanout, Parent, Sequential  # type: ignore[import-
 from zenaton_runtime.engine.rewind_plan import request_rewind
 from zenaton_runtime.store import open_store
 from zenaton_runtime.store.sqlite_commit import CommitThread
-from zenaton_runtime.pool.attempts import InlineRunner, Outcome
+from zenaton_runtime.pool.attempts import Outcome
+from zenaton_runtime.pool.inline import InlineRunner
 
 from .harness import Harness
 

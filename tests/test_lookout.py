@@ -14,7 +14,7 @@ from flowlib.workflows import Fanout, Parent, RetryFlow, Sequential, Sleeper  # 
 
 from zenaton_runtime.client.control import Control
 from zenaton_runtime.store import open_store
-from zenaton_runtime.pool.attempts import InlineRunner
+from zenaton_runtime.pool.inline import InlineRunner
 
 from .harness import Harness
 

@@ -19,7 +19,8 @@ from zenaton_runtime.project.loader import Project, SourceSnapshot, load_project
 from zenaton_runtime.pool.worker_pool import WorkerPool
 from zenaton_runtime.project.reload import Debounce, HotReload, Watcher, is_watched, syntax_error
 from zenaton_runtime.store import open_store
-from zenaton_runtime.pool.attempts import Attempt, InlineRunner, Outcome
+from zenaton_runtime.pool.attempts import Attempt, Outcome
+from zenaton_runtime.pool.inline import InlineRunner
 from tests.harness import Harness
 
 JOBS = '''

@@ -1,4 +1,5 @@
 """The task pool: running attempts inline and in warm worker processes."""
+
 from __future__ import annotations
 
 import itertools
@@ -6,17 +7,20 @@ import os
 import signal
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from zenaton_runtime.timing import retry
-from zenaton_runtime.project.loader import Project, load_project
-from zenaton_runtime.pool.worker_pool import PoolFullError, WorkerPool, WorkerStartError
-from zenaton_runtime.pool.attempts import Attempt, InlineRunner, Outcome, run_attempt
 from zenaton.exceptions import TaskCrashedError
+from zenaton_runtime.pool.attempts import Attempt, Outcome, run_attempt
+from zenaton_runtime.pool.inline import InlineRunner
+from zenaton_runtime.pool.runner import Runner
+from zenaton_runtime.pool.worker_pool import PoolFullError, WorkerPool, WorkerStartError
+from zenaton_runtime.project.loader import Project, load_project
+from zenaton_runtime.timing import retry
 
-TASKS = '''
+TASKS = """
 import os
 import signal
 import sys
@@ -112,7 +116,7 @@ class BadHookTask(Task, Zenatonable):
 
     def on_error_retry_delay(self, error):
         raise RuntimeError("hook broke")
-'''
+"""
 
 _ids = itertools.count(1)
 
@@ -131,7 +135,7 @@ def project(project_root: Path) -> Project:
 
 
 @pytest.fixture
-def pool(project: Project, project_root: Path):
+def pool(project: Project, project_root: Path) -> Iterator[WorkerPool]:
     with WorkerPool(project, root=project_root, store_url="memory://", concurrency=2) as pool:
         yield pool
 
@@ -228,6 +232,22 @@ def test_run_attempt_captures_python_output_and_installs_the_runtime(project: Pr
     runner = InlineRunner(project, runtime_factory=lambda env: seen.append(env))
     runner.submit(attempt(project, "OkTask"))
     assert runner.poll()[0].ok and seen == ["test"]
+
+
+def runs_on(runner: Runner) -> Runner:
+    """What the engine does with a runner: typed with the protocol (mypy checks the callers)."""
+    assert runner.busy() == 0 and runner.free_slots() > 0
+    assert runner.poll(0) == []
+    return runner
+
+
+def test_the_pool_and_the_inline_runner_are_runners(project: Project, project_root: Path) -> None:
+    inline = InlineRunner(project)
+    assert isinstance(runs_on(inline), Runner)
+    with WorkerPool(project, root=project_root, store_url="memory://", concurrency=1) as pool:
+        assert isinstance(runs_on(pool), Runner)
+        assert pool.worker_pids() == []  # asking started no process
+    assert not isinstance(object(), Runner)
 
 
 # -- worker processes -----------------------------------------------------------------
@@ -378,7 +398,8 @@ def test_attempts_queued_behind_one_that_kills_its_worker_run_elsewhere(project:
         for item in [doomed, *behind]:
             one.submit(item)
         outcomes = collect(one, 6)
-        assert outcomes[doomed.task_id].error["class"] == "TaskCrashedError"
+        crash = outcomes[doomed.task_id].error
+        assert crash is not None and crash["class"] == "TaskCrashedError"
         assert all(outcomes[a.task_id].ok for a in behind)  # never started, so never failed
 
 

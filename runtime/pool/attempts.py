@@ -2,7 +2,7 @@
 
 ``run_attempt`` runs in whatever process calls it: the worker processes of
 ``zenaton_runtime.pool.worker_pool`` for the daemon, or the caller's own process through
-``InlineRunner`` (tests, in-process helpers). Running and classifying are kept
+``zenaton_runtime.pool.inline.InlineRunner`` (tests, in-process helpers). Running and classifying are kept
 apart: ``_execute`` runs the user's code, ``classify`` turns what happened into
 an ``Outcome`` without touching anything.
 """
@@ -63,7 +63,7 @@ class Outcome:
     task_id: str
     ok: bool
     result: str | None  # project.codec.encode(value, "result") when ok
-    error: dict | None  # {"class", "message", "traceback"} when not ok
+    error: dict[str, str] | None  # {"class", "message", "traceback"} when not ok
     retry_delay: float | None  # seconds before the next attempt; None = no automatic retry
     stdout: str
     stderr: str
@@ -253,46 +253,3 @@ def _captured(capture: bool) -> Iterator[tuple[TailBuffer | None, TailBuffer | N
     out, err = TailBuffer(), TailBuffer()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         yield out, err
-
-
-class InlineRunner:
-    """Runs attempts synchronously in this process (tests and in-process use).
-
-    Same surface as ``WorkerPool``. No timeouts are enforced and output capture
-    swaps the process-wide ``sys.stdout``/``sys.stderr``: use the pool for real work.
-    """
-
-    def __init__(self, project: Any, runtime_factory: RuntimeFactory | None = None) -> None:
-        self.project = project
-        self.runtime_factory = runtime_factory
-        self._finished: list[Outcome] = []
-        self._closed = False
-
-    def submit(self, attempt: Attempt) -> None:
-        if self._closed:
-            raise RuntimeError("the runner is closed")
-        self._finished.append(run_attempt(self.project, attempt, make_runtime=self.runtime_factory))
-
-    def submit_many(self, attempts: list[Attempt]) -> None:
-        for attempt in attempts:
-            self.submit(attempt)
-
-    def poll(self, timeout: float = 0) -> list[Outcome]:
-        finished, self._finished = self._finished, []
-        return finished
-
-    def free_slots(self) -> int:
-        return 0 if self._closed else 1 << 30
-
-    def busy(self) -> int:
-        return 0
-
-    def running(self) -> list[Attempt]:
-        return []
-
-    def shutdown(self, grace: float = 0) -> tuple[list[Outcome], list[Attempt]]:
-        self._closed = True
-        return self.poll(), []
-
-    def close(self) -> None:
-        self._closed = True

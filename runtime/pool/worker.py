@@ -54,7 +54,7 @@ class Capture:
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND
         self._files = [os.open(directory / name, flags, 0o600) for name in ("stdout", "stderr")]
         _flush_python_streams()
-        for target, fd in zip((1, 2), self._files):
+        for target, fd in zip((1, 2), self._files, strict=True):
             os.dup2(fd, target)
 
     def start(self) -> None:

@@ -1,26 +1,69 @@
-"""The pool's side of a worker process: its pipes, its queue of attempts, its deadline.
+"""The pool's side of a worker process: how to start one (``Launcher``), and its pipes, queue of
+attempts and deadline (``WorkerProcess``).
 
 The process itself runs ``zenaton_runtime.pool.worker``; see that module for the line protocol.
+What placement reads of a worker (its queue, readiness, generation, start time, bytes in its
+pipe) is the ``Lane`` it extends (``zenaton_runtime.pool.placement``).
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, BinaryIO
 
-from zenaton_runtime.pool.attempts import Attempt
+from zenaton_runtime.pool.attempts import Attempt, Outcome
+from zenaton_runtime.pool.placement import Lane
 from zenaton_runtime.pool.worker import read_tail
 
-PIPELINE_BYTES = 32 * 1024  # attempts waiting in a worker's pipe: well under the pipe's buffer
+
+class Launcher:
+    """How the pool starts its workers: their command line, environment, directory, and the
+    snapshot of the project's code they import (a file per generation, in a private directory)."""
+
+    def __init__(
+        self, *, root: str, store_url: str, boot: str | None, module: str | None, env: dict[str, str] | None
+    ) -> None:
+        self.root = root
+        self.args = ["--root", root, "--store", store_url, "--parent", str(os.getpid())]
+        if module:
+            self.args += ["--module", module]
+        elif boot:
+            self.args += ["--boot", boot]
+        self.env = {**os.environ, **(env or {})}
+        self.tmp = tempfile.mkdtemp(prefix="zenaton-pool-")
+        self._sources: list[str] = []
+
+    def load(self, project: Any, generation: int) -> None:
+        """Start workers on the ``generation`` of the code, ``project``'s snapshot of it (if it has
+        one) from now on. The previous snapshot's file goes: workers that loaded it no longer need it."""
+        previous, self._sources = self._sources, []
+        snapshot = getattr(project, "snapshot", None)
+        if snapshot is not None:
+            path = Path(self.tmp) / f"sources-{generation}.json"
+            snapshot.write(path)
+            self._sources = ["--sources", str(path)]
+        if previous:
+            Path(previous[1]).unlink(missing_ok=True)
+
+    def start(self, generation: int) -> WorkerProcess:
+        return WorkerProcess.start(
+            self.args + self._sources, tmp=self.tmp, cwd=self.root, env=self.env, generation=generation
+        )
+
+    def close(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-class WorkerProcess:
+class WorkerProcess(Lane):
     """The pool's handle on one worker process: its pipes, its queue of attempts and the deadline
     of the one running.
 
@@ -32,6 +75,7 @@ class WorkerProcess:
 
     def __init__(self, proc: subprocess.Popen[bytes], capture_dir: str, stderr_file: BinaryIO) -> None:
         assert proc.stdin is not None and proc.stdout is not None
+        super().__init__()  # the Lane: an empty queue, not ready, generation 0, nothing started
         self.proc = proc
         self.pid = proc.pid
         self.capture_dir = capture_dir
@@ -40,18 +84,16 @@ class WorkerProcess:
         self.pidfd = _pidfd_open(proc.pid)  # readable once the process exits: no polling for deaths
         self._stderr = stderr_file
         self._buffer = bytearray()
-        self.ready = False  # the project is loaded
-        self.generation = 0  # which version of the project's code it loaded (pool.recycle)
-        self.queue: collections.deque[Attempt] = collections.deque()  # the head runs, the rest wait
         self.sent = 0  # how many of the queue are written to the worker
-        self.waiting_bytes = 0  # size of the lines written but not yet running
-        self.unsent_bytes = 0  # size of the attempts assigned but not yet written
-        self.started_at: float | None = None  # of the head; None until it is sent
-        self.deadline: float | None = None  # monotonic, of the head
+        self.deadline: float | None = None  # monotonic, of the head (started_at: its wall clock start)
 
     @classmethod
-    def start(cls, command: list[str], *, cwd: str, env: dict[str, str], capture_dir: str) -> WorkerProcess:
-        stderr_file = tempfile.TemporaryFile()  # only the worker's own start-up noise lands here
+    def start(cls, args: list[str], *, tmp: str, cwd: str, env: dict[str, str], generation: int) -> WorkerProcess:
+        """Start ``python -m zenaton_runtime.pool.worker ARGS``, its capture files in a new
+        directory under ``tmp``, to run the ``generation`` of the project's code ``args`` name."""
+        capture_dir = tempfile.mkdtemp(prefix="worker-", dir=tmp)
+        command = [sys.executable, "-u", "-m", "zenaton_runtime.pool.worker", *args, "--capture-dir", capture_dir]
+        stderr_file = tempfile.TemporaryFile()  # noqa: SIM115  # the worker's own start-up noise; closed in close()
         proc = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -62,24 +104,14 @@ class WorkerProcess:
             bufsize=0,
             start_new_session=True,  # Ctrl-C on the daemon must not hit tasks; kill the group on timeout
         )
-        return cls(proc, capture_dir, stderr_file)
+        worker = cls(proc, capture_dir, stderr_file)
+        worker.generation = generation
+        return worker
 
     @property
     def attempt(self) -> Attempt | None:
         """The attempt running (or about to), if any."""
         return self.queue[0] if self.queue else None
-
-    def can_queue(self, attempt: Attempt, depth: int) -> bool:
-        """Room for ``attempt`` behind the current one, without risking a blocking write."""
-        if not self.ready or len(self.queue) >= depth:
-            return False
-        return self.waiting_bytes + self.unsent_bytes + len(attempt.data) < PIPELINE_BYTES
-
-    def assign(self, attempt: Attempt) -> None:
-        """Queue ``attempt``; ``send_pending`` writes it to the worker."""
-        self.queue.append(attempt)
-        if self.queue[0] is not attempt:  # the head's size never counts: it is the one running
-            self.unsent_bytes += len(attempt.data)
 
     def send_pending(self) -> None:
         if self.ready and self.sent < len(self.queue):
@@ -162,6 +194,22 @@ class WorkerProcess:
         self._buffer = bytearray(rest)
         return [json.loads(line) for line in lines if line.strip()], eof
 
+    def last_outcomes(self) -> list[Outcome]:
+        """The outcomes a dead (or doomed) worker wrote before it went: each finishes its head."""
+        try:
+            messages, _ = self.read_messages()
+        except ValueError:
+            return []
+        outcomes = []
+        for message in messages:
+            if "outcome" in message:
+                try:
+                    outcomes.append(Outcome.from_list(message["outcome"]))
+                    self.finish()
+                except TypeError:
+                    pass
+        return outcomes
+
     def exited(self) -> bool:
         return self.proc.poll() is not None
 
@@ -209,6 +257,14 @@ class WorkerProcess:
         self._stderr.seek(max(0, size - limit))
         return self._stderr.read().decode("utf-8", errors="replace")
 
+    def dispose(self, wait: float) -> None:
+        """SIGKILL the worker if it still runs, reap it (``wait``: seconds to wait for that), release
+        its pipes and capture files."""
+        self.kill()
+        self.wait_exit(wait)
+        self.close()
+        shutil.rmtree(self.capture_dir, ignore_errors=True)
+
     def close(self) -> None:
         self.close_stdin()
         for stream in (self.proc.stdout, self._stderr):
@@ -223,9 +279,13 @@ class WorkerProcess:
 
 
 def _pidfd_open(pid: int) -> int | None:
+    """A descriptor readable once ``pid`` exits (Linux 5.3+); None where there is none."""
+    opener: Callable[[int], int] | None = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
     try:
-        return os.pidfd_open(pid)  # type: ignore[attr-defined]  # Linux 5.3+
-    except (AttributeError, OSError):
+        return opener(pid)
+    except OSError:
         return None
 
 
