@@ -16,6 +16,7 @@ from zenaton_runtime.timing.clock import FakeClock
 from zenaton_runtime.project.config import load_config
 from zenaton_runtime.client.control import ClientRuntime, Control
 from zenaton_runtime.engine.engine import Engine
+from zenaton_runtime.pidlock import PidLock, lock_path
 from zenaton_runtime.project.loader import load_project
 from zenaton_runtime.store import open_store
 from zenaton_runtime.pool.inline import InlineRunner
@@ -123,3 +124,15 @@ def engine(project: Path) -> Iterator[Engineer]:
     engineer = Engineer(project)
     yield engineer
     engineer.close()
+
+
+@pytest.fixture
+def daemon(project: Path, engine: Engineer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engineer]:
+    """A daemon the commands see running (its pid lock is held) whose work ``engine`` does: while a
+    command waits for it to take an inbox item, each wait between two looks runs the engine."""
+    config = load_config(project)
+    lock = PidLock(lock_path(config))
+    lock.acquire(config.store_url)
+    monkeypatch.setattr(Control, "idle", lambda self, seconds: engine.run())
+    yield engine
+    lock.release()

@@ -14,8 +14,8 @@ import pytest
 
 from zenaton_runtime.project.config import load_config
 from zenaton_runtime.errors import NotFoundError, StateError, ZenatonError
-from tests.cli_helpers import (
-    ADA, BOB, STEP_FIELDS, SUMMARY_FIELDS, VIEW_FIELDS, Engineer, dispatch, fails, invoke, run_json, zenaton,
+from tests.cli_helpers import (  # noqa: F401  (daemon: a fixture)
+    ADA, BOB, STEP_FIELDS, SUMMARY_FIELDS, VIEW_FIELDS, Engineer, daemon, dispatch, fails, invoke, run_json, zenaton,
 )
 from zenaton_cli.main import main
 
@@ -245,6 +245,18 @@ def test_control_commands_in_the_wrong_state(project: Path, engine: Engineer) ->
     assert run_json(project, "inspect", instance_id)["status"] == "completed"
     for action in ("pause", "resume", "kill", "retry"):
         fails(project, action, instance_id, match=f"cannot {action} WelcomeFlow {instance_id}: it is completed")
+
+
+def test_control_commands_wait_for_a_running_daemon(project: Path, daemon: Engineer) -> None:
+    instance_id = dispatch(project, "WelcomeFlow", ADA)
+    daemon.run()
+    result = invoke("--project", project, "pause", instance_id)
+    assert (result.stdout, result.stderr) == (f"pause: WelcomeFlow {instance_id} is now paused\n", "")
+    assert run_json(project, "resume", instance_id) == {
+        "id": instance_id, "action": "resume", "applied": True, "status": "running",
+    }
+    reply = run_json(project, "send-event", instance_id, "UserActivated", '"cli"')
+    assert (reply["applied"], reply["status"]) == (True, "completed")
 
 
 def test_kill_then_control_refused(project: Path, engine: Engineer) -> None:

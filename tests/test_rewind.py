@@ -1,6 +1,7 @@
 """Rewind: restart an instance from one of its steps, on each instance state."""
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 
@@ -9,10 +10,13 @@ from flowlib.tasks import FLAGS, Add, Ping
 from flowlib.workflows import Changing, EventFlow, Fanout, FragileFlow, Parent, Sequential, WaitWithTimeout
 
 from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StateError
-from zenaton_runtime.client.inspect_views import instance_view
-from zenaton_runtime.models import TaskStatus
-from zenaton_runtime.engine.rewind_plan import RewindPlan, request_rewind
-from tests.cli_helpers import ADA, Engineer, dispatch, fails, invoke, run_json
+from zenaton_cli.commands import control as control_commands
+from zenaton_runtime.client.control import Control
+from zenaton_runtime.client.inspect_views import instance_view, steps
+from zenaton_runtime.client.rewind_request import REFUSED_ENTRY, RewindOutcome, RewindRequest, RewindState, answer
+from zenaton_runtime.models import Entry, JournalEntry, TaskStatus
+from zenaton_runtime.engine.rewind_plan import RewindPlan
+from tests.cli_helpers import ADA, Engineer, daemon, dispatch, fails, invoke, run_json  # noqa: F401  (daemon: a fixture)
 from tests.harness import Harness
 
 
@@ -21,9 +25,10 @@ def lines(path: Path) -> list[str]:
 
 
 def rewind(h: Harness, instance_id: str, position: int) -> RewindPlan:
-    plan, _ = request_rewind(h.store, h.instance(instance_id), position)
+    request = h.control.rewind(h.instance(instance_id), position)
     h.run()
-    return plan
+    assert h.control.rewind_outcome(request).applied
+    return request.plan
 
 
 def archived(h: Harness, instance_id: str) -> list[tuple[int, list[str]]]:
@@ -187,7 +192,7 @@ def test_a_task_still_running_at_the_rewind_reports_to_no_one(harness: Harness, 
     harness.engine.step()  # step 1 scheduled and claimed
     held = harness.finished_outcomes()  # its attempt finished, but the daemon has not seen it yet
     pause(harness, instance_id)
-    request_rewind(harness.store, harness.instance(instance_id), 1)
+    harness.control.rewind(harness.instance(instance_id), 1)
     if arrives == "with the rewind":
         harness.engine.take_outcomes(held)
         harness.run()
@@ -229,16 +234,16 @@ def test_rewind_refuses_a_running_instance_a_bad_position_and_a_task(harness: Ha
     waiting = harness.dispatch(EventFlow("r"))
     harness.run()
     with pytest.raises(StateError, match="it is running; pause it first"):
-        request_rewind(harness.store, harness.instance(waiting), 1)
+        harness.control.rewind(harness.instance(waiting), 1)
     done = harness.dispatch(Sequential(2))
     harness.run()
     for position in (0, 3, -1):
         with pytest.raises(NotFoundError, match=rf"no step at position {position} \(its steps: 1, 2\)"):
-            request_rewind(harness.store, harness.instance(done), position)
+            harness.control.rewind(harness.instance(done), position)
     task = harness.dispatch(Add(1, 2))
     harness.run()
     with pytest.raises(StateError, match="only workflows have steps"):
-        request_rewind(harness.store, harness.instance(task), 0)
+        harness.control.rewind(harness.instance(task), 0)
     assert harness.store.archive(done) == [] and harness.store.inbox(done) == []
 
 
@@ -247,7 +252,7 @@ def test_rewind_refuses_a_completed_child_whose_parent_has_its_result(harness: H
     harness.run()
     (child,) = harness.store.list_instances(parent_id=parent_id)
     with pytest.raises(StateError, match="rewind the parent"):
-        request_rewind(harness.store, child, 1)
+        harness.control.rewind(child, 1)
 
 
 def test_rewind_refuses_when_the_custom_id_is_taken_again(harness: Harness) -> None:
@@ -258,7 +263,7 @@ def test_rewind_refuses_when_the_custom_id_is_taken_again(harness: Harness) -> N
     second = harness.dispatch(EventFlow("dup"))
     harness.run()
     with pytest.raises(DuplicateInstanceError, match=f"held by the unfinished instance {second}"):
-        request_rewind(harness.store, harness.instance(first), 1)
+        harness.control.rewind(harness.instance(first), 1)
     # The daemon checks again: a rewind posted anyway is refused, and nothing changes.
     before = harness.kinds(first)
     harness.store.post(first, "rewind", None, json.dumps({"position": 1}))
@@ -272,11 +277,112 @@ def test_the_daemon_refuses_a_rewind_of_an_instance_resumed_meanwhile(harness: H
     harness.run()
     pause(harness, instance_id)
     harness.control.resume(harness.instance(instance_id))  # not applied yet: still paused in the store
-    request_rewind(harness.store, harness.instance(instance_id), 1)
+    request = harness.control.rewind(harness.instance(instance_id), 1)
+    assert harness.control.rewind_outcome(request).state is RewindState.PENDING
     harness.run()
     assert harness.status(instance_id) == "running"  # resumed first; then the rewind found it running
-    assert harness.kinds(instance_id)[-2:] == ["paused", "resumed"]
+    assert [k for k in harness.kinds(instance_id) if k != REFUSED_ENTRY][-2:] == ["paused", "resumed"]
     assert harness.store.archive(instance_id) == [] and harness.store.inbox(instance_id) == []
+    outcome = harness.control.rewind_outcome(request)
+    assert outcome.refused and not outcome.applied and outcome.run is None
+    assert outcome.reason is None or "it is running" in outcome.reason  # when the daemon journals why
+
+
+# -- through the control API: the request and the daemon's answer ---------------------------------
+
+def test_control_rewind_dry_run_posts_nothing(harness: Harness) -> None:
+    instance_id = harness.dispatch(Sequential(1))
+    harness.run()
+    journal = harness.store.journal(instance_id)
+    request = harness.control.rewind(harness.instance(instance_id), 2, dry_run=True)
+    assert request.item_id is None and request.instance_id == instance_id
+    assert (request.plan.position, request.plan.run, len(request.plan.archived)) == (2, 1, 3)
+    assert harness.store.inbox(instance_id) == [] and harness.store.journal(instance_id) == journal
+    with pytest.raises(ValueError, match="dry run"):
+        harness.control.rewind_outcome(request)
+
+
+def test_control_rewind_is_pending_until_the_daemon_applies_it(harness: Harness) -> None:
+    instance_id = harness.dispatch(Sequential(1))
+    harness.run()
+    request = harness.control.rewind(harness.instance(instance_id), 2)
+    assert request.item_id is not None
+    assert [item.id for item in harness.store.inbox(instance_id)] == [request.item_id]
+    assert harness.control.rewind_outcome(request) == RewindOutcome(RewindState.PENDING)
+    assert not harness.control.applied(instance_id, request.item_id, timeout=0)
+    harness.run()
+    assert harness.control.applied(instance_id, request.item_id, timeout=0)
+    outcome = harness.control.rewind_outcome(request)
+    assert (outcome.state, outcome.to_step, outcome.run, outcome.reason) == (RewindState.APPLIED, 2, 2, None)
+
+
+def test_the_answer_is_found_after_a_later_rewind_archived_it(harness: Harness) -> None:
+    instance_id = harness.dispatch(Sequential(1))
+    harness.run()
+    first = harness.control.rewind(harness.instance(instance_id), 2)
+    harness.run()
+    second = harness.control.rewind(harness.instance(instance_id), 1)  # archives the first one's entry
+    harness.run()
+    assert "rewound" in archived(harness, instance_id)[1][1]
+    assert harness.control.rewind_outcome(first).run == 2
+    assert harness.control.rewind_outcome(second).run == 3
+
+
+def test_two_requests_planned_against_the_same_run(harness: Harness) -> None:
+    instance_id = harness.dispatch(EventFlow("two"))
+    harness.run()
+    pause(harness, instance_id)
+    first = harness.control.rewind(harness.instance(instance_id), 2)
+    second = harness.control.rewind(harness.instance(instance_id), 1)
+    assert first.plan.run == second.plan.run == 1
+    harness.run()
+    # The first applies (run 2: the instance waits again); the daemon refuses the second (running).
+    assert harness.control.rewind_outcome(first).applied
+    assert harness.status(instance_id) == "running" and len(harness.store.archive(instance_id)) == 1
+    (rewound,) = [json.loads(e.data or "{}") for e in harness.store.journal(instance_id) if e.type is Entry.REWOUND]
+    if "request" in rewound:  # a daemon that names the request it answers: each request has its own answer
+        assert harness.control.rewind_outcome(second).refused
+
+
+FutureEntry = enum.Enum("FutureEntry", {"REWIND_REFUSED": REFUSED_ENTRY})  # the entry type the engine adds for refusals
+
+
+def _entry(seq: int, kind: object, data: dict[str, object]) -> JournalEntry:
+    return JournalEntry("i", seq, kind, None, None, json.dumps(data), None, 0.0)  # type: ignore[arg-type]
+
+
+def _request(item_id: int, run: int = 1) -> RewindRequest:
+    plan = RewindPlan("i", 2, 2, 3, (), (), run)
+    return RewindRequest(plan, item_id)
+
+
+def test_answer_reads_the_entry_that_names_the_request() -> None:
+    refused = FutureEntry.REWIND_REFUSED
+    entries = [
+        _entry(4, Entry.REWOUND, {"to_step": 1, "run": 2, "archived": 3, "request": 7}),
+        _entry(5, refused, {"request": 8, "to_step": 2, "reason": "it is running"}),
+        _entry(6, Entry.REWOUND, {"to_step": 2, "run": 3, "archived": 2, "request": 9}),
+    ]
+    assert answer(entries, _request(7)) == RewindOutcome(RewindState.APPLIED, 1, 2)
+    assert answer(entries, _request(8)) == RewindOutcome(RewindState.REFUSED, reason="it is running")
+    assert answer(entries, _request(9, run=2)) == RewindOutcome(RewindState.APPLIED, 2, 3)
+    # a named entry for run 2 answers request 7, not request 10 planned against run 1
+    assert answer(entries, _request(10)) == RewindOutcome(RewindState.REFUSED)
+
+
+def test_inspect_shows_a_refusal_the_daemon_journaled() -> None:
+    entry = _entry(2, FutureEntry.REWIND_REFUSED, {"request": 7, "to_step": 1, "reason": "it is running"})
+    (step,) = steps([entry], None)
+    assert (step["kind"], step["status"], step["result"]["reason"]) == ("rewind", "refused", "it is running")
+
+
+def test_answer_without_request_ids_goes_by_the_run_the_rewind_started() -> None:
+    entries = [_entry(4, Entry.REWOUND, {"to_step": 2, "run": 2, "archived": 3})]
+    assert answer(entries, _request(7, run=1)) == RewindOutcome(RewindState.APPLIED, 2, 2)
+    assert answer(entries, _request(7, run=2)) == RewindOutcome(RewindState.REFUSED)
+    assert answer([], _request(7)) == RewindOutcome(RewindState.REFUSED)
+    bad = [_entry(4, Entry.REWOUND, {}), JournalEntry("i", 5, Entry.REWOUND, None, None, "not json", None, 0.0)]
+    assert answer(bad, _request(7)) == RewindOutcome(RewindState.REFUSED)
 
 
 # -- command line --------------------------------------------------------------------------------
@@ -320,3 +426,63 @@ def test_cli_rewind_refusals(project: Path, engine: Engineer) -> None:
     fails(project, "rewind", instance_id, "--to-step", "9", match="no step at position 9")
     result = invoke("--project", project, "rewind", instance_id, code=2)
     assert "--to-step" in result.output
+
+
+def test_cli_rewind_applied_by_the_daemon(project: Path, daemon: Engineer) -> None:
+    instance_id = dispatch(project, "WelcomeFlow", ADA)
+    daemon.run(advance=2)
+    result = invoke("--project", project, "rewind", instance_id, "--to-step", 3)
+    assert result.stdout.splitlines()[0].startswith(f"rewind WelcomeFlow {instance_id} to step 3: keeps 5 journal")
+    assert result.stdout.splitlines()[-1] == f"rewind: WelcomeFlow {instance_id} is now completed (run 2)"
+    assert result.stderr == ""
+    reply = run_json(project, "rewind", instance_id, "--to-step", 1)
+    assert (reply["applied"], reply["refused"], reply["reason"], reply["status"]) == (True, False, None, "running")
+    assert reply["archived_run"] == 2 and len(daemon.store.archive(instance_id)) == 2
+
+
+def test_cli_rewind_refused_by_the_daemon(project: Path, daemon: Engineer) -> None:
+    instance_id = dispatch(project, "WelcomeFlow", ADA)
+    daemon.run()
+    invoke("--project", project, "pause", instance_id)
+    control = Control(daemon.store, daemon.project.codec, "dev")
+    control.resume(control.get(instance_id))  # the daemon takes it first: then the instance runs
+    result = invoke("--project", project, "rewind", instance_id, "--to-step", 1, code=1)
+    assert f"rewind WelcomeFlow {instance_id} to step 1: keeps 1 journal entries" in result.stdout
+    message = str(result.exception)
+    assert message.startswith(f"the daemon refused to rewind WelcomeFlow {instance_id}: ")
+    assert message.endswith("; it is running") and "\n" not in message
+    assert daemon.store.archive(instance_id) == []
+
+    invoke("--project", project, "pause", instance_id)
+    control.resume(control.get(instance_id))
+    result = invoke("--project", project, "rewind", instance_id, "--to-step", 1, "--json", code=1)
+    reply = json.loads(result.stdout)
+    assert (reply["applied"], reply["refused"], reply["status"]) == (False, True, "running")
+    assert reply["reason"] is None or "it is running" in reply["reason"]
+
+
+def test_cli_rewind_the_daemon_has_not_taken_yet(
+    project: Path, daemon: Engineer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance_id = dispatch(project, "WelcomeFlow", ADA)
+    daemon.run(advance=2)
+    monkeypatch.setattr(control_commands, "ACK_TIMEOUT", 0)
+    monkeypatch.setattr(Control, "idle", lambda self, seconds: None)
+    result = invoke("--project", project, "rewind", instance_id, "--to-step", 3)
+    last = result.stdout.splitlines()[-1]
+    assert last == f"rewind requested for WelcomeFlow {instance_id} (the daemon has not applied it yet)"
+    assert result.stderr == ""
+    daemon.run()
+    assert len(daemon.store.archive(instance_id)) == 1
+
+
+def test_cli_rewind_without_a_daemon_is_queued(project: Path, engine: Engineer) -> None:
+    instance_id = dispatch(project, "WelcomeFlow", ADA)
+    engine.run(advance=2)
+    result = invoke("--project", project, "rewind", instance_id, "--to-step", 3)
+    assert result.stdout.splitlines()[-1] == f"rewind queued for WelcomeFlow {instance_id}"
+    assert result.stderr == "warning: no daemon is running; it applies when `zenaton start` runs\n"
+    (item,) = engine.store.inbox(instance_id)
+    assert item.kind == "rewind" and json.loads(item.data or "{}")["position"] == 3
+    engine.run()
+    assert engine.store.inbox(instance_id) == [] and len(engine.store.archive(instance_id)) == 1

@@ -448,6 +448,24 @@ def test_client_find_and_send_event_go_to_the_client_env(harness, no_client: Non
     assert isinstance(found, EventFlow) and found.pings == ["hi"]
 
 
+def test_reading_control_api_changes_nothing(harness, no_client: None) -> None:
+    configured = Control(harness.store, harness.project.codec, "dev")
+    runtime = ClientRuntime(configured, env_from_client=True)
+    assert runtime.control_api is configured  # no Client: the configured env
+    Client("app", "token", "staging")
+    staging = runtime.control_api
+    assert staging.env == "staging" and staging.store is configured.store
+    assert configured.env == "dev"  # the configured control is left as it was
+    Client("app", "token", "prod")
+    assert runtime.control_api.env == "prod"
+    assert staging.env == "staging"  # a control read before keeps its env
+    Client("app", "token")
+    assert runtime.control_api is configured
+    fixed = ClientRuntime(configured, env_from_client=False)
+    Client("app", "token", "prod")
+    assert fixed.control_api is configured and configured.env == "dev"
+
+
 # -- Version ---------------------------------------------------------------------------------
 
 def test_version_runs_the_newest_implementation(harness) -> None:

@@ -1,4 +1,8 @@
-"""Rendering: rich tables and timelines for people, JSON for scripts."""
+"""Everything the CLI prints for people (rich tables, timelines, listings), and JSON for scripts.
+
+Commands gather data (plain dicts and lists, as ``--json`` prints them) and call one function
+here per view; no command builds a table or a listing itself.
+"""
 
 from __future__ import annotations
 
@@ -54,10 +58,18 @@ def short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def instances_table(rows: list[dict[str, Any]]) -> None:
+def _table(*columns: str) -> Table:
     table = Table(box=None, header_style="bold")
-    for column in ("id", "kind", "name", "custom id", "env", "status", "created", "updated"):
+    for column in columns:
         table.add_column(column)
+    return table
+
+
+# -- instances: list, inspect, find ----------------------------------------------------------
+
+
+def instances_table(rows: list[dict[str, Any]]) -> None:
+    table = _table("id", "kind", "name", "custom id", "env", "status", "created", "updated")
     for row in rows:
         table.add_row(
             row["id"],
@@ -121,9 +133,8 @@ def instance_detail(view: dict[str, Any], step: int | None = None, output: bool 
         for item in steps:
             for attempt in item.get("output", []):
                 if attempt["stdout"] or attempt["stderr"]:
-                    out.print(
-                        f"\n[bold]output of {escape(item['name'] or '')} (position {item['position']}), attempt {attempt['attempt']}[/bold]"
-                    )
+                    where = f"{escape(item['name'] or '')} (position {item['position']}), attempt {attempt['attempt']}"
+                    out.print(f"\n[bold]output of {where}[/bold]")
                     if attempt["stdout"]:
                         out.print(escape(attempt["stdout"].rstrip()))
                     if attempt["stderr"]:
@@ -131,9 +142,7 @@ def instance_detail(view: dict[str, Any], step: int | None = None, output: bool 
 
 
 def timeline_table(steps: list[dict[str, Any]]) -> None:
-    table = Table(box=None, header_style="bold")
-    for column in ("pos", "kind", "name", "status", "tries", "started", "duration", "result / error", "changed"):
-        table.add_column(column)
+    table = _table("pos", "kind", "name", "status", "tries", "started", "duration", "result / error", "changed")
     for item in steps:
         outcome = (item["error"] and f"{item['error'].get('class')}: {item['error'].get('message')}") or item["result"]
         table.add_row(
@@ -154,3 +163,119 @@ def error_block(error: dict[str, Any]) -> None:
     out.print(f"\n[red bold]error[/red bold] {escape(str(error.get('class')))}: {escape(str(error.get('message')))}")
     if error.get("traceback"):
         out.print(escape(error["traceback"].rstrip()))
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def errors_table(groups: list[dict[str, Any]]) -> None:
+    if not groups:
+        out.print("no errors")
+        return
+    table = _table("count", "error", "task", "latest", "message", "ids")
+    for group in groups:
+        table.add_row(
+            str(group["count"]),
+            escape(group["class"]),
+            escape(group["task"]),
+            group["latest"],
+            escape(short(group["message"] or "", 50)),
+            " ".join(group["ids"]),
+        )
+    out.print(table)
+    out.print("retry one with `zenaton retry ID`, or all with `zenaton retry --all`")
+
+
+# -- schedules ---------------------------------------------------------------------------------
+
+
+def schedules_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        out.print("no schedules")
+        return
+    table = _table("id", "target", "cron", "timezone", "next fire", "last fire", "fires", "skips")
+    for row in rows:
+        target = f"{row['kind']} {row['name']}" + (f" ({row['custom_id']})" if row["custom_id"] else "")
+        table.add_row(
+            str(row["id"]),
+            escape(target),
+            escape(str(row["cron"])),
+            str(row["timezone"]),
+            str(row["next_fire"]),
+            str(row["last_fire"] or "-"),
+            str(row["fires"]),
+            str(row["skips"]),
+        )
+    out.print(table)
+
+
+# -- control: pause, resume, kill, retry, send-event, rewind -----------------------------------
+
+
+def control_outcome(action: str, name: str, instance_id: str, daemon: bool, applied: bool, result: str) -> None:
+    """Applied by the daemon, still waiting for it, or queued with no daemon to apply it."""
+    action, label = escape(action), f"{escape(name)} {instance_id}"
+    if applied:
+        out.print(f"{action}: {label} {escape(result)}")
+    elif daemon:
+        out.print(f"{action} requested for {label} (the daemon has not applied it yet)")
+    else:
+        out.print(f"{action} queued for {label}")
+        err.print("[yellow]warning:[/yellow] no daemon is running; it applies when `zenaton start` runs")
+
+
+def retried(instances: list[dict[str, str]]) -> None:
+    """`retry --all`: the instances it asked the daemon to retry ({"id", "name"} each)."""
+    out.print(f"retry requested for {len(instances)} instance(s)")
+    for instance in instances:
+        out.print(f"  {instance['id']} {escape(instance['name'])}")
+
+
+def rewind_plan(plan: dict[str, Any], name: str, dry_run: bool) -> None:
+    """A rewind's plan (``RewindPlan.summary()``): what it keeps, the entries it archives."""
+    label = f"{escape(name)} {plan['id']}"
+    if plan["to_step"] != plan["requested_step"]:
+        out.print(
+            f"step {plan['requested_step']} is part of a Parallel starting at step {plan['to_step']}: "
+            f"rewinding to step {plan['to_step']}"
+        )
+    keep, archive = ("would keep", "would archive") if dry_run else ("keeps", "archives")
+    out.print(
+        f"rewind {label} to step {plan['to_step']}: {keep} {plan['kept']} journal entries (through seq "
+        f"{plan['keep_through_seq']}), {archive} {len(plan['archived'])} as run {plan['archived_run']}:"
+    )
+    table = _table("seq", "type", "pos", "name")
+    for entry in plan["archived"]:
+        pos = "-" if entry["position"] is None else str(entry["position"])
+        table.add_row(str(entry["seq"]), entry["type"], pos, escape(entry["name"] or ""))
+    out.print(table)
+    if plan["children_left_alone"]:
+        children = ", ".join(plan["children_left_alone"])
+        out.print(f"child instances dispatched from step {plan['to_step']} on are left alone: {children}")
+    if dry_run:
+        out.print("dry run: nothing changed")
+
+
+# -- daemon and project ------------------------------------------------------------------------
+
+
+def daemon_status(status: dict[str, Any]) -> None:
+    """`status`: as its --json holds it."""
+    if status["running"]:
+        out.print(f"daemon [green]running[/green] (pid {status['pid']}, up {status['uptime']:.0f} s)")
+    else:
+        out.print("daemon [yellow]not running[/yellow]")
+    out.print(f"store {escape(status['store'])}")
+    out.print("instances: " + ", ".join(f"{k} {v}" for k, v in status["instances"].items()))
+    out.print(f"tasks queued: {status['tasks_queued']}")
+
+
+def project_created(directory: str, created: list[str]) -> None:
+    """`init` in a new directory: the files it wrote, and what to do next."""
+    out.print(f"created a zenaton project in {escape(directory)}:")
+    for path in created:
+        out.print(f"  {escape(path)}")
+    out.print(
+        "next: `zenaton start`, then in another shell "
+        '`zenaton dispatch WelcomeFlow \'{"email": "ada@example.com", "slack_id": "U1"}\'`'
+    )

@@ -1,4 +1,4 @@
-"""Dispatch, find, pause, resume, kill, retry and send_event as store writes.
+"""Dispatch, find, pause, resume, kill, retry, send_event and rewind as store writes.
 
 Clients never touch a journal: they create instances and post inbox items; the
 daemon applies them. ``Control`` is what the CLI and the SDK's client runtime
@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from zenaton._jobs import check_custom_id, check_jobs
 from zenaton._runtime import current_runtime
@@ -18,15 +18,24 @@ from zenaton.abstracts.workflow import Workflow
 from zenaton.client import Client
 from zenaton.exceptions import DuplicateIdError, InstanceStateError, UnknownInstanceError
 from zenaton.workflows.version import Version
+from zenaton_runtime.client.rewind_request import (
+    RewindOutcome,
+    RewindRequest,
+    RewindState,
+    answer,
+    prepare,
+    request_rewind,
+)
 from zenaton_runtime.errors import AmbiguousError, NotFoundError, StateError
 from zenaton_runtime.instances import new_instance
-from zenaton_runtime.models import UNFINISHED, Instance, InstanceStatus, Kind, Schedule
+from zenaton_runtime.models import UNFINISHED, InboxKind, Instance, InstanceStatus, Kind, Schedule
 from zenaton_runtime.project.loader import Project
 from zenaton_runtime.project.serializer import Codec
 from zenaton_runtime.store import Store, open_store
 from zenaton_runtime.timing.schedules import new_schedule
 
 MIN_PREFIX = 6
+POLL = 0.02  # seconds between two looks at an inbox while waiting for the daemon
 
 
 class Control:
@@ -72,7 +81,7 @@ class Control:
         now = self.store.now()
         records = [new_instance(self.codec, job, env=self.env, now=now) for job in check_jobs(jobs)]
         created = self.store.create_instances(records)
-        return [record[0] if ok else None for record, ok in zip(records, created)]
+        return [record[0] if ok else None for record, ok in zip(records, created, strict=True)]
 
     def get(self, instance_id: str) -> Instance:
         instance = self.store.get_instance(instance_id)
@@ -119,31 +128,54 @@ class Control:
     # -- control: each posts an inbox item and returns its id ---------------
     def pause(self, instance: Instance) -> int:
         self._require(instance, "pause", InstanceStatus.RUNNING, workflow_only=True)
-        return self.store.post(instance.id, "pause")
+        return self.store.post(instance.id, InboxKind.PAUSE)
 
     def resume(self, instance: Instance) -> int:
         self._require(instance, "resume", InstanceStatus.PAUSED, workflow_only=True)
-        return self.store.post(instance.id, "resume")
+        return self.store.post(instance.id, InboxKind.RESUME)
 
     def kill(self, instance: Instance) -> int:
         self._require(instance, "kill", InstanceStatus.RUNNING, InstanceStatus.PAUSED, InstanceStatus.FAILED)
-        return self.store.post(instance.id, "kill")
+        return self.store.post(instance.id, InboxKind.KILL)
 
     def retry(self, instance: Instance) -> int:
         self._require(instance, "retry", InstanceStatus.PAUSED, InstanceStatus.FAILED)
         if not instance.error:
             raise StateError(f"instance {instance.id} is paused but has no error to retry; use resume")
-        return self.store.post(instance.id, "retry")
+        return self.store.post(instance.id, InboxKind.RETRY)
 
     def send_event(self, instance: Instance, event: Any) -> int:
         if instance.kind is not Kind.WORKFLOW:
             raise StateError(f"instance {instance.id} is a task; only workflows receive events")
         if instance.status not in UNFINISHED:
             raise StateError(
-                f"{instance.name} {instance.id} is {instance.status.value}; the event {type(event).__name__} was not delivered"
+                f"{instance.name} {instance.id} is {instance.status.value}; "
+                f"the event {type(event).__name__} was not delivered"
             )
         name = type(event).__name__
-        return self.store.post(instance.id, "event", name, self.codec.encode(event, name))
+        return self.store.post(instance.id, InboxKind.EVENT, name, self.codec.encode(event, name))
+
+    def rewind(self, instance: Instance, position: int, *, dry_run: bool = False) -> RewindRequest:
+        """Plan a rewind to step ``position`` and, unless ``dry_run``, post it for the daemon.
+
+        Refused here (StateError, NotFoundError, DuplicateInstanceError) when the plan is; the
+        daemon plans again when it takes the request and answers it (``rewind_outcome``).
+        """
+        if dry_run:
+            return RewindRequest(prepare(self.store, instance, position), None)
+        plan, item_id = request_rewind(self.store, instance, position)
+        return RewindRequest(plan, item_id)
+
+    def rewind_outcome(self, request: RewindRequest) -> RewindOutcome:
+        """Pending while the daemon has not taken the request; then what it journaled."""
+        if request.item_id is None:
+            raise ValueError("a dry run posts nothing: it has no outcome")
+        if self.pending(request.instance_id, request.item_id):
+            return RewindOutcome(RewindState.PENDING)
+        entries = list(self.store.journal(request.instance_id))
+        for run in self.store.archive(request.instance_id):
+            entries += run.entries
+        return answer(entries, request)
 
     def failed(self, name: str | None = None) -> list[Instance]:
         """Instances stopped by an error (paused workflows, failed tasks) in this env, newest first."""
@@ -151,14 +183,26 @@ class Control:
         failed = self.store.list_instances(env=self.env, name=name, status=InstanceStatus.FAILED)
         return sorted([i for i in paused if i.error] + failed, key=lambda i: i.updated_at, reverse=True)
 
+    def pending(self, instance_id: str, item_id: int) -> bool:
+        """Whether an inbox item still waits for the daemon."""
+        return any(item.id == item_id for item in self.store.inbox(instance_id))
+
     def applied(self, instance_id: str, item_id: int, timeout: float) -> bool:
         """Wait until the daemon has applied an inbox item; False if it has not within ``timeout``."""
         deadline = time.monotonic() + timeout
-        while any(item.id == item_id for item in self.store.inbox(instance_id)):
+        while self.pending(instance_id, item_id):
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(0.02)
+            self.idle(POLL)
         return True
+
+    def idle(self, seconds: float) -> None:
+        """What waiting for the daemon does between two looks at an inbox (tests step an engine)."""
+        time.sleep(seconds)
+
+    def in_env(self, env: str) -> Control:
+        """This control, or one on the same store for another environment."""
+        return self if env == self.env else Control(self.store, self.codec, env, self.timezone)
 
     def _require(self, instance: Instance, action: str, *allowed: InstanceStatus, workflow_only: bool = False) -> None:
         if workflow_only and instance.kind is not Kind.WORKFLOW:
@@ -171,27 +215,28 @@ class ClientRuntime:
     """The SDK's runtime outside workflows: plain scripts, tasks, web apps."""
 
     def __init__(self, control: Control, env_from_client: bool = True) -> None:
-        self._control = control
+        self._control = control  # in the configured env, used when the Client names none
         self._env_from_client = env_from_client
-        self._configured_env = control.env  # used again when the Client names no env
 
     @property
     def control_api(self) -> Control:
-        if self._env_from_client:
-            client = Client.current()
-            env = client.app_env if client is not None else None
-            self._control.env = str(env) if env else self._configured_env
-        return self._control
+        """The Control for the current Client's env (or the configured one); reading changes nothing."""
+        if not self._env_from_client:
+            return self._control
+        client = Client.current()
+        env = client.app_env if client is not None else None
+        return self._control.in_env(str(env)) if env else self._control
 
     def execute(self, jobs: Sequence[Any]) -> list[Any]:
         # Outside a workflow, as in the original SDK, execute() runs the job here and now.
         return [job.handle() for job in jobs]
 
     def dispatch(self, jobs: Sequence[Any]) -> None:
+        api = self.control_api
         if len(jobs) == 1:
-            self.control_api.dispatch(jobs[0])
+            api.dispatch(jobs[0])
             return
-        refused = [job for job, made in zip(jobs, self.control_api.dispatch_many(jobs)) if made is None]
+        refused = [job for job, made in zip(jobs, api.dispatch_many(jobs), strict=True) if made is None]
         if refused:
             raise DuplicateIdError(
                 f"{len(refused)} of {len(jobs)} jobs were not dispatched: an unfinished instance has their id "
@@ -205,37 +250,39 @@ class ClientRuntime:
         return None
 
     def find(self, workflow_class: type, custom_id: Any) -> Workflow | None:
-        instance = self.control_api.by_custom_id(workflow_class.__name__, custom_id)
+        api = self.control_api
+        instance = api.by_custom_id(workflow_class.__name__, custom_id)
         if instance is None:
             return None
-        value = self.control_api.codec.decode(instance.properties or instance.data)
+        value = api.codec.decode(instance.properties or instance.data)
         if not isinstance(value, dict):
-            return value  # the workflow object as dispatched; no step has run yet
+            return cast(Workflow, value)  # the workflow object as dispatched; no step has run yet
         cls: Any = _implementation(workflow_class, instance.version)
-        found = cls.__new__(cls)
+        found: Workflow = cls.__new__(cls)
         found.__dict__.update(value)
         return found
 
     def send_event(self, workflow_class: type, custom_id: Any, event: Any) -> None:
-        self.control_api.send_event(self._target(workflow_class, custom_id), event)
+        api = self.control_api
+        api.send_event(self._target(api, workflow_class, custom_id), event)
 
     def schedule(self, job: Any, cron: str) -> Schedule:
         return self.control_api.schedule(job, cron)
 
     def control(self, workflow_class: type, custom_id: Any, action: str) -> None:
         api = self.control_api
-        instance = self._target(workflow_class, custom_id)
+        instance = self._target(api, workflow_class, custom_id)
         try:
             getattr(api, action)(instance)
         except StateError as error:
             raise InstanceStateError(str(error)) from None
 
-    def _target(self, workflow_class: type, custom_id: Any) -> Instance:
-        instance = self.control_api.by_custom_id(workflow_class.__name__, custom_id, unfinished_only=True)
+    @staticmethod
+    def _target(api: Control, workflow_class: type, custom_id: Any) -> Instance:
+        instance = api.by_custom_id(workflow_class.__name__, custom_id, unfinished_only=True)
         if instance is None:
             raise UnknownInstanceError(
-                f"no running or paused {workflow_class.__name__} instance with id {custom_id!r} "
-                f"in env {self.control_api.env!r}"
+                f"no running or paused {workflow_class.__name__} instance with id {custom_id!r} in env {api.env!r}"
             )
         return instance
 

@@ -1,4 +1,4 @@
-"""Rewinding a workflow instance to one of its steps: the plan (pure) and the client's request.
+"""Rewinding a workflow instance to one of its steps: the plan, and the checks both sides make.
 
 Rewinding to position N keeps every journal entry before the first entry concerning a
 position >= N, so that step N runs again. The entries from there on (results, events received
@@ -8,8 +8,8 @@ code, which decides step N anew (run 1 is the original run, each rewind starts t
 
 The cut never splits a step: a position whose first entry is kept keeps all its entries, so a
 position inside a Parallel (whose results arrive in any order) rewinds to the Parallel's first
-position. Clients only post a "rewind" inbox item; the daemon plans again against the journal
-it then holds and applies it (see ``rewinding.py``).
+position. Clients only post a "rewind" inbox item (``client/rewind_request.py``); the daemon
+plans again against the journal it then holds and applies it (``rewind_step.py``).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StateError
+from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError
 from zenaton_runtime.models import UNFINISHED, Entry, Instance, InstanceStatus, JournalEntry, Kind
 from zenaton_runtime.store import Store
 
 STEP_ENTRIES = (Entry.TASK_SCHEDULED, Entry.WAIT_STARTED, Entry.DISPATCHED)
 # What a step's position holds: its request and its outcomes (an error marker's position is only a label).
-POSITION_ENTRIES = STEP_ENTRIES + (Entry.TASK_COMPLETED, Entry.TASK_FAILED, Entry.TIMER_FIRED, Entry.CHILD_COMPLETED)
+POSITION_ENTRIES = (*STEP_ENTRIES, Entry.TASK_COMPLETED, Entry.TASK_FAILED, Entry.TIMER_FIRED, Entry.CHILD_COMPLETED)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,10 @@ def refusal(instance: Instance, status: InstanceStatus) -> str | None:
     """Why an instance in this status cannot be rewound, or None."""
     label = f"{instance.name} {instance.id}"
     if instance.kind is not Kind.WORKFLOW:
-        return f"cannot rewind task instance {instance.id}: only workflows have steps (use `zenaton retry` for a failed task)"
+        return (
+            f"cannot rewind task instance {instance.id}: only workflows have steps "
+            "(use `zenaton retry` for a failed task)"
+        )
     if status is InstanceStatus.RUNNING:
         return f"cannot rewind {label}: it is running; pause it first (`zenaton pause {instance.id}`)"
     if status is InstanceStatus.COMPLETED and instance.parent_id and instance.parent_position is not None:
@@ -122,21 +125,12 @@ def next_run(store: Store, instance_id: str) -> int:
     return archive[-1].run + 1 if archive else 1
 
 
-def prepare(store: Store, instance: Instance, position: int) -> RewindPlan:
-    """Check that the instance can be rewound to ``position`` and plan it (changes nothing)."""
-    reason = refusal(instance, instance.status)
-    if reason:
-        raise StateError(reason)
-    if instance.status.finished:
-        holder = custom_id_holder(store, instance)
-        if holder is not None:
-            raise duplicate(instance, holder.id)
-    journal = store.journal(instance.id)
-    return plan_rewind(journal, position, instance_id=instance.id, run=next_run(store, instance.id))
+def __getattr__(name: str) -> Any:
+    """``prepare`` and ``request_rewind`` moved to ``zenaton_runtime.client.rewind_request``; the old
+    import still works (imported when asked for: the engine never imports ``client`` itself) until
+    the tests that use it import the new place."""
+    if name in ("prepare", "request_rewind"):
+        from zenaton_runtime.client import rewind_request
 
-
-def request_rewind(store: Store, instance: Instance, position: int) -> tuple[RewindPlan, int]:
-    """Post the rewind for the daemon; returns the plan and the inbox item id."""
-    plan = prepare(store, instance, position)
-    data = {"position": plan.position, "requested": position, "seq": plan.keep_through_seq}
-    return plan, store.post(instance.id, "rewind", None, json.dumps(data))
+        return getattr(rewind_request, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,9 @@
 """pause, resume, kill, retry, send-event, rewind: intents the daemon applies.
 
-When a daemon is running, each command waits (briefly) until it has applied the
-intent and prints the new status; without one, the intent is queued and applied
-at the next `zenaton start`.
+Each posts an inbox item through ``Control``. When a daemon is running, the command waits
+(briefly) until it has taken the item, then prints the outcome: the new status, and for a
+rewind what the daemon journaled (applied, or refused and why). Without one, the intent is
+queued and applied at the next `zenaton start`.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 from zenaton_runtime.client.control import Control
-from zenaton_runtime.engine.rewind_plan import RewindPlan, prepare, request_rewind
+from zenaton_runtime.errors import StateError
 from zenaton_runtime.models import Instance
 from zenaton_runtime.pidlock import lock_path, read_info
 
 from ..args import build
-from ..render import err, out, print_json
+from ..render import control_outcome, print_json, retried, rewind_plan
 from ..state import State, common_options
 
 ACK_TIMEOUT = 5.0  # seconds to wait for a running daemon to apply an intent
@@ -37,19 +36,7 @@ def report(state: State, control: Control, instance: Instance, action: str, item
     if as_json:
         print_json({"id": instance.id, "action": action, "applied": applied, "status": status})
         return
-    say_outcome(action, instance, daemon, applied, f"is now {status}")
-
-
-def say_outcome(action: str, instance: Instance, daemon: bool, applied: bool, result: str) -> None:
-    """Applied by the daemon, still waiting for it, or queued with no daemon to apply it."""
-    label = f"{escape(instance.name)} {instance.id}"
-    if applied:
-        out.print(f"{action}: {label} {result}")
-    elif daemon:
-        out.print(f"{action} requested for {label} (the daemon has not applied it yet)")
-    else:
-        out.print(f"{action} queued for {label}")
-        err.print("[yellow]warning:[/yellow] no daemon is running; it applies when `zenaton start` runs")
+    control_outcome(action, instance.name, instance.id, daemon, applied, f"is now {status}")
 
 
 def _control_command(action: str, help_text: str) -> click.Command:
@@ -93,9 +80,7 @@ def retry(state: State, ref: str | None, retry_all: bool, name: str | None, as_j
     if as_json:
         print_json({"retried": [i.id for i in instances]})
     else:
-        out.print(f"retry requested for {len(instances)} instance(s)")
-        for instance in instances:
-            out.print(f"  {instance.id} {escape(instance.name)}")
+        retried([{"id": i.id, "name": i.name} for i in instances])
 
 
 @click.command(name="send-event", short_help="Send EVENT, built from ARGS, to an instance.")
@@ -142,59 +127,40 @@ def rewind(state: State, ref: str, position: int, dry_run: bool, name: str | Non
     """Restart a paused, completed or killed workflow from step N with the current code.
 
     The journal before step N is kept; the rest is archived (see `inspect --all-runs`).
-    Child instances already dispatched from step N on are left alone.
+    Child instances already dispatched from step N on are left alone. When a daemon runs, this
+    waits for its answer: the run the rewind started, or its refusal (exit 1).
     """
     control = state.control()
     instance = control.resolve(ref, name)
-    if dry_run:
-        plan = prepare(state.store, instance, position)
-        if as_json:
-            print_json({**plan.summary(), "action": "rewind", "dry_run": True})
-        else:
-            _show_plan(instance, plan, True)
+    request = control.rewind(instance, position, dry_run=dry_run)
+    plan = request.plan.summary()
+    if request.item_id is None:  # a dry run: nothing posted
+        print_json({**plan, "action": "rewind", "dry_run": True}) if as_json else rewind_plan(plan, instance.name, True)
         return
-    plan, item_id = request_rewind(state.store, instance, position)
-    daemon, applied = acknowledged(state, control, instance, item_id)
-    refused = applied and len(state.store.archive(instance.id)) < plan.run
+    daemon, _ = acknowledged(state, control, instance, request.item_id)
+    outcome = control.rewind_outcome(request)
     status = control.get(instance.id).status.value
     if as_json:
         print_json(
             {
-                **plan.summary(),
+                **plan,
                 "action": "rewind",
                 "dry_run": False,
-                "applied": applied and not refused,
-                "refused": refused,
+                "applied": outcome.applied,
+                "refused": outcome.refused,
+                "reason": outcome.reason,
                 "status": status,
             }
         )
-        return
-    _show_plan(instance, plan, False)
-    if refused:
-        err.print(f"[yellow]warning:[/yellow] the daemon refused the rewind (see its log); {instance.id} is {status}")
     else:
-        say_outcome("rewind", instance, daemon, applied, f"is now {status} (run {plan.run + 1})")
-
-
-def _show_plan(instance: Instance, plan: RewindPlan, dry_run: bool) -> None:
-    label = f"{escape(instance.name)} {instance.id}"
-    if plan.position != plan.requested:
-        out.print(
-            f"step {plan.requested} is part of a Parallel starting at step {plan.position}: rewinding to step {plan.position}"
+        rewind_plan(plan, instance.name, False)
+    if outcome.refused:
+        raise StateError(
+            f"the daemon refused to rewind {instance.name} {instance.id}: {outcome.reason or 'see its log'}; "
+            f"it is {status}"
         )
-    keep, archive = ("would keep", "would archive") if dry_run else ("keeps", "archives")
-    out.print(
-        f"rewind {label} to step {plan.position}: {keep} {len(plan.kept)} journal entries (through seq "
-        f"{plan.keep_through_seq}), {archive} {len(plan.archived)} as run {plan.run}:"
-    )
-    table = Table(box=None, header_style="bold")
-    for column in ("seq", "type", "pos", "name"):
-        table.add_column(column)
-    for entry in plan.archived:
-        pos = "-" if entry.position is None else str(entry.position)
-        table.add_row(str(entry.seq), entry.type.value, pos, escape(entry.name or ""))
-    out.print(table)
-    if plan.children:
-        out.print(f"child instances dispatched from step {plan.position} on are left alone: {', '.join(plan.children)}")
-    if dry_run:
-        out.print("dry run: nothing changed")
+    if not as_json:
+        result = f"is now {status}" + (f" (run {outcome.run})" if outcome.run is not None else "")
+        if outcome.to_step is not None and outcome.to_step != request.plan.position:
+            result += f", from step {outcome.to_step} (its journal changed since the plan)"
+        control_outcome("rewind", instance.name, instance.id, daemon, outcome.applied, result)

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from zenaton_runtime.client.inspect_views import iso
 from zenaton_runtime.errors import DaemonError
 from zenaton_runtime.pidlock import lock_path, read_info
 from zenaton_runtime.project.config import Overrides
 
-from ..render import out, print_json
+from ..render import daemon_status, out, print_json
 from ..state import State, common_options
 
 
@@ -135,13 +134,4 @@ def status(state: State, as_json: bool) -> None:
         "instances": {k: v for k, v in counts.items() if k != "tasks_queued"},
         "tasks_queued": counts.get("tasks_queued", 0),
     }
-    if as_json:
-        print_json(data)
-        return
-    if info:
-        out.print(f"daemon [green]running[/green] (pid {info.pid}, up {data['uptime']:.0f} s)")
-    else:
-        out.print("daemon [yellow]not running[/yellow]")
-    out.print(f"store {escape(state.config.store_url)}")
-    out.print("instances: " + ", ".join(f"{k} {v}" for k, v in data["instances"].items()))
-    out.print(f"tasks queued: {data['tasks_queued']}")
+    print_json(data) if as_json else daemon_status(data)

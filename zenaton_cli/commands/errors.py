@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 from zenaton_runtime.client.inspect_views import error_groups
 
-from ..render import out, print_json, short
+from ..render import errors_table, print_json
 from ..state import State, common_options
 
 
@@ -22,20 +20,4 @@ def errors(state: State, name: str | None, as_json: bool) -> None:
     if as_json:
         print_json(groups)
         return
-    if not groups:
-        out.print("no errors")
-        return
-    table = Table(box=None, header_style="bold")
-    for column in ("count", "error", "task", "latest", "message", "ids"):
-        table.add_column(column)
-    for group in groups:
-        table.add_row(
-            str(group["count"]),
-            escape(group["class"]),
-            escape(group["task"]),
-            group["latest"],
-            escape(short(group["message"] or "", 50)),
-            " ".join(group["ids"]),
-        )
-    out.print(table)
-    out.print("retry one with `zenaton retry ID`, or all with `zenaton retry --all`")
+    errors_table(groups)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
 
 from zenaton_runtime.errors import ZenatonError
 
-from ..render import out
+from ..render import out, project_created
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 RENAMES = {"gitignore": ".gitignore"}
 
@@ -52,13 +59,7 @@ def init(directory: Path) -> None:
         else:
             target.write_bytes(source.read_bytes())
         created.append(str(target.relative_to(directory)))
-    out.print(f"created a zenaton project in {escape(str(directory))}:")
-    for path in created:
-        out.print(f"  {escape(path)}")
-    out.print(
-        "next: `zenaton start`, then in another shell "
-        '`zenaton dispatch WelcomeFlow \'{"email": "ada@example.com", "slack_id": "U1"}\'`'
-    )
+    project_created(str(directory), created)
 
 
 def _template_files(folder: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from zenaton_runtime.client.inspect_views import iso
 from zenaton_runtime.models import Schedule
 
 from ..args import build
-from ..render import out, print_json
+from ..render import out, print_json, schedules_table
 from ..state import State, common_options
 
 
@@ -66,28 +65,7 @@ def schedule(
 def schedules(state: State, all_envs: bool, as_json: bool) -> None:
     """Schedules, soonest fire first: target, cron, next and last fire, fires so far."""
     rows = [schedule_view(s) for s in state.store.list_schedules(None if all_envs else state.config.env)]
-    if as_json:
-        print_json(rows)
-        return
-    if not rows:
-        out.print("no schedules")
-        return
-    table = Table(box=None, header_style="bold")
-    for column in ("id", "target", "cron", "timezone", "next fire", "last fire", "fires", "skips"):
-        table.add_column(column)
-    for row in rows:
-        target = f"{row['kind']} {row['name']}" + (f" ({row['custom_id']})" if row["custom_id"] else "")
-        table.add_row(
-            str(row["id"]),
-            escape(target),
-            escape(str(row["cron"])),
-            str(row["timezone"]),
-            str(row["next_fire"]),
-            str(row["last_fire"] or "-"),
-            str(row["fires"]),
-            str(row["skips"]),
-        )
-    out.print(table)
+    print_json(rows) if as_json else schedules_table(rows)
 
 
 @click.command(short_help="Delete a schedule; instances it started keep running.")
