@@ -33,11 +33,11 @@ class CountingStore:
         self.looks = 0
         self.late_claims = 0  # tasks claimed in a commit that did not decide anything
 
-    def apply_and_claim(self, batch, now, limit, **options):
-        claimed = self._store.apply_and_claim(batch, now, limit, **options)
+    def commit_step(self, batch, now, limit, **options):
+        pending = self._store.commit_step(batch, now, limit, **options)
         if not batch.ops:
-            self.late_claims += len(claimed)
-        return claimed
+            self.late_claims += len(pending.wait())
+        return pending
 
     def ready_instances(self, limit):
         self.looks += 1

@@ -21,11 +21,9 @@ class Wait(Task, Zenatonable, WithTimestamp):
     """
 
     def __init__(self, event: Any = None) -> None:
-        if event is not None and not (inspect.isclass(event) and issubclass(event, Event)):
-            if not isinstance(event, str):
-                raise InvalidArgumentError(
-                    f"Wait: invalid parameter - argument must be an Event subclass, not {event!r}"
-                )
+        is_event_class = inspect.isclass(event) and issubclass(event, Event)
+        if event is not None and not is_event_class and not isinstance(event, str):
+            raise InvalidArgumentError(f"Wait: invalid parameter - argument must be an Event subclass, not {event!r}")
         self.event = event if isinstance(event, str) or event is None else event.__name__
         self.buffer: list[list[Any]] = []
 
