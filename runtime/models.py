@@ -81,7 +81,8 @@ class Entry(TextEnum):
     KILLED = "killed"
     ERROR = "error"  # the error object; the instance is paused (or failed, for a task)
     COMPLETED = "completed"  # {"result": encoded}
-    REWOUND = "rewound"  # {"to_step", "run", "archived"}: the entries past the cut went to the archive
+    REWOUND = "rewound"  # {"to_step", "run", "archived", "request"}: the entries past the cut went to the archive
+    REWIND_REFUSED = "rewind_refused"  # {"request", "to_step", "reason"}: the daemon did not rewind
 
 
 @dataclass(slots=True)  # built on every step: plain slots, not frozen (3x cheaper)

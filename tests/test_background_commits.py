@@ -15,7 +15,7 @@ import pytest
 from flowlib.extra import AddThenStartsCustomId, ContextFlow, CustomId  # type: ignore[import-not-found]
 from flowlib.workflows import Fanout, Parent, Sequential  # type: ignore[import-not-found]
 
-from zenaton_runtime.engine.rewind_plan import request_rewind
+from zenaton_runtime.client.rewind_request import request_rewind
 from zenaton_runtime.store import open_store
 from zenaton_runtime.store.sqlite_commit import CommitThread
 from zenaton_runtime.pool.attempts import Outcome

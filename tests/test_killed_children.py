@@ -8,7 +8,7 @@ from flowlib.extra import TwoChildren  # type: ignore[import-not-found]
 from flowlib.workflows import EventFlow, FireAndForget, Parent  # type: ignore[import-not-found]
 
 from zenaton_runtime.client.inspect_views import instance_view
-from zenaton_runtime.engine.rewind_plan import request_rewind
+from zenaton_runtime.client.rewind_request import request_rewind
 from tests.harness import Harness
 
 

@@ -1,7 +1,6 @@
 """Rewind: restart an instance from one of its steps, on each instance state."""
 from __future__ import annotations
 
-import enum
 import json
 from pathlib import Path
 
@@ -9,15 +8,15 @@ import pytest
 from flowlib.tasks import FLAGS, Add, Ping
 from flowlib.workflows import Changing, EventFlow, Fanout, FragileFlow, Parent, Sequential, WaitWithTimeout
 
-from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StateError
+from tests.cli_helpers import ADA, Engineer, daemon, dispatch, fails, invoke, run_json  # noqa: F401  (daemon: a fixture)
+from tests.harness import Harness
 from zenaton_cli.commands import control as control_commands
 from zenaton_runtime.client.control import Control
 from zenaton_runtime.client.inspect_views import instance_view, steps
-from zenaton_runtime.client.rewind_request import REFUSED_ENTRY, RewindOutcome, RewindRequest, RewindState, answer
-from zenaton_runtime.models import Entry, JournalEntry, TaskStatus
+from zenaton_runtime.client.rewind_request import RewindOutcome, RewindRequest, RewindState, answer
 from zenaton_runtime.engine.rewind_plan import RewindPlan
-from tests.cli_helpers import ADA, Engineer, daemon, dispatch, fails, invoke, run_json  # noqa: F401  (daemon: a fixture)
-from tests.harness import Harness
+from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StateError
+from zenaton_runtime.models import Entry, InboxKind, JournalEntry, TaskStatus
 
 
 def lines(path: Path) -> list[str]:
@@ -61,7 +60,8 @@ def test_rewind_a_completed_instance_reruns_from_the_step(harness: Harness, flow
     ]
     assert archived(harness, instance_id) == [(1, ["task_scheduled:2", "task_completed:2", "completed"])]
     rewound = harness.store.journal(instance_id)[3]
-    assert (rewound.seq, json.loads(rewound.data or "")) == (4, {"to_step": 2, "run": 2, "archived": 3})
+    data = json.loads(rewound.data or "")
+    assert (rewound.seq, data) == (4, {"to_step": 2, "run": 2, "archived": 3, "request": data["request"]})
     assert harness.properties(instance_id)["results"] == [2, 12]
 
 
@@ -266,9 +266,11 @@ def test_rewind_refuses_when_the_custom_id_is_taken_again(harness: Harness) -> N
         harness.control.rewind(harness.instance(first), 1)
     # The daemon checks again: a rewind posted anyway is refused, and nothing changes.
     before = harness.kinds(first)
-    harness.store.post(first, "rewind", None, json.dumps({"position": 1}))
+    item_id = harness.store.post(first, InboxKind.REWIND, None, json.dumps({"position": 1}))
     harness.run()
-    assert harness.status(first) == "killed" and harness.kinds(first) == before
+    assert harness.status(first) == "killed" and harness.kinds(first) == [*before, "rewind_refused"]
+    refused = json.loads(harness.store.journal(first)[-1].data or "")
+    assert (refused["request"], refused["to_step"]) == (item_id, 1) and "held by" in refused["reason"]
     assert harness.store.archive(first) == [] and harness.status(second) == "running"
 
 
@@ -281,11 +283,11 @@ def test_the_daemon_refuses_a_rewind_of_an_instance_resumed_meanwhile(harness: H
     assert harness.control.rewind_outcome(request).state is RewindState.PENDING
     harness.run()
     assert harness.status(instance_id) == "running"  # resumed first; then the rewind found it running
-    assert [k for k in harness.kinds(instance_id) if k != REFUSED_ENTRY][-2:] == ["paused", "resumed"]
+    assert harness.kinds(instance_id)[-3:] == ["paused", "resumed", "rewind_refused"]
     assert harness.store.archive(instance_id) == [] and harness.store.inbox(instance_id) == []
     outcome = harness.control.rewind_outcome(request)
     assert outcome.refused and not outcome.applied and outcome.run is None
-    assert outcome.reason is None or "it is running" in outcome.reason  # when the daemon journals why
+    assert outcome.reason is not None and "it is running" in outcome.reason
 
 
 # -- through the control API: the request and the daemon's answer ---------------------------------
@@ -340,11 +342,10 @@ def test_two_requests_planned_against_the_same_run(harness: Harness) -> None:
     assert harness.control.rewind_outcome(first).applied
     assert harness.status(instance_id) == "running" and len(harness.store.archive(instance_id)) == 1
     (rewound,) = [json.loads(e.data or "{}") for e in harness.store.journal(instance_id) if e.type is Entry.REWOUND]
-    if "request" in rewound:  # a daemon that names the request it answers: each request has its own answer
-        assert harness.control.rewind_outcome(second).refused
+    assert rewound["request"] == first.item_id  # each answer names the request it answers
+    assert harness.control.rewind_outcome(second).refused
 
 
-FutureEntry = enum.Enum("FutureEntry", {"REWIND_REFUSED": REFUSED_ENTRY})  # the entry type the engine adds for refusals
 
 
 def _entry(seq: int, kind: object, data: dict[str, object]) -> JournalEntry:
@@ -357,7 +358,7 @@ def _request(item_id: int, run: int = 1) -> RewindRequest:
 
 
 def test_answer_reads_the_entry_that_names_the_request() -> None:
-    refused = FutureEntry.REWIND_REFUSED
+    refused = Entry.REWIND_REFUSED
     entries = [
         _entry(4, Entry.REWOUND, {"to_step": 1, "run": 2, "archived": 3, "request": 7}),
         _entry(5, refused, {"request": 8, "to_step": 2, "reason": "it is running"}),
@@ -371,7 +372,7 @@ def test_answer_reads_the_entry_that_names_the_request() -> None:
 
 
 def test_inspect_shows_a_refusal_the_daemon_journaled() -> None:
-    entry = _entry(2, FutureEntry.REWIND_REFUSED, {"request": 7, "to_step": 1, "reason": "it is running"})
+    entry = _entry(2, Entry.REWIND_REFUSED, {"request": 7, "to_step": 1, "reason": "it is running"})
     (step,) = steps([entry], None)
     assert (step["kind"], step["status"], step["result"]["reason"]) == ("rewind", "refused", "it is running")
 

@@ -9,7 +9,6 @@ import datetime as _dt
 import json
 from typing import Any
 
-from zenaton_runtime.client.rewind_request import REFUSED_ENTRY
 from zenaton_runtime.models import ArchivedRun, Entry, Instance, JournalEntry
 from zenaton_runtime.project.serializer import display
 
@@ -182,7 +181,7 @@ def _step_for(
             step["result"] = data
         items.append(step)
         return step
-    if entry.type.value == REFUSED_ENTRY:  # a rewind the daemon refused: {"request", "to_step", "reason"}
+    if entry.type is Entry.REWIND_REFUSED:  # a rewind the daemon refused: {"request", "to_step", "reason"}
         step = _new_step(entry, "rewind")
         step.update(status="refused", finished_at=iso(entry.created_at), result=data)
         items.append(step)

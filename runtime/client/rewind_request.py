@@ -8,10 +8,10 @@ the instance's journal, in the batch that consumes the item:
 - applied: a ``rewound`` entry, data ``{"to_step", "run", "archived", "request"}``;
 - refused: a ``rewind_refused`` entry, data ``{"request", "to_step", "reason"}``, no position.
 
-``request`` is the inbox item's id, so each answer names the request it answers. A daemon that
-does not name requests (``rewound`` without ``request``; refusals only in its log) is read by
-its ``rewound`` entry alone: applied when one starts the run after the planned one, refused
-when none does.
+``request`` is the inbox item's id, so each answer names the request it answers. A journal written
+before requests were named (``rewound`` without ``request``; refusals only in the daemon's log)
+is read by its ``rewound`` entry alone: applied when one starts the run after the planned one,
+refused when none does.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from zenaton_runtime.engine.rewind_plan import RewindPlan, custom_id_holder, dup
 from zenaton_runtime.errors import StateError
 from zenaton_runtime.models import Entry, InboxKind, Instance, JournalEntry
 from zenaton_runtime.store import Store
-
-REFUSED_ENTRY = "rewind_refused"  # the journal entry type of a refusal (see the module's docstring)
 
 
 class RewindState(str, enum.Enum):
@@ -87,17 +85,17 @@ def answer(entries: Iterable[JournalEntry], request: RewindRequest) -> RewindOut
     and archived runs: a later rewind may have archived the answer)."""
     unnamed: RewindOutcome | None = None
     for entry in entries:
-        kind = entry.type.value
-        if kind not in (Entry.REWOUND.value, REFUSED_ENTRY):
+        kind = entry.type
+        if kind is not Entry.REWOUND and kind is not Entry.REWIND_REFUSED:
             continue
         data = _data(entry)
         if "request" in data:
             if data["request"] != request.item_id:
                 continue
-            if kind == REFUSED_ENTRY:
+            if kind is Entry.REWIND_REFUSED:
                 return RewindOutcome(RewindState.REFUSED, reason=str(data.get("reason") or "") or None)
             return _applied(data)
-        if kind == Entry.REWOUND.value and data.get("run") == request.plan.run + 1:
+        if kind is Entry.REWOUND and data.get("run") == request.plan.run + 1:
             unnamed = _applied(data)  # a daemon that does not name requests: the run it started
     return unnamed or RewindOutcome(RewindState.REFUSED)
 

@@ -123,14 +123,3 @@ def next_run(store: StepReads, instance_id: str) -> int:
     """The current run's number: 1 + the newest archived run."""
     archive = store.archive(instance_id)
     return archive[-1].run + 1 if archive else 1
-
-
-def __getattr__(name: str) -> Any:
-    """``prepare`` and ``request_rewind`` moved to ``zenaton_runtime.client.rewind_request``; the old
-    import still works (imported when asked for: the engine never imports ``client`` itself) until
-    the tests that use it import the new place."""
-    if name in ("prepare", "request_rewind"):
-        from zenaton_runtime.client import rewind_request
-
-        return getattr(rewind_request, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

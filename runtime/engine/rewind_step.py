@@ -66,7 +66,9 @@ class RewindStep:
         requested = int(json.loads(item.data or "{}")["position"])
         try:
             plan = self._plan(requested)
-        except ZenatonError as error:
+        except ZenatonError as error:  # answered in the journal: the client reads it there
+            refused = {"request": item.id, "to_step": requested, "reason": str(error)}
+            j.append(Entry.REWIND_REFUSED, data=json.dumps(refused))
             j.log(f"rewind to step {requested} refused: {error}")
             return
         j.drop_run()
@@ -77,7 +79,7 @@ class RewindStep:
             if task.position >= plan.position and task.status in OPEN_TASKS:
                 self.dropped_tasks.add(task.id)
         j.status, j.error = RUNNING, None
-        data = {"to_step": plan.position, "run": plan.run + 1, "archived": len(plan.archived)}
+        data = {"to_step": plan.position, "run": plan.run + 1, "archived": len(plan.archived), "request": item.id}
         j.append(Entry.REWOUND, data=json.dumps(data))
         j.log(f"rewound to step {plan.position}; {len(plan.archived)} entries archived as run {plan.run}")
         killed = self.killed_child(before=plan.position)  # a step it keeps waits on a killed child
