@@ -132,8 +132,10 @@ def free_slots(
 def spawns(lanes: Sequence[Lane], *, concurrency: int, count: int) -> int:
     """How many new lanes a hand-off of ``count`` attempts needs: one for each attempt that finds
     no idle lane, while fewer than ``concurrency`` exist."""
-    idle = sum(1 for lane in lanes if not lane.queue)
-    return max(0, min(concurrency - len(lanes), count - idle))
+    room = concurrency - len(lanes)
+    if room <= 0:  # the usual case (warm pool): no need to count
+        return 0
+    return max(0, min(room, count - sum(1 for lane in lanes if not lane.queue)))
 
 
 def spin(lanes: Sequence[Lane], speeds: TaskSpeeds) -> float:
