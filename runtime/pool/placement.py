@@ -161,7 +161,7 @@ def place(
     durations = speeds.durations
     count, first_idle = len(lanes), 0
     for attempt in attempts:
-        quick = durations.get(attempt.name, QUICK_TASK) < QUICK_TASK
+        quick = durations.get(attempt.name, QUICK_TASK) < QUICK_TASK  # TaskSpeeds.is_quick, inlined: hot path
         lane: Lane | None = None
         while first_idle < count:  # lanes only fill up during a hand-off: the first idle one only moves on
             if not lanes[first_idle].queue:
