@@ -7,6 +7,6 @@ and the views ``inspect`` and ``errors`` print.
 - ``inspect_views``: an instance and its journal as data (``inspect``, ``errors``, ``--json``).
 
 Clients never write a journal: they create instances and post inbox items that the daemon
-applies. May import ``models``, ``timing``, ``project``, ``store`` and ``engine.rewind_plan``
-(the pure plan of a rewind), never the engine step itself.
+applies. May import ``errors``, ``models``, ``project``, ``store``, ``instances``, ``timing`` and
+``engine.rewind_plan`` (the pure plan of a rewind), never the engine step itself.
 """

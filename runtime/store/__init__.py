@@ -13,6 +13,8 @@ Writers:
 Adding a backend: implement this protocol in ``store/<name>.py`` (interpret each op type of
 ``ops.py`` in one place), teach ``open_store`` its URL, and add it to the ``store`` fixture of
 ``tests/test_store_contract.py``, the one judge of every backend.
+
+May import ``errors`` and ``models`` only: a backend stores records and text.
 """
 
 from __future__ import annotations
