@@ -99,7 +99,7 @@ class HeldRunner(InlineRunner):
 
 @pytest.fixture
 def late(monkeypatch) -> type[LateCommits]:
-    monkeypatch.setattr("zenaton_runtime.store.sqlite.CommitThread", LateCommits)
+    monkeypatch.setattr("zenaton_runtime.store.sqlite_commit.CommitThread", LateCommits)
     monkeypatch.setattr(LateCommits, "failures", 0)
     return LateCommits
 

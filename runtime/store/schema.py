@@ -26,6 +26,9 @@ def _status_in(statuses: tuple[enum.Enum, ...]) -> str:
 QUEUED_TASK = "status = 'queued'"
 OPEN_TASK = _status_in(OPEN_TASKS)  # "status IN ('queued', 'running', 'failed')"
 LIVE_TASK = _status_in(LIVE_TASKS)
+# Tasks of a paused instance stay queued: a pause starts nothing new, retries included.
+RUNNING_INSTANCE = "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running')"
+CLAIMABLE = f"{QUEUED_TASK} AND run_at <= ? AND {RUNNING_INSTANCE}"
 UNFINISHED_SQL = _status_in(UNFINISHED)  # "status IN ('running', 'paused')", the partial unique index's
 
 _BOOTSTRAP = [

@@ -31,38 +31,34 @@ from zenaton_runtime.models import (
     JournalEntry,
     Kind,
     TaskRecord,
-    TaskStatus,
     Timer,
 )
-from zenaton_runtime.store.ops import Batch, NewEntry
+from zenaton_runtime.store.ops import NewEntry
 from zenaton_runtime.store.pending import PendingCommit
-from zenaton_runtime.store.schema import LATEST, OPEN_TASK, QUEUED_TASK, current_version, migrate
-from zenaton_runtime.store.sqlite_commit import CommitThread
+from zenaton_runtime.store.schema import LATEST, OPEN_TASK, QUEUED_TASK, RUNNING_INSTANCE, current_version, migrate
+from zenaton_runtime.store.sqlite_commit import CommitThread, SQLiteStepCommits
 from zenaton_runtime.store.sqlite_rewind import SQLiteRewind
-from zenaton_runtime.store.sqlite_schedules import SQLiteSchedules
-from zenaton_runtime.store.sqlite_writer import (
+from zenaton_runtime.store.sqlite_rows import (
     ENTRIES,
     INBOX_COLS,
     INSTANCE_COLS,
     JOURNAL_COLS,
     TASK_COLS,
-    Writer,
     inbox_row,
     instance_row,
     task_row,
 )
+from zenaton_runtime.store.sqlite_schedules import SQLiteSchedules
+from zenaton_runtime.store.sqlite_writer import Writer
 
 T = TypeVar("T")
 
-# Tasks of a paused instance stay queued: a pause starts nothing new, retries included.
-RUNNING_INSTANCE = "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running')"
-CLAIMABLE = f"{QUEUED_TASK} AND run_at <= ? AND {RUNNING_INSTANCE}"
 
 BUSY_TIMEOUT_MS = 10_000
 LOCK_PATIENCE = 60.0  # seconds of retrying "database is locked" before giving up
 
 
-class SQLiteStore(SQLiteSchedules, SQLiteRewind):
+class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind):
     """The Store protocol over one SQLite file (created 0600 in a 0700 directory).
 
     ``durability="fast"`` uses ``synchronous=NORMAL``: a power loss may drop the
@@ -292,74 +288,6 @@ class SQLiteStore(SQLiteSchedules, SQLiteRewind):
         rows = self._read("SELECT id FROM instances WHERE ready = 1 ORDER BY created_at, ord LIMIT ?", (max(limit, 0),))
         return [r[0] for r in rows]
 
-    def commit_step(
-        self, batch: Batch, now: float, limit: int, *, only_added: bool = False, background: bool = False
-    ) -> PendingCommit:
-        """The step and its claim in one transaction. ``only_added``: the caller knows no task was
-        claimable before this batch; the tasks it adds are then claimed as they are written.
-        ``background``: the COMMIT runs on a thread (``sqlite_commit.py``) and the handle lands it;
-        meanwhile reads go through a second connection and see the store without this step (or
-        with all of it), and any write waits for the commit to land."""
-        if not batch.ops and not background:
-            if limit <= 0 or not self._read(f"SELECT 1 FROM tasks WHERE {CLAIMABLE} LIMIT 1", (now,)):
-                return PendingCommit.done([])
-            return PendingCommit.done(self._write(lambda w: _claim(w, now, limit), step=True))
-        if not background:
-            return PendingCommit.done(
-                self._write(lambda w: _apply_and_claim(w, batch, now, limit, only_added), step=True)
-            )
-        self.settle()
-        if self._commit_thread is None:
-            self._reader = self._connect()
-            self._commit_thread = CommitThread()
-
-        def write() -> PendingCommit:
-            c = self._conn
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                writer = Writer(c, self.now)
-                claimed = _apply_and_claim(writer, batch, now, limit, only_added)
-                writer.flush()
-                # our own commit leaves data_version alone: read now, it is what it will be after
-                return PendingCommit(claimed, self._changes(), self.settle)
-            except BaseException:
-                if c.in_transaction:
-                    c.execute("ROLLBACK")
-                raise
-
-        pending = self._retry(write)
-        self._in_flight = pending
-        self._commit_thread.start(self._conn)
-        return pending
-
-    def settle(self) -> None:
-        """Wait for the commit in flight, if any; its PendingCommit learns how it ended."""
-        pending = self._in_flight
-        if pending is None:
-            return
-        error = self._commit_thread.wait()  # type: ignore[union-attr]
-        self._in_flight = None  # only now: an interrupted wait leaves the commit in flight
-        if error is not None:
-            if self._conn.in_transaction:
-                try:
-                    self._conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # a failed COMMIT may have rolled back already
-            pending.claimed, pending.error = [], StoreError(f"store {self.path}: {error}")
-        else:
-            self.committed_at = time.time()
-        pending.landed = True
-
-    def changes(self) -> object:
-        """Other connections' commits show in ``data_version``; this one's are counted.
-        While a step commits, what they were when it was written (read again after it lands)."""
-        if self._in_flight is not None:
-            return self._in_flight.changes
-        return self._retry(self._changes)
-
-    def _changes(self) -> object:
-        return self._conn.execute("PRAGMA data_version").fetchone()[0], self._other_writes
-
     def due_timers(self, now: float, limit: int) -> list[Timer]:
         """Timers with fire_at <= now, earliest first; they stay until deleted."""
         rows = self._read(
@@ -432,24 +360,3 @@ def _prepare_file(path: str) -> None:
         os.fchmod(fd, 0o600)  # whatever the umask
     finally:
         os.close(fd)
-
-
-def _apply_and_claim(w: Writer, batch: Batch, now: float, limit: int, only_added: bool) -> list[TaskRecord]:
-    w.run(batch)
-    if limit <= 0:
-        return []
-    claimed = w.claim_added(limit) if only_added else None
-    return _claim(w, now, limit) if claimed is None else claimed
-
-
-def _claim(w: Writer, now: float, limit: int) -> list[TaskRecord]:
-    w.flush()  # the batch's own task writes first
-    rows = w.c.execute(
-        f"SELECT {TASK_COLS}, ord FROM tasks WHERE {CLAIMABLE} ORDER BY run_at, ord LIMIT ?", (now, limit)
-    ).fetchall()
-    # by ord, the rowid: no look-up through the id index
-    w.c.executemany(
-        "UPDATE tasks SET status = 'running', attempts = attempts + 1 WHERE ord = ?", [(r[10],) for r in rows]
-    )
-    running = TaskStatus.RUNNING
-    return [TaskRecord(r[0], r[1], r[2], r[3], r[4], running, r[6], r[7] + 1, r[8], r[9]) for r in rows]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from zenaton_runtime.models import ArchivedRun, Entry, JournalEntry
-from zenaton_runtime.store.sqlite_writer import JOURNAL_COLS
+from zenaton_runtime.store.sqlite_rows import JOURNAL_COLS
 
 
 class SQLiteRewind:

@@ -9,7 +9,6 @@ from typing import Any
 from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
 from zenaton_runtime.models import (
     Entry,
-    InboxItem,
     InboxKind,
     Instance,
     InstanceStatus,
@@ -38,15 +37,14 @@ from zenaton_runtime.store.ops import (
     written_instance,
 )
 from zenaton_runtime.store.schema import LIVE_TASK, OPEN_TASK, UNFINISHED_SQL
-
-INSTANCE_COLS = (
-    "id, kind, name, version, custom_id, env, status, data, properties, error,"
-    " parent_id, parent_position, created_at, updated_at"
+from zenaton_runtime.store.sqlite_rows import (
+    INSTANCE_COLS,
+    INSTANCE_MARKS,
+    JOURNAL_COLS,
+    TASK_COLS,
+    stored_value,
+    task_row,
 )
-TASK_COLS = "id, instance_id, position, name, data, status, retry_index, attempts, run_at, created_at"
-JOURNAL_COLS = "instance_id, seq, type, position, name, data, properties, created_at"
-INBOX_COLS = "id, instance_id, kind, name, data, created_at"
-INSTANCE_MARKS = "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1"
 
 
 class Writer:
@@ -265,7 +263,7 @@ class Writer:
             (
                 entry.instance_id,
                 seq,
-                _value(entry.type, Entry),
+                stored_value(entry.type, Entry),
                 entry.position,
                 entry.name,
                 entry.data,
@@ -281,7 +279,7 @@ class Writer:
         columns = self.instance_sets.setdefault(instance_id, {})
         columns["updated_at"] = self.now()
         if status is not None:
-            columns["status"] = _value(status, InstanceStatus)
+            columns["status"] = stored_value(status, InstanceStatus)
         if properties is not UNSET:
             columns["properties"] = properties
         if error is not UNSET:
@@ -297,7 +295,7 @@ class Writer:
                 t.position,
                 t.name,
                 t.data,
-                _value(t.status, TaskStatus),
+                stored_value(t.status, TaskStatus),
                 t.retry_index,
                 t.attempts,
                 t.run_at,
@@ -313,7 +311,7 @@ class Writer:
         retry_index: int | None = None,
         run_at: float | None = None,
     ) -> None:
-        value = None if status is None else _value(status, TaskStatus)
+        value = None if status is None else stored_value(status, TaskStatus)
         self.task_updates.append((value, retry_index, run_at, task_id))
 
     def cancel_tasks(self, instance_id: str) -> None:
@@ -348,7 +346,7 @@ class Writer:
         self.require(instance_id)
         cur = self.c.execute(
             "INSERT INTO inbox (instance_id, kind, name, data, created_at) VALUES (?, ?, ?, ?, ?)",
-            (instance_id, _value(kind, InboxKind), name, data, self.now()),
+            (instance_id, stored_value(kind, InboxKind), name, data, self.now()),
         )
         self.c.execute("UPDATE instances SET ready = 1 WHERE id = ?", (instance_id,))
         return int(cur.lastrowid or 0)
@@ -419,36 +417,7 @@ GATHERED_OPS = frozenset(
 )
 
 
-def _value(member: Any, enum: Any) -> str:
-    """The stored text of an enum member (or of a value that names one), cheaply for a member."""
-    return str(member.value if type(member) is enum else enum(member).value)
-
-
 def _duplicate(name: str, custom_id: str, env: str) -> DuplicateInstanceError:
     return DuplicateInstanceError(
         f"workflow {name!r} already has an unfinished instance with id {custom_id!r} (env {env!r})"
     )
-
-
-# Stored text -> enum member by dict lookup: rows are read on every step, and Enum(value) is slow.
-KINDS = {k.value: k for k in Kind}
-INSTANCE_STATUSES = {s.value: s for s in InstanceStatus}
-TASK_STATUSES = {s.value: s for s in TaskStatus}
-ENTRIES = {e.value: e for e in Entry}
-INBOX_KINDS = {k.value: k for k in InboxKind}
-
-
-def instance_row(r: Any) -> Instance:
-    return Instance(r[0], KINDS[r[1]], r[2], r[3], r[4], r[5], INSTANCE_STATUSES[r[6]], *r[7:])
-
-
-def task_row(r: Any) -> TaskRecord:
-    return TaskRecord(r[0], r[1], r[2], r[3], r[4], TASK_STATUSES[r[5]], r[6], r[7], r[8], r[9])
-
-
-def inbox_row(r: Any) -> InboxItem:
-    """An inbox row; a kind this engine does not know (written by a newer one) reads as UNKNOWN."""
-    kind = INBOX_KINDS.get(r[2])
-    if kind is None:
-        return InboxItem(r[0], r[1], InboxKind.UNKNOWN, r[2], r[4], r[5])
-    return InboxItem(r[0], r[1], kind, r[3], r[4], r[5])
