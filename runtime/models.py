@@ -141,6 +141,12 @@ class InboxItem:
     name: str | None
     data: str | None
     created_at: float
+    unknown_kind: str | None = None  # as stored, when this engine does not know it (kind is UNKNOWN)
+
+    @property
+    def label(self) -> str:
+        """The kind as stored, for the log."""
+        return self.unknown_kind or self.kind.value
 
 
 @dataclass(frozen=True)

@@ -210,6 +210,30 @@ def test_a_task_still_running_at_the_rewind_reports_to_no_one(harness: Harness, 
     assert first.status is TaskStatus.CANCELLED
 
 
+def test_a_stale_attempt_reporting_while_the_rewound_step_runs_again_is_ignored(
+    harness: Harness, flow_log: Path
+) -> None:
+    """The archived step's attempt reports after the rewind was applied, while the instance runs
+    its new attempt of the same step: the stale result reaches neither the journal nor the task."""
+    instance_id = harness.dispatch(Sequential(1))
+    harness.engine.step()  # step 1 scheduled and claimed
+    stale = harness.finished_outcomes()
+    pause(harness, instance_id)
+    harness.control.rewind(harness.instance(instance_id), 1)
+    harness.engine.step()  # the rewind applied; step 1 scheduled again and claimed
+    fresh = harness.finished_outcomes()
+    harness.engine.take_outcomes(stale)
+    harness.engine.step()
+    assert harness.kinds(instance_id)[-2:] == ["rewound", "task_scheduled:1:Add"]
+    harness.engine.take_outcomes(fresh)
+    harness.run()
+    assert harness.kinds(instance_id) == [
+        "started", "rewound", "task_scheduled:1:Add", "task_completed:1:Add",
+        "task_scheduled:2:Add", "task_completed:2:Add", "completed",
+    ]
+    assert [t.status for t in harness.store.tasks_of(instance_id)] == [TaskStatus.CANCELLED] + [TaskStatus.DONE] * 2
+
+
 def test_children_of_archived_steps_are_left_alone_and_detached(harness: Harness) -> None:
     parent_id = harness.dispatch(Parent())
     harness.engine.step()  # the child is created

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -82,11 +83,19 @@ def _no_commit_in_flight() -> bool:
     return False
 
 
+def _keep_task(task_id: str) -> None:
+    pass
+
+
+NO_CUSTOM_IDS: frozenset[CustomId] = frozenset()
+
+
 @dataclass(slots=True)
 class StepContext:
     """One engine step, as its activations see it. ``log`` lines are written once the step is
     committed; ``see_commit_in_flight`` lets reads show the commit still in flight (False:
-    there was none)."""
+    there was none); ``forget_task`` says an attempt still running reports to no one (its task
+    was cancelled by a rewind)."""
 
     reads: StepReads
     codec: Codec
@@ -95,8 +104,9 @@ class StepContext:
     now: float
     decision_timeout: float | None = None
     claimed_ids: set[CustomId] = field(default_factory=set)  # taken by children decided this step
-    in_flight_ids: set[CustomId] = field(default_factory=set)  # taken by the commit in flight
+    in_flight_ids: AbstractSet[CustomId] = NO_CUSTOM_IDS  # taken by the commit in flight
     see_commit_in_flight: Callable[[], bool] = _no_commit_in_flight
+    forget_task: Callable[[str], None] = _keep_task
 
     def custom_id_claimed(self, key: CustomId) -> bool:
         """A child decided this step, or in the commit in flight, took this custom id."""

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from zenaton.abstracts.task import Task
-from zenaton_runtime.engine.context import CustomId, RunCache, StepContext
+from zenaton_runtime.engine.context import NO_CUSTOM_IDS, CustomId, RunCache, StepContext
 from zenaton_runtime.engine.lookout import Lookout
 from zenaton_runtime.engine.task_activation import TaskActivation
 from zenaton_runtime.engine.workflow_activation import WorkflowActivation
@@ -55,7 +56,7 @@ class Landing:
     batch: Batch
     work: Work
     held: set[str]  # instances whose rows it writes: the next step leaves them alone
-    claimed_ids: set[CustomId]  # custom ids its children take
+    claimed_ids: AbstractSet[CustomId]  # custom ids its children take
     lines: list[str]  # its log lines, written once it landed
     now: float
     looked: bool
@@ -132,17 +133,20 @@ class Engine:
             looked = landing is None and self.lookout.must_look(now)
             full = looked and self._look(now, work)
             batch = Batch()
-            ctx = self._context(now)
-            instances = self.store.get_instances(list(work))
-            inboxes = self.store.inboxes([i for i, inputs in work.items() if inputs.ready])
-            for instance_id, inputs in work.items():
-                instance = instances.get(instance_id)
-                if instance is not None:
-                    self.envs[instance.id] = instance.env
-                    batch.extend(self._activate(ctx, instance, inputs, inboxes.get(instance_id)))
+            claimed: AbstractSet[CustomId] = NO_CUSTOM_IDS
+            if work:
+                ctx = self._context(now)
+                instances = self.store.get_instances(list(work))
+                inboxes = self.store.inboxes([i for i, inputs in work.items() if inputs.ready])
+                for instance_id, inputs in work.items():
+                    instance = instances.get(instance_id)
+                    if instance is not None:
+                        self.envs[instance.id] = instance.env
+                        batch.extend(self._activate(ctx, instance, inputs, inboxes.get(instance_id)))
+                claimed = ctx.claimed_ids
             if landing is not None:
                 handed += self._land()  # commits land in order: the last one before this one is written
-            handed += self._commit(batch, work, now, looked, full, ctx.claimed_ids)
+            handed += self._commit(batch, work, now, looked, full, claimed)
         except StoreError as error:
             self._keep_for_later(error, work)
             return int(self._landing is not None)  # a commit still in flight is not idle
@@ -169,11 +173,17 @@ class Engine:
             log=self.log,
             now=now,
             decision_timeout=self.decision_timeout,
-            in_flight_ids=landing.claimed_ids if landing is not None else set(),
+            in_flight_ids=landing.claimed_ids if landing is not None else NO_CUSTOM_IDS,
             see_commit_in_flight=self.see_commit_in_flight,
+            forget_task=self._forget_task,
         )
 
-    def _commit(self, batch: Batch, work: Work, now: float, looked: bool, full: bool, claimed: set[CustomId]) -> int:
+    def _forget_task(self, task_id: str) -> None:
+        self.in_flight.pop(task_id, None)
+
+    def _commit(
+        self, batch: Batch, work: Work, now: float, looked: bool, full: bool, claimed: AbstractSet[CustomId]
+    ) -> int:
         """Write the step and claim tasks; in the background while results may come meanwhile.
         Returns how many tasks went to the workers."""
         limit = self.lookout.claim_limit(looked, batch, self._free_slots())

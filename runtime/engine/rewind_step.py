@@ -24,12 +24,11 @@ from zenaton_runtime.models import OPEN_TASKS, Entry, InboxItem, InstanceStatus,
 class RewindStep:
     """One workflow activation's rewinds and its view of its children."""
 
-    __slots__ = ("_rebuild", "ctx", "dropped_tasks", "journal", "rewound_to")
+    __slots__ = ("ctx", "dropped_tasks", "journal", "rewound_to")
 
-    def __init__(self, journal: StepJournal, rebuild: Callable[[], object]) -> None:
+    def __init__(self, journal: StepJournal) -> None:
         self.journal = journal
         self.ctx = journal.ctx
-        self._rebuild = rebuild  # the activation's replay, which a rewind ends with
         self.rewound_to: int | None = None
         self.dropped_tasks: set[str] = set()  # cancelled by the rewind: their outcomes are stale
 
@@ -61,7 +60,10 @@ class RewindStep:
             "child_id": child_id,
         }
 
-    def apply(self, item: InboxItem) -> None:
+    def apply(self, item: InboxItem, rebuild: Callable[[], object]) -> None:
+        """Apply the rewind ``item`` asks for, or journal why not; ``rebuild`` is the activation's
+        replay, which a rewind ends with (passed per call: held, it would keep the activation
+        alive in a reference cycle past its step)."""
         j = self.journal
         requested = int(json.loads(item.data or "{}")["position"])
         try:
@@ -86,8 +88,10 @@ class RewindStep:
         if killed is not None:
             j.pause_with_error(killed)
         else:
-            self._rebuild()
+            rebuild()
             self._restore_timers(plan)
+        for task_id in self.dropped_tasks:
+            self.ctx.forget_task(task_id)  # an attempt still running reports to no one
 
     def _plan(self, requested: int) -> RewindPlan:
         j = self.journal

@@ -44,4 +44,4 @@ class TaskActivation:
         elif item.kind is InboxKind.RETRY and j.status is InstanceStatus.FAILED:
             self.decisions.requeue_failed(Entry.RETRIED)
         else:
-            j.log(f"{item.kind.value} ignored (instance is {j.status.value})")
+            j.log(f"{item.label} ignored (instance is {j.status.value})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from zenaton_runtime.engine.context import StepContext
 from zenaton_runtime.engine.decisions import DecisionApplier
@@ -35,7 +35,7 @@ class WorkflowActivation:
         self.ctx = ctx
         self.journal = StepJournal(ctx, instance, batch)
         self.decisions = DecisionApplier(self.journal)
-        self.rewinding = RewindStep(self.journal, self._rebuild)
+        self.rewinding = RewindStep(self.journal)
 
     def run(self, outcomes: Outcomes, timers: list[Timer], inbox: list[InboxItem] | None) -> None:
         j = self.journal
@@ -105,15 +105,14 @@ class WorkflowActivation:
         return j.run
 
     def _deliver(self, run: WorkflowRun, item: Input) -> list[Decision]:
+        # A journaled input missing its position or value fails where it is read (the codec says
+        # what it cannot read), and the instance is paused with that error.
         now = self.journal.now
         if item.kind is InputKind.TIMER:
-            assert item.position is not None
-            return run.deliver_timer(item.position, now)
-        assert item.value is not None
+            return run.deliver_timer(cast(int, item.position), now)
         if item.kind is InputKind.EVENT:
-            return run.deliver_event(self.ctx.codec.decode(item.value), now)
-        assert item.position is not None
-        return run.deliver_result(item.position, self.ctx.codec.decode(item.value), now)
+            return run.deliver_event(self.ctx.codec.decode(cast(str, item.value)), now)
+        return run.deliver_result(cast(int, item.position), self.ctx.codec.decode(cast(str, item.value)), now)
 
     def _deliver_recorded(self, item: Input, entry: Entry, name: str | None, data: str | None) -> None:
         """Deliver an input if the instance runs, then journal it (always, even if it cannot be read)."""
@@ -161,7 +160,7 @@ class WorkflowActivation:
     def _inbox_item(self, item: InboxItem) -> None:
         handler = _INBOX.get(item.kind)
         if handler is None or (self.journal.status.finished and item.kind is not InboxKind.REWIND):
-            self.journal.log(f"{item.kind.value} {item.name or ''} ignored (instance is {self.journal.status.value})")
+            self.journal.log(f"{item.label} {item.name or ''} ignored (instance is {self.journal.status.value})")
             return
         handler(self, item)
 
@@ -183,7 +182,7 @@ class WorkflowActivation:
         task that failed for good. The store says which (the item only says to look)."""
         killed = self.rewinding.killed_child(before=self.rewinding.rewound_to)
         if killed is None:  # detached by a rewind since
-            self.journal.log(f"{item.kind.value} ignored (no child it waits on is killed)")
+            self.journal.log(f"{item.label} ignored (no child it waits on is killed)")
             return
         self.journal.pause_with_error(killed)
 
@@ -208,7 +207,7 @@ class WorkflowActivation:
         self.decisions.kill()
 
     def _on_rewind(self, item: InboxItem) -> None:
-        self.rewinding.apply(item)
+        self.rewinding.apply(item, self._rebuild)
 
     def _continue(self, entry: Entry) -> None:
         """Resume or retry: re-queue every task that failed for good, then replay; paused again

@@ -233,16 +233,3 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.ops)
-
-
-def written_instance(op: Op) -> str | None:
-    """The existing instance an op writes to (None for a new one and for a task update by id)."""
-    if type(op) is Append:
-        return op.entry.instance_id
-    if type(op) is AddTask:
-        return op.task.instance_id
-    if type(op) is AddTimer:
-        return op.timer.instance_id
-    if type(op) is CreateInstance or type(op) is UpdateTask:
-        return None
-    return op.instance_id  # type: ignore[union-attr]

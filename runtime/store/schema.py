@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from zenaton_runtime.models import LIVE_TASKS, OPEN_TASKS, UNFINISHED
+from zenaton_runtime.models import OPEN_TASKS, UNFINISHED
 
 VERSION_TABLE = "schema_version"
 
@@ -25,7 +25,6 @@ def _status_in(statuses: tuple[enum.Enum, ...]) -> str:
 # A query uses a partial index only when its WHERE holds the index's condition word for word.
 QUEUED_TASK = "status = 'queued'"
 OPEN_TASK = _status_in(OPEN_TASKS)  # "status IN ('queued', 'running', 'failed')"
-LIVE_TASK = _status_in(LIVE_TASKS)
 # Tasks of a paused instance stay queued: a pause starts nothing new, retries included.
 RUNNING_INSTANCE = "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running')"
 CLAIMABLE = f"{QUEUED_TASK} AND run_at <= ? AND {RUNNING_INSTANCE}"

@@ -41,5 +41,5 @@ def inbox_row(r: Any) -> InboxItem:
     """An inbox row; a kind this engine does not know (written by a newer one) reads as UNKNOWN."""
     kind = INBOX_KINDS.get(r[2])
     if kind is None:
-        return InboxItem(r[0], r[1], InboxKind.UNKNOWN, r[2], r[4], r[5])
+        return InboxItem(r[0], r[1], InboxKind.UNKNOWN, r[3], r[4], r[5], unknown_kind=r[2])
     return InboxItem(r[0], r[1], kind, r[3], r[4], r[5])
