@@ -71,3 +71,13 @@ def test_only_and_durability_options_are_parsed():
     assert args.only == ["events", "cli"] and args.durability == "both"
     with pytest.raises(SystemExit):
         parse(["--only", "nope"])
+
+
+@pytest.mark.parametrize("workload", ["one_step", "ten_step", "long"])
+def test_the_instruction_count_workload_completes(workload, monkeypatch, capsys, tmp_path):
+    from benchmarks import instructions
+
+    monkeypatch.setenv("BENCH_DIR", str(tmp_path))
+    monkeypatch.setattr("sys.argv", ["benchmarks.instructions", workload, "1"])
+    instructions.main()
+    assert "completed" in capsys.readouterr().out
