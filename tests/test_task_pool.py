@@ -474,3 +474,39 @@ def test_quick_attempts_are_not_shared_out_behind_a_slow_one(project: Project, p
         behind_slow = [w for w in two._workers if w.queue and w.queue[0].task_id == slow.task_id]
         assert [len(w.queue) for w in behind_slow] == [1]
         collect(two, 4)
+
+
+class _Snapshot:
+    """A code snapshot whose write fails when told to (a full disk)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    def write(self, path: Path) -> None:
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        path.write_text("{}")
+
+
+class _Project:
+    def __init__(self, fail: bool = False) -> None:
+        self.snapshot = _Snapshot(fail)
+
+
+def test_a_snapshot_that_cannot_be_written_leaves_the_launcher_as_it_was(tmp_path: Path) -> None:
+    from zenaton_runtime.pool.worker_process import Launcher
+
+    launcher = Launcher(root=str(tmp_path), store_url="memory://", boot="boot.py", module=None, env=None)
+    try:
+        assert launcher.load(_Project(), 0) == []
+        first = Path(launcher.tmp) / "sources-0.json"
+        assert first.exists()
+        with pytest.raises(OSError):
+            launcher.load(_Project(fail=True), 1)
+        assert first.exists()  # the workers still start on generation 0's snapshot
+        previous = launcher.load(_Project(), 1)
+        assert previous == ["--sources", str(first)] and first.exists()
+        launcher.discard(previous)
+        assert not first.exists() and (Path(launcher.tmp) / "sources-1.json").exists()
+    finally:
+        launcher.close()

@@ -145,6 +145,8 @@ def timeline_table(steps: list[dict[str, Any]]) -> None:
     table = _table("pos", "kind", "name", "status", "tries", "started", "duration", "result / error", "changed")
     for item in steps:
         outcome = (item["error"] and f"{item['error'].get('class')}: {item['error'].get('message')}") or item["result"]
+        if item["kind"] == "rewind" and isinstance(outcome, dict):
+            outcome = {k: v for k, v in outcome.items() if k != "request"}  # the inbox item's id: --json has it
         table.add_row(
             "-" if item["position"] is None else str(item["position"]),
             item["kind"],

@@ -7,6 +7,7 @@ use; ``ClientRuntime`` adapts it to the SDK's Runtime protocol.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Sequence
@@ -202,7 +203,11 @@ class Control:
 
     def in_env(self, env: str) -> Control:
         """This control, or one on the same store for another environment."""
-        return self if env == self.env else Control(self.store, self.codec, env, self.timezone)
+        if env == self.env:
+            return self
+        other = copy.copy(self)  # whatever else this control carries (a test's idle, a subclass)
+        other.env = env
+        return other
 
     def _require(self, instance: Instance, action: str, *allowed: InstanceStatus, workflow_only: bool = False) -> None:
         if workflow_only and instance.kind is not Kind.WORKFLOW:

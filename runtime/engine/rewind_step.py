@@ -68,10 +68,8 @@ class RewindStep:
         requested = int(json.loads(item.data or "{}")["position"])
         try:
             plan = self._plan(requested)
-        except ZenatonError as error:  # answered in the journal: the client reads it there
-            refused = {"request": item.id, "to_step": requested, "reason": str(error)}
-            j.append(Entry.REWIND_REFUSED, data=json.dumps(refused))
-            j.log(f"rewind to step {requested} refused: {error}")
+        except ZenatonError as error:
+            self.refuse(item, str(error))
             return
         j.drop_run()
         j.batch.rewind(j.id, plan.keep_through_seq, plan.position)
@@ -92,6 +90,13 @@ class RewindStep:
             self._restore_timers(plan)
         for task_id in self.dropped_tasks:
             self.ctx.forget_task(task_id)  # an attempt still running reports to no one
+
+    def refuse(self, item: InboxItem, reason: str) -> None:
+        """Answer a rewind request with a refusal, in the journal: the client reads it there."""
+        requested = json.loads(item.data or "{}").get("position")
+        refused = {"request": item.id, "to_step": requested, "reason": reason}
+        self.journal.append(Entry.REWIND_REFUSED, data=json.dumps(refused))
+        self.journal.log(f"rewind to step {requested} refused: {reason}")
 
     def _plan(self, requested: int) -> RewindPlan:
         j = self.journal

@@ -61,6 +61,8 @@ class WorkflowActivation:
             for item in inbox:
                 if item.kind is InboxKind.EVENT:
                     j.append(Entry.EVENT_RECEIVED, None, item.name, item.data)
+                elif item.kind is InboxKind.REWIND:  # answered, so that the client says why
+                    self.rewinding.refuse(item, f"internal error while deciding: {error!r}")
         for task, outcome in outcomes:
             j.batch.update_task(task.id, status=TaskStatus.DONE if outcome.ok else TaskStatus.FAILED)
             entry = Entry.TASK_COMPLETED if outcome.ok else Entry.TASK_FAILED

@@ -192,13 +192,14 @@ class WorkerPool:
         one goes to a new worker); a worker running an attempt finishes it, its outcome
         is reported as usual, and only then is it stopped. Nothing is lost or failed.
         """
+        previous = self._launcher.load(project, self._generation + 1)  # first: a failed write changes nothing
         self.project = project
         self._fatal = None  # a start-up failure of the previous code says nothing of this one
         self._generation += 1
         self._stale = True  # workers of the previous code go once their attempt has reported
         waiting = [a for w in self._workers for a in w.abandon_pending()]
         self._retire_stale()  # before the previous code's file goes: only workers that loaded it are left
-        self._launcher.load(project, self._generation)
+        self._launcher.discard(previous)
         for attempt in waiting:
             self.submit(attempt)
 

@@ -42,15 +42,23 @@ class Launcher:
         self.tmp = tempfile.mkdtemp(prefix="zenaton-pool-")
         self._sources: list[str] = []
 
-    def load(self, project: Any, generation: int) -> None:
+    def load(self, project: Any, generation: int) -> list[str]:
         """Start workers on the ``generation`` of the code, ``project``'s snapshot of it (if it has
-        one) from now on. The previous snapshot's file goes: workers that loaded it no longer need it."""
-        previous, self._sources = self._sources, []
+        one) from now on. The new snapshot is written before anything changes (a failed write
+        leaves the pool as it was); returns the previous one's arguments, for ``discard`` once no
+        worker still loading needs them."""
+        sources: list[str] = []
         snapshot = getattr(project, "snapshot", None)
         if snapshot is not None:
             path = Path(self.tmp) / f"sources-{generation}.json"
             snapshot.write(path)
-            self._sources = ["--sources", str(path)]
+            sources = ["--sources", str(path)]
+        previous, self._sources = self._sources, sources
+        return previous
+
+    @staticmethod
+    def discard(previous: list[str]) -> None:
+        """Delete a snapshot ``load`` replaced."""
         if previous:
             Path(previous[1]).unlink(missing_ok=True)
 
