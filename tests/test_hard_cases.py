@@ -50,7 +50,7 @@ def test_retry_of_a_parallel_where_two_tasks_failed_reruns_both(harness, failing
 
 def test_a_scheduled_retry_does_not_run_while_the_instance_is_paused(harness):
     """pause: "no new steps are scheduled". A retry attempt queued 5 s ahead is not a task
-    already running, yet store.claim_tasks claims it regardless of its instance's status,
+    already running, yet a claim that ignored its instance's status would take it,
     so it runs (and its result is recorded) while the instance is paused. The same holds
     for any queued task that has not found a free worker yet."""
     instance_id = harness.dispatch(RetryFlow(succeed_at=1))

@@ -131,7 +131,7 @@ class Store(Protocol):
         """A value that differs between two calls when anything other than ``commit_step``
         wrote to the store in between, in this process or another: a client's
         dispatch, an inbox item, a schedule. The engine skips its look for new work while it
-        stays the same (see runtime/lookout.py)."""
+        stays the same (see engine/lookout.py)."""
 
     def close(self) -> None: ...
 
