@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import subprocess
 import sys
 import time
@@ -251,20 +252,48 @@ class User:
         return json.loads(self(*args, "--json"))
 
 
+class DaemonLog:
+    """The daemon's output, read from its pipe as it comes: waiting is on its lines, never on sleeps."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        self.process = process
+        self.lines: list[str] = []
+        self._fd = process.stdout.fileno()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._fd, selectors.EVENT_READ)
+        self._pending = b""
+
+    def expect(self, text: str, timeout: float = TIMEOUT) -> None:
+        """Until a line containing ``text`` has been printed (from the start)."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"the daemon printed no {text!r} within {timeout} s:\n{self.text()}"
+            if self._selector.select(remaining):
+                chunk = os.read(self._fd, 65536)
+                assert chunk, f"the daemon exited ({self.process.wait()}) before printing {text!r}:\n{self.text()}"
+                self._pending += chunk
+                *complete, self._pending = self._pending.split(b"\n")
+                self.lines += [line.decode(errors="replace") for line in complete]
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
 @pytest.fixture
-def daemon(venv: Path, user_project: Path) -> Iterator[subprocess.Popen[bytes]]:
+def daemon(venv: Path, user_project: Path) -> Iterator[DaemonLog]:
     user = User(venv, user_project)
-    log = (user_project / "daemon.log").open("wb")
     process = subprocess.Popen(
         [str(user.zenaton), "start"],
         cwd=user_project,
         env=user.env,
-        stdout=log,
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
     try:
-        yield process
+        yield DaemonLog(process)
     finally:
         if process.poll() is None:
             process.terminate()
@@ -273,21 +302,16 @@ def daemon(venv: Path, user_project: Path) -> Iterator[subprocess.Popen[bytes]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        log.close()
+        assert process.stdout is not None
+        process.stdout.close()
 
 
-def test_new_project_runs_welcome_flow_with_the_real_daemon(
-    venv: Path, user_project: Path, daemon: subprocess.Popen[bytes]
-) -> None:
+def test_new_project_runs_welcome_flow_with_the_real_daemon(venv: Path, user_project: Path, daemon: DaemonLog) -> None:
     user = User(venv, user_project)
-    log = user_project / "daemon.log"
     assert "PYTHONPATH" not in user.env and not _inside(Path(user.zenaton), REPO)
 
-    deadline = time.monotonic() + TIMEOUT
-    while not user.json("status")["running"]:
-        assert daemon.poll() is None, f"the daemon exited {daemon.returncode}:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"the daemon is not running after {TIMEOUT} s:\n{log.read_text()}"
-        time.sleep(0.1)
+    daemon.expect("zenaton daemon started")  # printed once it holds the store's lock
+    assert user.json("status")["running"], daemon.text()
 
     instance_id = user.json("dispatch", "WelcomeFlow", json.dumps(ADA))["id"]
     result = subprocess.run(
@@ -299,7 +323,7 @@ def test_new_project_runs_welcome_flow_with_the_real_daemon(
         timeout=TIMEOUT + 30,
     )
     view = user.json("inspect", instance_id)
-    assert result.returncode == 0, f"{result.stdout}{result.stderr}\n{json.dumps(view, indent=2)}\n{log.read_text()}"
+    assert result.returncode == 0, f"{result.stdout}{result.stderr}\n{json.dumps(view, indent=2)}\n{daemon.text()}"
     assert f"WelcomeFlow {instance_id} is completed" in result.stdout
 
     assert view["name"] == "WelcomeFlow" and view["status"] == "completed", view
@@ -323,5 +347,6 @@ def test_new_project_runs_welcome_flow_with_the_real_daemon(
     assert listed["id"] == instance_id and listed["status"] == "completed"
 
     user("stop")
-    assert daemon.wait(timeout=TIMEOUT) == 0, log.read_text()
+    daemon.expect("zenaton daemon stopped")
+    assert daemon.process.wait(timeout=TIMEOUT) == 0, daemon.text()
     assert not user.json("status")["running"]

@@ -7,38 +7,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from zenaton_runtime.models import ArchivedRun, Instance, InstanceStatus, JournalEntry, TaskRecord
 from zenaton_runtime.project.serializer import Codec
 from zenaton_runtime.replay import WorkflowRun
+from zenaton_runtime.store import StoreReads
 
 CustomId = tuple[str, str, str]  # (env, workflow name, custom id)
-
-
-class StepReads(Protocol):
-    """The store reads an activation makes (a subset of the Store protocol)."""
-
-    def journal(self, instance_id: str, after_seq: int = 0) -> list[JournalEntry]: ...
-
-    def get_instance(self, instance_id: str) -> Instance | None: ...
-
-    def list_instances(
-        self,
-        *,
-        env: str | None = None,
-        name: str | None = None,
-        status: InstanceStatus | None = None,
-        custom_id: str | None = None,
-        kind: str | None = None,
-        id_prefix: str | None = None,
-        parent_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[Instance]: ...
-
-    def open_tasks_of(self, instance_id: str) -> list[TaskRecord]: ...
-
-    def archive(self, instance_id: str) -> list[ArchivedRun]: ...
 
 
 class RunCache:
@@ -97,7 +71,7 @@ class StepContext:
     there was none); ``forget_task`` says an attempt still running reports to no one (its task
     was cancelled by a rewind)."""
 
-    reads: StepReads
+    reads: StoreReads
     codec: Codec
     cache: RunCache
     log: Callable[[str], None]

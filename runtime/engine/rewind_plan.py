@@ -16,21 +16,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError
-from zenaton_runtime.models import UNFINISHED, ArchivedRun, Entry, Instance, InstanceStatus, JournalEntry, Kind
-
-
-class RewindReads(Protocol):
-    """The store reads a rewind's checks make (the store and a step's reads both have them)."""
-
-    def list_instances(
-        self, *, env: str | None = None, name: str | None = None, custom_id: str | None = None, kind: str | None = None
-    ) -> list[Instance]: ...
-
-    def archive(self, instance_id: str) -> list[ArchivedRun]: ...
-
+from zenaton_runtime.models import UNFINISHED, Entry, Instance, InstanceStatus, JournalEntry, Kind
+from zenaton_runtime.store import StoreReads
 
 STEP_ENTRIES = (Entry.TASK_SCHEDULED, Entry.WAIT_STARTED, Entry.DISPATCHED)
 # What a step's position holds: its request and its outcomes (an error marker's position is only a label).
@@ -114,7 +104,7 @@ def refusal(instance: Instance, status: InstanceStatus) -> str | None:
     return None
 
 
-def custom_id_holder(store: RewindReads, instance: Instance) -> Instance | None:
+def custom_id_holder(store: StoreReads, instance: Instance) -> Instance | None:
     """Another unfinished instance holding the custom id a finished instance would take back."""
     if instance.custom_id is None:
         return None
@@ -129,7 +119,7 @@ def duplicate(instance: Instance, holder_id: str) -> DuplicateInstanceError:
     )
 
 
-def next_run(store: RewindReads, instance_id: str) -> int:
+def next_run(store: StoreReads, instance_id: str) -> int:
     """The current run's number: 1 + the newest archived run."""
     archive = store.archive(instance_id)
     return archive[-1].run + 1 if archive else 1

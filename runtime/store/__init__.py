@@ -37,29 +37,14 @@ from zenaton_runtime.models import (
 from zenaton_runtime.store.ops import UNSET, Batch, NewEntry, Op
 from zenaton_runtime.store.pending import PendingCommit
 
-__all__ = ["UNSET", "Batch", "NewEntry", "Op", "PendingCommit", "Store", "open_store"]
+__all__ = ["UNSET", "Batch", "NewEntry", "Op", "PendingCommit", "Store", "StoreReads", "open_store"]
 
 
-class Store(Protocol):
-    """What the engine needs of a backend. Times are unix seconds (float, UTC)."""
-
-    now: Callable[[], float]
-
-    # -- clients ---------------------------------------------------------
-    def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
-        """Insert an instance, its first journal entry and (standalone task) its task, atomically.
-
-        A workflow instance is created ready. Raises DuplicateInstanceError when an
-        unfinished workflow instance with the same env, name and custom id exists.
-        """
-
-    def create_instances(self, records: list[tuple[Instance, NewEntry, TaskRecord | None]]) -> list[bool]:
-        """Many instances in one transaction (bulk dispatch); False where a custom id was taken."""
+class StoreReads(Protocol):
+    """The reads an engine step makes (and a rewind's checks): a part of the Store protocol,
+    which an activation sees instead of the whole store."""
 
     def get_instance(self, instance_id: str) -> Instance | None: ...
-
-    def get_instances(self, instance_ids: list[str]) -> dict[str, Instance]:
-        """The existing ones among these ids, in one read."""
 
     def list_instances(
         self,
@@ -78,14 +63,34 @@ class Store(Protocol):
     def journal(self, instance_id: str, after_seq: int = 0) -> list[JournalEntry]:
         """Entries with seq > after_seq, in seq order."""
 
-    def tasks_of(self, instance_id: str) -> list[TaskRecord]:
-        """All the instance's tasks in creation order, finished ones included (inspection)."""
-
     def open_tasks_of(self, instance_id: str) -> list[TaskRecord]:
         """The instance's queued, running and failed tasks in creation order (what the daemon needs)."""
 
     def archive(self, instance_id: str) -> list[ArchivedRun]:
         """The runs rewinds archived (their entries past the cut), oldest run first."""
+
+
+class Store(StoreReads, Protocol):
+    """What the engine needs of a backend. Times are unix seconds (float, UTC)."""
+
+    now: Callable[[], float]
+
+    # -- clients ---------------------------------------------------------
+    def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
+        """Insert an instance, its first journal entry and (standalone task) its task, atomically.
+
+        A workflow instance is created ready. Raises DuplicateInstanceError when an
+        unfinished workflow instance with the same env, name and custom id exists.
+        """
+
+    def create_instances(self, records: list[tuple[Instance, NewEntry, TaskRecord | None]]) -> list[bool]:
+        """Many instances in one transaction (bulk dispatch); False where a custom id was taken."""
+
+    def get_instances(self, instance_ids: list[str]) -> dict[str, Instance]:
+        """The existing ones among these ids, in one read."""
+
+    def tasks_of(self, instance_id: str) -> list[TaskRecord]:
+        """All the instance's tasks in creation order, finished ones included (inspection)."""
 
     def post(self, instance_id: str, kind: InboxKind, name: str | None = None, data: str | None = None) -> int:
         """Add an inbox item and mark the instance ready; returns the item id."""
