@@ -67,9 +67,11 @@ class Entry(TextEnum):
     """Journal entry types, and what each one's ``data`` holds (JSON text)."""
 
     STARTED = "started"  # the encoded workflow or task as dispatched
-    TASK_SCHEDULED = "task_scheduled"  # position, name=task class; {"task_id", "group"}
-    TASK_COMPLETED = "task_completed"  # position; {"attempt", "stdout", "stderr", "result": encoded}
-    TASK_FAILED = "task_failed"  # position; {"attempt", "error", "stdout", "stderr", "retry_in"}
+    TASK_SCHEDULED = "task_scheduled"  # position, name=task class; {"task_id", "group", "task": encoded as sent}
+    # An attempt (position 0 for a standalone task): {"attempt", "stdout", "stderr", "started_at",
+    # "finished_at" (epoch seconds), "task": encoded as handle() left it (only if it changed it), ...}
+    TASK_COMPLETED = "task_completed"  # ... "result": encoded
+    TASK_FAILED = "task_failed"  # ... "error", "retry_in"
     WAIT_STARTED = "wait_started"  # position, name=event class or "Wait"; {"event", "fire_at"}
     TIMER_FIRED = "timer_fired"  # position
     DISPATCHED = "dispatched"  # position, name=job class; {"id", "kind", "wait"}

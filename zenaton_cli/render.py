@@ -6,6 +6,7 @@ here per view; no command builds a table or a listing itself.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import sys
 from typing import Any
@@ -124,6 +125,8 @@ def instance_detail(view: dict[str, Any], step: int | None = None, output: bool 
     timeline_table(steps)
     if step is not None:
         for item in steps:
+            if item.get("task_properties") is not None or item.get("attempt_times"):
+                task_detail(item)
             out.print("\n[bold]properties after this step[/bold]")
             out.print_json(data=item["properties"])
             if item["changed"]:
@@ -155,6 +158,7 @@ def timeline_table(steps: list[dict[str, Any]]) -> None:
                 ("-" if item["position"] is None else str(item["position"]), None),
                 (item["kind"], None),
                 (item["name"] or "", None),
+                (_task_cell(item.get("task_properties"), item.get("task_properties_changed")), None),
                 (status, STATUS_STYLE.get(status, "white")),
                 (str(item["attempts"] or ""), None),
                 ((item["started_at"] or "")[11:23], None),
@@ -163,8 +167,58 @@ def timeline_table(steps: list[dict[str, Any]]) -> None:
                 (short(", ".join(item["changed"]), 30), None),
             ]
         )
-    columns = ("pos", "kind", "name", "status", "tries", "started", "duration", "result / error", "changed")
+    columns = ("pos", "kind", "name", "task", "status", "tries", "started", "duration", "result / error", "changed")
     out.print(_grid(columns, rows), end="")
+
+
+def _task_cell(properties: Any, changed: dict[str, Any] | None, width: int = 40) -> str:
+    """A task's properties in one short line, ``key=value``; ``key=old→new`` for those its
+    handle() changed. Empty for other steps."""
+    changed = changed or {}
+    if not isinstance(properties, dict):
+        if properties is None and not changed:
+            return ""
+        properties = {} if properties is None else {"value": properties}
+    parts = []
+    for key, value in properties.items():
+        if key in changed:
+            parts.append(f"{key}={_compact(changed[key]['from'])}→{_compact(changed[key]['to'])}")
+        else:
+            parts.append(f"{key}={_compact(value)}")
+    parts += [f"{key}={_compact(c['from'])}→{_compact(c['to'])}" for key, c in changed.items() if key not in properties]
+    return short(", ".join(parts), width)
+
+
+def _compact(value: Any) -> str:
+    return one_line(value) if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def task_detail(item: dict[str, Any]) -> None:
+    """`inspect --step N` of a task: its properties as sent, what handle() changed, each attempt's times."""
+    out.print("\n[bold]task properties[/bold] (as sent to the worker)")
+    properties = item.get("task_properties")
+    out.print_json(data=properties) if properties is not None else out.print("  -")
+    if item.get("task_properties_changed"):
+        out.print("[bold]changed by handle()[/bold] (last attempt)")
+        out.print_json(data=item["task_properties_changed"])
+    for attempt in item.get("attempt_times") or []:
+        started, finished = attempt["started_at"], attempt["finished_at"]
+        took = _took(started, finished)
+        pad = " " * max(0, 9 - len(attempt["outcome"]))
+        out.print(
+            f"  attempt {attempt['attempt']}  {status_text(attempt['outcome'])}{pad}  "
+            f"started {started or '-'}  finished {finished or '-'}" + (f"  ({took})" if took else "")
+        )
+
+
+def _took(started: str | None, finished: str | None) -> str:
+    """The time between two of the view's ISO times, as the timeline shows a duration."""
+    if not started or not finished:
+        return ""
+    seconds = _dt.datetime.fromisoformat(finished.replace("Z", "+00:00")) - _dt.datetime.fromisoformat(
+        started.replace("Z", "+00:00")
+    )
+    return f"{seconds.total_seconds() * 1000:.0f} ms"
 
 
 def _grid(columns: tuple[str, ...], rows: list[list[tuple[str, str | None]]]) -> Text:

@@ -9,7 +9,7 @@ import datetime as _dt
 import json
 from typing import Any
 
-from zenaton_runtime.models import ArchivedRun, Entry, Instance, JournalEntry
+from zenaton_runtime.models import ArchivedRun, Entry, Instance, JournalEntry, Kind
 from zenaton_runtime.project.serializer import display
 
 STEP_ENTRIES = {
@@ -63,15 +63,18 @@ def instance_view(
     error = json.loads(instance.error) if instance.error else None
     view["error"] = _public_error(error)
     view["properties"] = shown(instance.properties or instance.data)
-    view["steps"] = steps(journal, shown(instance.data))
+    task = instance.data if instance.kind is Kind.TASK else None  # a standalone task: its own properties
+    view["steps"] = steps(journal, shown(instance.data), task)
     if archive is not None:
         view["run"] = archive[-1].run + 1 if archive else 1
     if all_runs:
-        view["runs"] = runs(journal, archive or [], shown(instance.data))
+        view["runs"] = runs(journal, archive or [], shown(instance.data), task)
     return view
 
 
-def runs(journal: list[JournalEntry], archive: list[ArchivedRun], initial: Any) -> list[dict[str, Any]]:
+def runs(
+    journal: list[JournalEntry], archive: list[ArchivedRun], initial: Any, task: str | None = None
+) -> list[dict[str, Any]]:
     """Each run with the whole journal it had: the entries a later run kept, then its archived tail."""
     current = archive[-1].run + 1 if archive else 1
     items: list[dict[str, Any]] = [
@@ -81,7 +84,7 @@ def runs(journal: list[JournalEntry], archive: list[ArchivedRun], initial: Any) 
             "rewound_to": None,
             "archived_at": None,
             "archived_from_seq": None,
-            "steps": steps(journal, initial),
+            "steps": steps(journal, initial, task),
         }
     ]
     entries = journal
@@ -95,7 +98,7 @@ def runs(journal: list[JournalEntry], archive: list[ArchivedRun], initial: Any) 
                 "rewound_to": archived.entries[0].position,  # a rewind cuts at the first entry of a step
                 "archived_at": iso(archived.archived_at),
                 "archived_from_seq": cut,
-                "steps": steps(entries, initial),
+                "steps": steps(entries, initial, task),
             }
         )
     return items[::-1]
@@ -111,15 +114,17 @@ def _public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
     return public
 
 
-def steps(journal: list[JournalEntry], initial: Any) -> list[dict[str, Any]]:
-    """One item per position (task, wait, dispatch) or marker (event, pause, ...), in journal order."""
+def steps(journal: list[JournalEntry], initial: Any, task: str | None = None) -> list[dict[str, Any]]:
+    """One item per position (task, wait, dispatch) or marker (event, pause, ...), in journal order;
+    ``task``: a standalone task's encoded object (its instance data), whose attempts are its step."""
     items: list[dict[str, Any]] = []
     by_position: dict[int, dict[str, Any]] = {}
     properties = initial
+    standalone = _task_properties(display(task)) if task is not None else None
     for entry in journal:
         if entry.properties is not None:
             properties = display(entry.properties)
-        step = _step_for(entry, items, by_position)
+        step = _step_for(entry, items, by_position, standalone)
         if step is not None:
             step["properties"] = properties
             step["_seq"] = entry.seq
@@ -132,7 +137,7 @@ def steps(journal: list[JournalEntry], initial: Any) -> list[dict[str, Any]]:
 
 
 def _step_for(
-    entry: JournalEntry, items: list[dict[str, Any]], by_position: dict[int, dict[str, Any]]
+    entry: JournalEntry, items: list[dict[str, Any]], by_position: dict[int, dict[str, Any]], standalone: Any = None
 ) -> dict[str, Any] | None:
     data = json.loads(entry.data) if entry.data and entry.type is not Entry.EVENT_RECEIVED else None
     if entry.type in STEP_ENTRIES and entry.position is not None:
@@ -142,6 +147,9 @@ def _step_for(
         if kind == "dispatch" and data and data.get("wait"):
             kind = "workflow"
         step = _new_step(entry, kind)
+        if kind == "task" or kind == "parallel":
+            sent = data.get("task") if data else None  # absent from journals written before it was kept
+            _task_step(step, None if sent is None else _task_properties(display(json.dumps(sent))))
         step["status"] = "completed" if kind == "dispatch" else "running"
         if kind == "dispatch":
             step["finished_at"] = iso(entry.created_at)
@@ -156,6 +164,7 @@ def _step_for(
         found = by_position.get(entry.position) if entry.position is not None else None
         if found is None:  # a standalone task's own attempts (position 0)
             found = _new_step(entry, "task")
+            _task_step(found, standalone)
             by_position[entry.position or 0] = found
             items.append(found)
         _finish_step(found, entry, data)
@@ -202,7 +211,23 @@ def _new_step(entry: JournalEntry, kind: str) -> dict[str, Any]:
         "result": None,
         "error": None,
         "output": [],
+        "task_properties": None,  # task steps only (see _task_step)
+        "task_properties_changed": None,
+        "attempt_times": None,
     }
+
+
+def _task_step(step: dict[str, Any], properties: Any) -> None:
+    """A task step's own fields: the task's properties as sent, what the last attempt's handle()
+    changed in them, and each attempt's times."""
+    step.update(task_properties=properties, task_properties_changed={}, attempt_times=[])
+
+
+def _task_properties(shown: Any) -> Any:
+    """A displayed task object as its properties: its attributes, without the class marker."""
+    if isinstance(shown, dict):
+        return {k: v for k, v in shown.items() if k != "__class__"}
+    return shown
 
 
 def _finish_step(step: dict[str, Any], entry: JournalEntry, data: dict[str, Any] | None) -> None:
@@ -212,6 +237,7 @@ def _finish_step(step: dict[str, Any], entry: JournalEntry, data: dict[str, Any]
         step["output"].append(
             {"attempt": step["attempts"], "stdout": data.get("stdout", ""), "stderr": data.get("stderr", "")}
         )
+        _attempt(step, entry, data)
     if entry.type is Entry.TASK_FAILED:
         step["error"] = data.get("error")
         step["status"] = "retrying" if data.get("retry_in") else "failed"
@@ -227,6 +253,38 @@ def _finish_step(step: dict[str, Any], entry: JournalEntry, data: dict[str, Any]
     step["error"] = None
     step["result"] = display(json.dumps(data.get("result")))
     _close(step, entry)
+
+
+def _attempt(step: dict[str, Any], entry: JournalEntry, data: dict[str, Any]) -> None:
+    """An attempt's times and outcome, and what its handle() changed in the task's properties."""
+    if step["attempt_times"] is None:  # an attempt at a position that holds no task: a damaged journal
+        _task_step(step, None)
+    failed = "retrying" if data.get("retry_in") else "failed"  # as the step's status reads it
+    outcome = "completed" if entry.type is Entry.TASK_COMPLETED else failed
+    step["attempt_times"].append(
+        {
+            "attempt": step["attempts"],
+            "started_at": _iso_of(data.get("started_at")),
+            "finished_at": _iso_of(data.get("finished_at")),
+            "outcome": outcome,
+        }
+    )
+    after = data.get("task")  # only there when handle() changed the task
+    changed: dict[str, Any] = {}
+    if after is not None:
+        sent = step["task_properties"]
+        changed = _changes(sent if isinstance(sent, dict) else {}, _task_properties(display(json.dumps(after))))
+    step["task_properties_changed"] = changed
+
+
+def _iso_of(value: Any) -> str | None:
+    """A journaled time as ISO text; None when absent (older journals) or not a time."""
+    if type(value) is not float and type(value) is not int:
+        return None
+    try:
+        return iso(value)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _resolve_wait(by_position: dict[int, dict[str, Any]], entry: JournalEntry) -> None:

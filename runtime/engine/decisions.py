@@ -52,7 +52,8 @@ class DecisionApplier:
         task_id = new_task_id()
         j.batch.add_task(TaskRecord(task_id, j.id, d.position, d.name, data, TaskStatus.QUEUED, 0, 0, j.now, j.now))
         group = "null" if d.group is None else int(d.group)
-        j.append(Entry.TASK_SCHEDULED, d.position, d.name, f'{{"task_id": "{task_id}", "group": {group}}}')
+        scheduled = f'{{"task_id": "{task_id}", "group": {group}, "task": {data}}}'  # the task as sent, embedded
+        j.append(Entry.TASK_SCHEDULED, d.position, d.name, scheduled)
         j.log(f"task {d.name} scheduled (position {d.position})")
 
     def _child(self, d: Decision) -> None:

@@ -8,6 +8,7 @@ and ``finish`` writes the instance's row once, at the end of its activation.
 from __future__ import annotations
 
 import json
+import math
 import traceback as _traceback
 from typing import Any
 
@@ -37,20 +38,32 @@ def error_info(error: BaseException, traceback: str | None = None) -> dict[str, 
 
 
 def outcome_data(outcome: Outcome, attempt: int, **extra: Any) -> str:
-    if outcome.ok and not extra:  # the common case, built without a dict; the result embedded as is
+    """A TASK_COMPLETED or TASK_FAILED entry's data: the attempt, its output and times, the task
+    as ``handle()`` left it (only when that changed it), ``extra``, and the result when ok. The
+    encoded task and result are embedded as they are, never encoded twice."""
+    times = f'"started_at": {_number(outcome.started_at)}, "finished_at": {_number(outcome.finished_at)}'
+    task = f', "task": {outcome.changed_task}' if outcome.changed_task else ""
+    if outcome.ok and not extra:  # the common case, built without a dict
         return (
             f'{{"attempt": {int(attempt)}, "stdout": {_text(outcome.stdout)}, '
-            f'"stderr": {_text(outcome.stderr)}, "result": {outcome.result or "null"}}}'
+            f'"stderr": {_text(outcome.stderr)}, {times}{task}, "result": {outcome.result or "null"}}}'
         )
     fields = {"attempt": attempt, "stdout": outcome.stdout, "stderr": outcome.stderr, **extra}
-    text = json.dumps(fields)
-    if outcome.ok:  # embed the encoded result as is, without encoding it twice
-        return text[:-1] + ', "result": ' + (outcome.result or "null") + "}"
-    return text
+    text = json.dumps(fields)[:-1] + ", " + times + task
+    if outcome.ok:
+        return text + ', "result": ' + (outcome.result or "null") + "}"
+    return text + "}"
 
 
 def _text(value: str) -> str:
     return json.dumps(value) if value else '""'
+
+
+def _number(value: float | None) -> str:
+    """A time as JSON: its repr when finite, else null."""
+    if (type(value) is float or type(value) is int) and math.isfinite(value):  # not a bool: True is no time
+        return repr(value)
+    return "null"
 
 
 class StepJournal:

@@ -1,4 +1,5 @@
-"""Running one task attempt: decode, run ``handle()``, capture output, classify the outcome.
+"""Running one task attempt: decode, run ``handle()``, capture output, classify the outcome
+(with the task as ``handle()`` left it, when that changed its attributes).
 
 ``run_attempt`` runs in whatever process calls it: the worker processes of
 ``zenaton_runtime.pool.worker_pool`` for the daemon, or the caller's own process through
@@ -69,6 +70,7 @@ class Outcome:
     stderr: str
     started_at: float
     finished_at: float
+    changed_task: str | None = None  # the task encoded as handle() left it, only if handle() changed it
 
     def to_list(self) -> list[Any]:
         """The worker protocol's form: the fields as a list, in their order."""
@@ -82,6 +84,7 @@ class Outcome:
             self.stderr,
             self.started_at,
             self.finished_at,
+            self.changed_task,
         ]
 
     def with_output(self, stdout: str, stderr: str) -> Outcome:
@@ -95,6 +98,7 @@ class Outcome:
             stderr,
             self.started_at,
             self.finished_at,
+            self.changed_task,
         )
 
     @classmethod
@@ -123,7 +127,7 @@ def run_attempt(
     """
     started_at = time.time()
     with _captured(capture) as (out, err):
-        task, result, error = _execute(project, attempt, runtime, make_runtime)
+        task, result, error, changed_task = _execute(project, attempt, runtime, make_runtime)
         delay = None
         if error is not None and task is not None:
             delay = retry.retry_delay(task, error, attempt.retry_index + 1, task_id=attempt.task_id)
@@ -136,6 +140,7 @@ def run_attempt(
         stderr=err.getvalue() if err else "",
         started_at=started_at,
         finished_at=time.time(),
+        changed_task=changed_task,
     )
 
 
@@ -149,8 +154,10 @@ def classify(
     stderr: str,
     started_at: float,
     finished_at: float,
+    changed_task: str | None = None,
 ) -> Outcome:
-    """The outcome of an attempt that returned ``result`` or raised ``error`` (pure)."""
+    """The outcome of an attempt that returned ``result`` or raised ``error`` (pure);
+    ``changed_task`` is the task encoded after ``handle()``, given only when that changed it."""
     failed = error is not None
     return Outcome(
         task_id=task_id,
@@ -162,6 +169,7 @@ def classify(
         stderr=stderr,
         started_at=started_at,
         finished_at=finished_at,
+        changed_task=changed_task,
     )
 
 
@@ -184,12 +192,14 @@ def error_class_name(cls: type) -> str:
 
 def _execute(
     project: Any, attempt: Attempt, runtime: Any, make_runtime: RuntimeFactory | None
-) -> tuple[Task | None, str | None, BaseException | None]:
-    """Run the attempt: (decoded task or None, encoded result, error)."""
+) -> tuple[Task | None, str | None, BaseException | None, str | None]:
+    """Run the attempt: (decoded task or None, encoded result, error, the task encoded after
+    ``handle()`` if that changed its attributes, else None)."""
     try:
         task = _decode_task(project, attempt)
     except (Exception, SystemExit) as error:
-        return None, None, error
+        return None, None, error, None
+    before = _encoded_task(project, task)
     task_token = current_task_context.set(TaskContext(id=attempt.task_id, retry_index=attempt.retry_index))
     runtime_token = None
     try:
@@ -198,13 +208,28 @@ def _execute(
         if runtime is not None:
             runtime_token = current_runtime.set(runtime)
         value = task.handle()
-        return task, project.codec.encode(value, "result"), None
+        return task, project.codec.encode(value, "result"), None, _changed_task(project, task, before)
     except (Exception, SystemExit) as error:  # SystemExit too: sys.exit() in a task fails the attempt
-        return task, None, error
+        return task, None, error, _changed_task(project, task, before)
     finally:
         if runtime_token is not None:
             current_runtime.reset(runtime_token)
         current_task_context.reset(task_token)
+
+
+def _encoded_task(project: Any, task: Task) -> str | None:
+    """The task encoded as the attempt's data is; None if its attributes cannot be stored."""
+    try:
+        text: str = project.codec.encode(task, "task")
+    except Exception:  # handle() may keep anything in an attribute: that fails nothing
+        return None
+    return text
+
+
+def _changed_task(project: Any, task: Task, before: str | None) -> str | None:
+    """The task encoded as ``handle()`` left it, if that differs from ``before``; else None."""
+    after = _encoded_task(project, task)
+    return None if after is None or after == before else after
 
 
 def _decode_task(project: Any, attempt: Attempt) -> Task:
