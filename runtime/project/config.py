@@ -43,6 +43,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "stop_grace": ((int, float), 10.0),
         "decision_timeout": ((int, float), 10.0),
     },
+    "dashboard": {"host": (str, "127.0.0.1"), "port": (int, 8025)},
 }
 
 
@@ -63,6 +64,8 @@ class Config:
     cache_size: int
     stop_grace: float
     decision_timeout: float
+    dashboard_host: str
+    dashboard_port: int
     has_config_file: bool
     dotenv: dict[str, str]  # the project's .env, which the daemon exports to its tasks
 
@@ -171,6 +174,9 @@ def load_config(
     durability = get("store", "durability")
     if durability not in ("full", "fast"):
         raise ConfigError(f'{root / CONFIG_FILE}: store.durability must be "full" or "fast", not {durability!r}')
+    port = get("dashboard", "port")
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{root / CONFIG_FILE}: dashboard.port must be from 0 to 65535, not {port}")
     return Config(
         root=root,
         app_id=given.app_id or setting("ZENATON_APP_ID", get("project", "name") or root.name),
@@ -187,6 +193,8 @@ def load_config(
         cache_size=get("daemon", "cache_size"),
         stop_grace=float(get("daemon", "stop_grace")),
         decision_timeout=float(get("daemon", "decision_timeout")),
+        dashboard_host=get("dashboard", "host"),
+        dashboard_port=port,
         has_config_file=has_file,
         dotenv=dotenv,
     )

@@ -1,0 +1,43 @@
+// Live updates for a page that declares data-version-url: when the instance changes, the
+// page's main part is fetched again and swapped in, keeping open <details> open.
+(function () {
+  "use strict";
+  var live = document.getElementById("live");
+  if (!live || !live.dataset.versionUrl) { return; }
+  var busy = false;
+
+  function openDetails(root) {
+    var open = [];
+    root.querySelectorAll("details").forEach(function (d, i) { if (d.open) { open.push(i); } });
+    return open;
+  }
+
+  function redraw() {
+    var keep = openDetails(live);
+    return fetch(window.location.pathname, { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
+        if (!fresh) { return; }
+        live.innerHTML = fresh.innerHTML;
+        live.dataset.version = fresh.dataset.version;
+        var all = live.querySelectorAll("details");
+        keep.forEach(function (i) { if (all[i]) { all[i].open = true; } });
+      });
+  }
+
+  function look() {
+    if (busy || document.hidden) { return; }
+    busy = true;
+    fetch(live.dataset.versionUrl, { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (data && data.version !== live.dataset.version) { return redraw(); }
+      })
+      .catch(function () { /* the dashboard restarting: look again later */ })
+      .then(function () { busy = false; });
+  }
+
+  window.setInterval(look, 500);
+})();

@@ -1,0 +1,114 @@
+"""What the pages and the API show, read from the store: the same views as the CLI's --json."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import zoneinfo
+from typing import TYPE_CHECKING, Any
+
+from zenaton_runtime.client.inspect_views import instance_summary, instance_view, iso
+from zenaton_runtime.models import UNFINISHED, Instance, InstanceStatus, Kind
+from zenaton_runtime.pidlock import lock_path, read_info
+from zenaton_runtime.store import Store
+
+from ..commands.schedules import schedule_view
+
+if TYPE_CHECKING:
+    from .app import Dashboard
+
+STEP_KINDS = ("task", "parallel", "wait", "dispatch", "workflow")  # the steps a rewind can go back to
+MAX_CHILDREN = 200
+
+
+def counts_by_name(store: Store, env: str | None) -> dict[str, Any]:
+    """Instances by workflow or task name and status, and the totals of each status."""
+    names: dict[tuple[str, str], dict[str, int]] = {}
+    totals = {s.value: 0 for s in InstanceStatus}
+    for count in store.instance_counts(env):
+        status = count.status.value
+        names.setdefault((count.name, count.kind.value), {})[status] = count.instances
+        totals[status] += count.instances
+    rows = [
+        {"name": name, "kind": kind, "counts": counts, "total": sum(counts.values())}
+        for (name, kind), counts in sorted(names.items())
+    ]
+    return {"rows": rows, "totals": totals, "total": sum(totals.values())}
+
+
+def instance_page_view(d: Dashboard, instance: Instance) -> dict[str, Any]:
+    """``inspect --json`` of the instance, with what its page adds: children, the actions its
+    status allows, the requests still waiting for the daemon, and whether a daemon runs."""
+    store = d.store()
+    archive = store.archive(instance.id)
+    view = instance_view(instance, store.journal(instance.id), archive)
+    view["children"] = [instance_summary(c) for c in store.list_instances(parent_id=instance.id, limit=MAX_CHILDREN)]
+    view["pending"] = [item.label for item in store.inbox(instance.id)]
+    view["actions"] = allowed_actions(instance)
+    view["positions"] = sorted({s["position"] for s in view["steps"] if s["kind"] in STEP_KINDS})
+    view["daemon"] = daemon_running(d)
+    view["now"] = iso(time.time())
+    return view
+
+
+def allowed_actions(instance: Instance) -> dict[str, bool]:
+    """Which buttons the page offers (the control API refuses the others anyway)."""
+    status, workflow = instance.status, instance.kind is Kind.WORKFLOW
+    return {
+        "pause": workflow and status is InstanceStatus.RUNNING,
+        "resume": workflow and status is InstanceStatus.PAUSED,
+        "retry": status in (InstanceStatus.PAUSED, InstanceStatus.FAILED) and bool(instance.error),
+        "kill": status in (InstanceStatus.RUNNING, InstanceStatus.PAUSED, InstanceStatus.FAILED),
+        "event": workflow and status in UNFINISHED,
+        "rewind": workflow and status in (InstanceStatus.PAUSED, InstanceStatus.COMPLETED, InstanceStatus.KILLED),
+    }
+
+
+def version_of(store: Store, instance_id: str) -> str:
+    """Changes whenever the instance's page would: a step, a status, a request posted or taken."""
+    instance = store.get_instance(instance_id)
+    if instance is None:
+        return "gone"
+    return f"{instance.status.value}:{instance.updated_at!r}:{len(store.inbox(instance_id))}"
+
+
+def daemon_running(d: Dashboard) -> bool:
+    if any(record["alive"] for record in daemon_records(d.store())):
+        return True
+    return read_info(lock_path(d.config)) is not None
+
+
+def daemon_records(store: Store) -> list[dict[str, Any]]:
+    """The daemons that wrote their record in the store, as `zenaton status --json` lists them."""
+    now = time.time()
+    records = []
+    for record in store.daemons():
+        view = {k: v for k, v in vars(record).items() if k != "stats"}
+        view["started_at"] = iso(record.started_at)
+        view["heartbeat_at"] = iso(record.heartbeat_at)
+        view["alive"] = record.alive(now)
+        records.append(view)
+    return records
+
+
+def daemons_view(d: Dashboard) -> dict[str, Any]:
+    store = d.store()
+    counts = store.counts()
+    return {
+        "daemons": daemon_records(store),
+        "tasks_queued": counts.get("tasks_queued", 0),
+        "instances": {k: v for k, v in counts.items() if k != "tasks_queued"},
+        "store": d.config.store_url,
+    }
+
+
+def schedules_view(d: Dashboard) -> list[dict[str, Any]]:
+    """`zenaton schedules --json`, with the next fire also in the project's timezone."""
+    zone = zoneinfo.ZoneInfo(d.config.timezone)
+    rows = []
+    for schedule in d.store().list_schedules(d.config.env):
+        row: dict[str, Any] = schedule_view(schedule)
+        local = dt.datetime.fromtimestamp(schedule.next_fire, zone) if schedule.next_fire else None
+        row["next_fire_local"] = local.isoformat(sep=" ", timespec="seconds") if local else None
+        rows.append(row)
+    return rows
