@@ -20,6 +20,7 @@ import hmac
 import json
 import os
 import secrets
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlencode
@@ -100,7 +101,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        secured = _with_headers(send)
+        secured = _with_headers(send, time.perf_counter())
         if host_name(headers.get("host", "")) not in self.hosts:
             await _refuse(scope, secured, 400, "this dashboard does not answer for that Host header")
             return
@@ -149,11 +150,14 @@ def _cookie(headers: Headers, name: str) -> str | None:
     return None
 
 
-def _with_headers(send: Send) -> Send:
+def _with_headers(send: Send, started: float) -> Send:
+    """``send`` adding the security headers, and the time the server took (Server-Timing, in ms)."""
+
     async def secured(message: Message) -> None:
         if message["type"] == "http.response.start":
             names = {name for name, _ in message.get("headers", [])}
             extra = [(name, value) for name, value in SECURITY_HEADERS if name not in names]
+            extra.append((b"server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.1f}".encode()))
             message = {**message, "headers": [*message.get("headers", []), *extra]}
         await send(message)
 
