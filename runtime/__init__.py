@@ -13,7 +13,8 @@ as ``tests/test_layers.py`` checks:
 - ``engine``: one engine step: activations, the decision applier, group commit;
 - ``client``: what scripts and the CLI do: dispatch, control requests, inspect views
   (of the engine, only the pure plan of a rewind);
-- ``daemon``, ``pidlock``: the daemon's wiring (engine + pool + reload), one per store.
+- ``daemon``, ``pidlock``: the daemon's wiring (engine + pool + reload, its record in the
+  store), one per store.
 
 ``docs/architecture.md`` describes each of them.
 """

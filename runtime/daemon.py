@@ -1,18 +1,24 @@
-"""The daemon: one engine, a worker pool, signals, a pid lock and crash recovery."""
+"""The daemon: one engine, a worker pool, signals, a pid lock, crash recovery, and its record
+in the store (``Heartbeat``)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
+import time
 from collections.abc import Callable
 
+from zenaton import __version__
 from zenaton_runtime.engine.engine import Engine
 from zenaton_runtime.errors import StoreError
+from zenaton_runtime.models import HEARTBEAT_INTERVAL, DaemonRecord
 from zenaton_runtime.pidlock import PidLock, lock_path
+from zenaton_runtime.pool.runner import Runner
 from zenaton_runtime.pool.worker_pool import WorkerPool
 from zenaton_runtime.project.config import Config
 from zenaton_runtime.project.loader import SourceSnapshot, load_project
-from zenaton_runtime.store import open_store
+from zenaton_runtime.store import Store, open_store
 
 IDLE_POLL = 0.05  # seconds between looks at the store when nothing is happening
 STORE_RETRY = 1.0  # seconds between write attempts while the store refuses them (disk full)
@@ -73,6 +79,8 @@ def run_daemon(
 
             reloader = hot.start(config, engine, pool, log)
         recovered = store.recover()
+        heartbeat = Heartbeat(store, engine, pool, env=config.env, workers=workers, log=log)
+        heartbeat.start()
         log(
             f"zenaton daemon started (pid {os.getpid()}, env {config.env}, {workers} workers, "
             f"store {config.store_url}); {recovered} interrupted task(s) re-queued"
@@ -84,6 +92,8 @@ def run_daemon(
             flush_log()
             timeout = STORE_RETRY if engine.store_failure else 0.0 if busy else _idle_timeout(engine)
             busy = engine.step(timeout) > 0
+            if heartbeat.poll() > 0:
+                busy = True
             if reloader is not None and reloader.poll():
                 busy = True
         engine.settle()  # a step still committing: logged, and its tasks go to the workers like the others
@@ -95,6 +105,7 @@ def run_daemon(
         engine.step(0.0)
         engine.settle()
         store.recover()  # attempts cut short run again next time
+        heartbeat.stop()
         log(f"zenaton daemon stopped ({len(unfinished)} task(s) re-queued)")
         return 0
     finally:
@@ -118,3 +129,99 @@ def _idle_timeout(engine: Engine) -> float:
     except StoreError:  # the next step meets the same store and handles its failure
         return IDLE_POLL
     return max(0.0, min(IDLE_POLL, due - engine.clock.now()))
+
+
+class Heartbeat:
+    """The daemon's record in the store (``models.DaemonRecord``): written when it starts, again
+    from its loop once ``interval`` seconds have passed (``poll``, cheap between two beats),
+    removed when it stops cleanly. Each write is its own small transaction, never part of a step.
+    A write that fails (the store refuses writes, the disk is full) is logged once and tried
+    again at the next beat: it never stops the daemon."""
+
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        runner: Runner,
+        *,
+        env: str,
+        workers: int,
+        log: Callable[[str], None],
+        interval: float = HEARTBEAT_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.engine, self.runner = store, engine, runner
+        self.env, self.workers, self.log, self.interval = env, workers, log, interval
+        self._monotonic = monotonic
+        self.id = os.urandom(16).hex()  # one per daemon run
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.started_at = engine.clock.now()
+        self._last = monotonic()  # of the last beat
+        self._last_steps = 0
+        self.failure: Exception | None = None  # the last write that failed, until one succeeds
+
+    def start(self) -> None:
+        """Remove this host's stale records (daemons that died here without removing theirs),
+        then write this one's."""
+        try:
+            now = self.engine.clock.now()
+            for record in self.store.daemons():
+                if record.host == self.host and not record.alive(now):
+                    self.store.remove_daemon(record.id)
+        except Exception as error:
+            self.log(f"cannot read the daemons' records in the store: {error}")
+        self.beat()
+
+    def poll(self) -> int:
+        """Beat if ``interval`` seconds have passed since the last beat. Returns how many tasks
+        went to the workers because the engine's commit in flight was landed first."""
+        if self._monotonic() - self._last < self.interval:
+            return 0
+        return self.beat()
+
+    def beat(self) -> int:
+        """Write the record now; how many tasks the engine handed on while landing its commit."""
+        handed = self.engine.settle()  # the engine lands its commit in flight, not this write
+        monotonic, steps = self._monotonic(), self.engine.stats.steps
+        elapsed = monotonic - self._last
+        rate = (steps - self._last_steps) / elapsed if elapsed > 0 else 0.0
+        self._last, self._last_steps = monotonic, steps
+        try:
+            self.store.heartbeat(self.record(round(rate, 2)))
+        except Exception as error:
+            if self.failure is None:
+                self.log(f"cannot write the daemon's record to the store: {error}; carrying on")
+            self.failure = error
+            return handed
+        if self.failure is not None:
+            self.log("the daemon's record is written to the store again")
+            self.failure = None
+        return handed
+
+    def record(self, steps_per_second: float) -> DaemonRecord:
+        engine = self.engine
+        now = engine.clock.now()
+        return DaemonRecord(
+            id=self.id,
+            host=self.host,
+            pid=self.pid,
+            env=self.env,
+            version=__version__,
+            started_at=self.started_at,
+            heartbeat_at=now,
+            workers=self.workers,
+            busy_workers=self.runner.busy(),
+            instances_held=len(engine.cache),
+            queue_depth=self.store.queue_depth(now),
+            steps=engine.stats.steps,
+            steps_per_second=steps_per_second,
+            stats=engine.stats.to_json(),
+        )
+
+    def stop(self) -> None:
+        """Remove the record (a clean stop)."""
+        try:
+            self.store.remove_daemon(self.id)
+        except Exception as error:
+            self.log(f"cannot remove the daemon's record from the store: {error}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class TextEnum(str, enum.Enum):
@@ -186,3 +187,59 @@ class Schedule:
     skips: int
     last_skip: float | None
     created_at: float
+
+
+HEARTBEAT_INTERVAL = 2.0  # seconds between two writes of a running daemon's record
+DAEMON_STALE_AFTER = 10.0  # seconds without a heartbeat after which a record reads as stale, not alive
+
+
+@dataclass(frozen=True)
+class DaemonRecord:
+    """A daemon as it publishes itself in the store (``Store.heartbeat``): written when it
+    starts, again every ``HEARTBEAT_INTERVAL`` seconds while it runs, removed when it stops
+    cleanly. A record whose heartbeat is older than ``DAEMON_STALE_AFTER`` is a daemon that
+    died (or hangs): shown as stale.
+
+    ``stats`` is JSON text, every counter since the daemon started::
+
+        {"steps": 1200, "commits": 400,
+         "task_attempts": {"completed": 390, "failed": 2, "retried": 8},
+         "commit_seconds": {"le": [0.001, 0.0025, ..., 5.0],
+                            "buckets": [12, 250, ..., 400], "count": 400, "sum": 1.87}}
+
+    ``steps``: instance steps committed (one instance's inputs of one engine step, decided and
+    written); ``commits``: the engine's write transactions (a commit holds the steps of every
+    instance of an engine step, and claims tasks). ``task_attempts``: attempts whose outcome a
+    commit recorded: completed, failed for good, or failed and retried automatically.
+    ``commit_seconds``: a histogram of the time from ``commit_step`` being called until the
+    engine had it landed, cumulative as Prometheus's: ``buckets[i]`` commits took at most
+    ``le[i]`` seconds, ``count`` is the ``+Inf`` bucket, ``sum`` the total seconds.
+    """
+
+    id: str  # random, one per daemon run
+    host: str
+    pid: int
+    env: str
+    version: str  # of zenaton
+    started_at: float
+    heartbeat_at: float
+    workers: int  # task worker processes
+    busy_workers: int  # attempts running (or finished and not yet collected)
+    instances_held: int  # suspended workflow runs in the engine's cache
+    queue_depth: int  # queued tasks claimable at heartbeat_at: due, of a running instance
+    steps: int  # instance steps committed since it started (as stats' "steps")
+    steps_per_second: float  # over the interval since the previous heartbeat
+    stats: str  # JSON text, see above
+
+    def alive(self, now: float) -> bool:
+        """Whether it wrote its record within ``DAEMON_STALE_AFTER`` seconds of ``now``."""
+        return now - self.heartbeat_at <= DAEMON_STALE_AFTER
+
+
+class InstanceCount(NamedTuple):
+    """How many instances of one kind and name are in one status (``Store.instance_counts``)."""
+
+    kind: Kind
+    name: str
+    status: InstanceStatus
+    instances: int  # the number (a tuple's ``count`` is a method)

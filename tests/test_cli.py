@@ -303,7 +303,33 @@ def test_status_without_a_daemon(project: Path, engine: Engineer) -> None:
     assert data["store"] == f"sqlite:///{project.resolve()}/.zenaton/zenaton.db"
     assert data["instances"] == {"running": 1, "paused": 0, "completed": 1, "killed": 0, "failed": 0}
     assert data["tasks_queued"] == 0
+    assert data["daemons"] == []
     assert "not running" in invoke("--project", project, "status").stdout
+
+
+def test_status_lists_the_daemons_on_the_store_and_shows_a_silent_one_as_stale(project: Path, engine: Engineer) -> None:
+    import time
+
+    from zenaton_runtime.models import DaemonRecord
+
+    now = time.time()
+
+    def record(id: str, heartbeat_at: float) -> DaemonRecord:
+        stats = '{"steps": 7}'
+        return DaemonRecord(id, "box", 4242, "dev", "0.1.0", now - 60, heartbeat_at, 8, 3, 12, 5, 7, 2.5, stats)
+
+    engine.store.heartbeat(record("a" * 32, now - 1))
+    engine.store.heartbeat(record("b" * 32, now - 30))  # no heartbeat for 30 s: it died or hangs
+    data = run_json(project, "status")
+    alive, stale = data["daemons"]
+    assert (alive["id"], alive["alive"], stale["id"], stale["alive"]) == ("a" * 32, True, "b" * 32, False)
+    assert {k: alive[k] for k in ("host", "pid", "workers", "busy_workers", "instances_held", "steps_per_second")} == {
+        "host": "box", "pid": 4242, "workers": 8, "busy_workers": 3, "instances_held": 12, "steps_per_second": 2.5,
+    }
+    assert alive["stats"] == {"steps": 7} and 0 <= alive["heartbeat_age"] < 10 <= stale["heartbeat_age"]
+    text = invoke("--project", project, "status").stdout
+    assert "aaaaaaaa" in text and "alive" in text and "bbbbbbbb" in text and "stale" in text
+    assert "3/8 busy" in text
 
 
 def test_stop_without_a_daemon(project: Path) -> None:

@@ -140,3 +140,30 @@ def test_worker_killed_mid_attempt_counts_as_a_failed_attempt(project):
     finally:
         assert daemon.stop() == 0
         signals.close()
+
+
+def test_the_daemon_publishes_its_record_in_the_store_while_it_runs(project):
+    from zenaton_runtime.store.sqlite import SQLiteStore
+
+    daemon = Daemon(project).started()  # the record is written before the "started" line
+    store = SQLiteStore(project / ".zenaton" / "zenaton.db")  # as a dashboard in another process reads it
+    try:
+        (record,) = store.daemons()
+        assert (record.pid, record.workers, record.env, record.steps) == (daemon.process.pid, 2, "dev", 0)
+        status = json.loads(zenaton(project, "status", "--json").stdout)
+        assert status["running"] is True and status["pid"] == daemon.process.pid  # the fields it had
+        (shown,) = status["daemons"]
+        assert (shown["id"], shown["pid"], shown["alive"], shown["workers"]) == (record.id, record.pid, True, 2)
+        assert "alive" in zenaton(project, "status").stdout
+
+        instance_id = zenaton(project, "dispatch", "Sequential", "1").stdout.strip()
+        daemon.expect(f"Sequential {instance_id[:8]}: completed")
+        daemon.wait_until(lambda: store.daemons()[0].steps >= 3, what="a heartbeat with the workflow's steps")
+        (record,) = store.daemons()
+        stats = json.loads(record.stats)
+        assert stats["task_attempts"] == {"completed": 2, "failed": 0, "retried": 0}
+        assert stats["commit_seconds"]["count"] == stats["commits"] >= 3
+    finally:
+        assert daemon.stop() == 0
+    assert store.daemons() == []  # a clean stop removes it
+    store.close()

@@ -11,7 +11,9 @@ import pytest
 
 from tests.store_helpers import apply, claim_tasks, next_wakeup
 from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
-from zenaton_runtime.models import Entry, Instance, InstanceStatus, Kind, Schedule, TaskRecord, TaskStatus, Timer
+from zenaton_runtime.models import (
+    DaemonRecord, Entry, Instance, InstanceCount, InstanceStatus, Kind, Schedule, TaskRecord, TaskStatus, Timer,
+)
 from zenaton_runtime.store import Batch, NewEntry, Store
 from zenaton_runtime.store.memory import MemoryStore
 from zenaton_runtime.store.ops import UpdateInstance
@@ -125,6 +127,55 @@ def test_list_filters_and_newest_first(store: Store) -> None:
     assert ids(id_prefix="a") == ["a2", "a3", "a1"]
     assert ids(id_prefix="b1") == ["b1"]
     assert ids(id_prefix="A") == [] and ids(id_prefix="1") == [] and ids(id_prefix="a1x") == []
+
+
+def test_list_pages_by_keyset_with_before(store: Store) -> None:
+    create(store, "old", created_at=1.0)
+    for n in range(5):  # equal created_at: insertion order breaks the tie
+        create(store, f"s{n}", created_at=2.0, status=InstanceStatus.PAUSED if n % 2 else InstanceStatus.RUNNING)
+    create(store, "new", created_at=3.0)
+    everything = [i.id for i in store.list_instances()]
+    assert everything == ["new", "s4", "s3", "s2", "s1", "s0", "old"]
+
+    def pages(**kw: Any) -> list[list[str]]:
+        found, before = [], None
+        while True:
+            page = [i.id for i in store.list_instances(limit=2, before=before, **kw)]
+            if not page:
+                return found
+            found.append(page)
+            before = page[-1]
+
+    assert pages() == [["new", "s4"], ["s3", "s2"], ["s1", "s0"], ["old"]]
+    assert pages(status=InstanceStatus.PAUSED) == [["s3", "s1"]]
+    assert [i.id for i in store.list_instances(before="s2")] == ["s1", "s0", "old"]
+    # the cursor need not match the filters: it only marks a place in the order
+    assert [i.id for i in store.list_instances(status=InstanceStatus.PAUSED, before="s4")] == ["s3", "s1"]
+    assert store.list_instances(before="old") == []
+    assert store.list_instances(before="no-such-id") == []
+
+
+def test_instance_counts_by_kind_name_and_status(store: Store) -> None:
+    assert store.instance_counts() == []
+    create(store, "a", name="Order")
+    create(store, "b", name="Order")
+    create(store, "c", name="Order", env="prod")
+    create(store, "d", name="Invoice")
+    create(store, "k", kind=Kind.TASK, name="Charge", with_task=task("t", "k"))
+    apply(store, _status_batch("b", InstanceStatus.COMPLETED))
+    apply(store, _status_batch("d", InstanceStatus.PAUSED))
+    counts = store.instance_counts()
+    assert counts == [
+        ("task", "Charge", "running", 1),
+        ("workflow", "Invoice", "paused", 1),
+        ("workflow", "Order", "completed", 1),
+        ("workflow", "Order", "running", 2),
+    ]
+    first = counts[0]
+    assert isinstance(first, InstanceCount) and first.kind is Kind.TASK and first.status is InstanceStatus.RUNNING
+    assert first.instances == 1
+    assert store.instance_counts("prod") == [InstanceCount(Kind.WORKFLOW, "Order", InstanceStatus.RUNNING, 1)]
+    assert store.instance_counts("nowhere") == []
 
 
 def _status_batch(instance_id: str, status: InstanceStatus) -> Batch:
@@ -668,4 +719,96 @@ def test_sqlite_migrates_a_version_2_store_to_the_archive(tmp_path: Any) -> None
     create(s, "w")
     apply_calls(s, ("append", (NewEntry("w", Entry.PAUSED),)), ("rewind", ("w", 1, 1)))
     assert [r.run for r in s.archive("w")] == [1]
+    s.close()
+
+
+# -- daemons' records -----------------------------------------------------------
+
+
+def daemon(id: str, *, heartbeat_at: float = 1000.0, steps: int = 0, host: str = "box") -> DaemonRecord:
+    return DaemonRecord(
+        id=id, host=host, pid=4242, env="dev", version="0.1.0", started_at=990.0, heartbeat_at=heartbeat_at,
+        workers=8, busy_workers=3, instances_held=12, queue_depth=5, steps=steps, steps_per_second=2.5,
+        stats='{"steps": 0}',
+    )
+
+
+def test_daemon_records_heartbeat_list_and_remove(store: Store) -> None:
+    assert store.daemons() == []
+    changes = store.changes()
+    store.heartbeat(daemon("d1", heartbeat_at=1000.0))
+    store.heartbeat(daemon("d2", heartbeat_at=1001.0))
+    assert [d.id for d in store.daemons()] == ["d2", "d1"]  # latest heartbeat first
+    store.heartbeat(daemon("d1", heartbeat_at=1002.0, steps=40))  # the same id: replaced
+    assert store.daemons() == [daemon("d1", heartbeat_at=1002.0, steps=40), daemon("d2", heartbeat_at=1001.0)]
+    assert store.changes() == changes  # a heartbeat makes no work: the engine's lookout is not woken
+    assert store.remove_daemon("d1") is True
+    assert store.remove_daemon("d1") is False
+    assert [d.id for d in store.daemons()] == ["d2"]
+    assert store.changes() == changes
+
+
+def test_a_daemon_record_is_alive_until_its_heartbeat_is_stale() -> None:
+    record = daemon("d", heartbeat_at=1000.0)
+    assert record.alive(1000.0) and record.alive(1010.0)
+    assert not record.alive(1010.5)
+
+
+def test_daemon_records_are_not_part_of_a_step(store: Store) -> None:
+    create(store, "w")
+    store.heartbeat(daemon("d1"))
+    batch = _status_batch("w", InstanceStatus.PAUSED)
+    batch.update_instance("ghost")  # fails the step: rolled back whole
+    with pytest.raises(NotFoundError):
+        apply(store, batch)
+    assert [d.id for d in store.daemons()] == ["d1"]
+    assert store.get_instance("w").status is InstanceStatus.RUNNING  # type: ignore[union-attr]
+
+
+def test_queue_depth_counts_the_claimable_queued_tasks(store: Store, clock: Clock) -> None:
+    assert store.queue_depth(clock.t) == 0
+    create(store, "a", kind=Kind.TASK, with_task=task("t1", "a", run_at=10.0))
+    create(store, "b", kind=Kind.TASK, with_task=task("t2", "b", run_at=5000.0))  # not due yet
+    create(store, "c", kind=Kind.TASK, with_task=task("t3", "c", run_at=10.0))
+    create(store, "p", kind=Kind.TASK, with_task=task("t4", "p", run_at=10.0))
+    apply(store, _status_batch("p", InstanceStatus.PAUSED))  # a paused instance's task is not claimable
+    assert store.queue_depth(clock.t) == 2
+    assert store.queue_depth(6000.0) == 3
+    claim_tasks(store, clock.t, 1)
+    assert store.queue_depth(clock.t) == 1
+
+
+def test_sqlite_heartbeat_waits_for_the_step_committing_in_the_background(tmp_path: Any) -> None:
+    s = SQLiteStore(tmp_path / "z.db")
+    try:
+        create(s, "w", with_task=task("t1", "w"))
+        batch = _status_batch("w", InstanceStatus.RUNNING)
+        batch.append(NewEntry("w", Entry.PAUSED))
+        pending = s.commit_step(batch, 1000.0, 1, background=True)
+        s.heartbeat(daemon("d1"))  # lands the step first, then writes on its own
+        assert pending.landed and [t.id for t in pending.wait()] == ["t1"]
+        assert [d.id for d in s.daemons()] == ["d1"]
+        assert [e.type for e in s.journal("w")] == [Entry.STARTED, Entry.PAUSED]
+        other = SQLiteStore(tmp_path / "z.db")  # another process (a dashboard) reads it
+        assert other.daemons() == [daemon("d1")]
+        other.close()
+    finally:
+        s.close()
+
+
+def test_sqlite_migrates_a_version_5_store_to_the_daemons_table(tmp_path: Any) -> None:
+    from zenaton_runtime.store import schema
+
+    path = tmp_path / "z.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in schema._BOOTSTRAP + [s for migration in schema.MIGRATIONS[:5] for s in migration]:
+        conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = 5")
+    conn.close()
+    s = SQLiteStore(path)
+    assert s._conn.execute("SELECT version FROM schema_version").fetchone()[0] == LATEST >= 6
+    create(s, "w")
+    s.heartbeat(daemon("d1"))
+    assert [d.id for d in s.daemons()] == ["d1"]
+    assert s.instance_counts() == [("workflow", "Order", "running", 1)]
     s.close()

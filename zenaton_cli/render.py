@@ -349,6 +349,25 @@ def daemon_status(status: dict[str, Any]) -> None:
     else:
         out.print("daemon [yellow]not running[/yellow]")
     out.print(f"store {escape(status['store'])}")
+    daemons = status.get("daemons", [])
+    if daemons:
+        table = _table("daemon", "state", "host", "pid", "started", "heartbeat", "workers", "instances held", "steps/s")
+        for d in daemons:
+            state = "[green]alive[/green]" if d["alive"] else "[yellow]stale[/yellow]"
+            table.add_row(
+                d["id"][:8],
+                state,
+                escape(d["host"]),
+                str(d["pid"]),
+                d["started_at"],
+                f"{d['heartbeat_age']:g} s ago",
+                f"{d['busy_workers']}/{d['workers']} busy",
+                str(d["instances_held"]),
+                f"{d['steps_per_second']:g}",
+            )
+        out.print(table)
+    else:
+        out.print("no daemon on this store")
     out.print("instances: " + ", ".join(f"{k} {v}" for k, v in status["instances"].items()))
     out.print(f"tasks queued: {status['tasks_queued']}")
 

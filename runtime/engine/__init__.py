@@ -7,7 +7,7 @@ applier; they see a small step context, never the engine.
 Modules: ``engine`` (the loop of steps, background commits), ``context`` (the step context and
 the run cache), ``workflow_activation`` and ``task_activation``, ``journaling`` (the journal
 helper), ``decisions`` (the decision applier), ``rewind_step`` and ``rewind_plan`` (rewinds),
-``lookout`` (when to look for new work). May import every lower layer (``errors``, ``models``,
-``project``, ``replay``, ``store``, ``instances``, ``timing``, ``pool``), never ``client`` or
-``daemon``.
+``lookout`` (when to look for new work), ``stats`` (the counters the daemon publishes). May
+import every lower layer (``errors``, ``models``, ``project``, ``replay``, ``store``,
+``instances``, ``timing``, ``pool``), never ``client`` or ``daemon``.
 """

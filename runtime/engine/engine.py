@@ -14,6 +14,7 @@ landed, and lands it before writing its own; the claimed tasks go to the workers
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection
 from collections.abc import Set as AbstractSet
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from zenaton.abstracts.task import Task
 from zenaton_runtime.engine.context import NO_CUSTOM_IDS, CustomId, RunCache, StepContext
 from zenaton_runtime.engine.lookout import Lookout
+from zenaton_runtime.engine.stats import EngineStats
 from zenaton_runtime.engine.task_activation import TaskActivation
 from zenaton_runtime.engine.workflow_activation import WorkflowActivation
 from zenaton_runtime.errors import StoreError
@@ -62,6 +64,7 @@ class Landing:
     looked: bool
     full: bool
     limit: int
+    started: float  # time.perf_counter() when commit_step was called
 
 
 class BoundedDict(OrderedDict):  # type: ignore[type-arg]
@@ -115,6 +118,7 @@ class Engine:
         self.lookout = Lookout(store)
         self.background_commits = background_commits  # the store may land a step's commit later
         self._landing: Landing | None = None
+        self.stats = EngineStats()  # counted once a commit landed (the daemon publishes them)
 
     def step(self, timeout: float = 0.0) -> int:
         """One round; returns how many things happened (0 means idle)."""
@@ -153,7 +157,9 @@ class Engine:
         return len(outcomes) + len(work) + handed + (self._landing is not None)
 
     def _sort_outcomes(self, outcomes: list[Outcome], held: Collection[str], work: Work) -> None:
-        """Each outcome to its instance's work; those of ``held`` instances wait for the next step."""
+        """Each outcome to its instance's work; those of ``held`` instances wait for the next step.
+        An outcome is counted here; if its step's commit fails, ``_keep_for_later`` takes it back."""
+        stats = self.stats
         for outcome in outcomes:
             task = self.in_flight.get(outcome.task_id)
             if task is None:
@@ -163,6 +169,12 @@ class Engine:
                 continue
             del self.in_flight[outcome.task_id]
             work[task.instance_id].outcomes.append((task, outcome))
+            if outcome.ok:
+                stats.completed += 1
+            elif outcome.retry_delay:  # as DecisionApplier.task_failed decides it
+                stats.retried += 1
+            else:
+                stats.failed += 1
 
     def _context(self, now: float) -> StepContext:
         landing = self._landing
@@ -190,12 +202,15 @@ class Engine:
         only_added = self.lookout.only_added(looked, batch)
         # A rewind also writes to children that cannot be named without a read: not in the background.
         background = self.background_commits and bool(batch.ops) and not batch.rewinds and self.runner.busy() > 0
+        started = time.perf_counter()
         pending = self.store.commit_step(batch, now, limit, only_added=only_added, background=background)
         if not pending.landed:
             held = set(work).union(batch.posts_to)  # the instances whose rows it writes
-            self._landing = Landing(pending, batch, work, held, claimed, self._take_lines(), now, looked, full, limit)
+            lines = self._take_lines()
+            self._landing = Landing(pending, batch, work, held, claimed, lines, now, looked, full, limit, started)
             return 0
         tasks = pending.wait()
+        self._count(work, batch, tasks, started)
         self.lookout.after_step(batch, now, looked, full, limit, len(tasks))
         self._committed(self._take_lines())
         return self._hand_off(tasks)
@@ -228,9 +243,17 @@ class Engine:
             self._keep_for_later(error, landing.work)
             raise
         self._landing = None
+        self._count(landing.work, landing.batch, claimed, landing.started)
         self.lookout.after_step(landing.batch, landing.now, landing.looked, landing.full, landing.limit, len(claimed))
         self._committed(landing.lines)
         return self._hand_off(claimed)
+
+    def _count(self, work: Work, batch: Batch, claimed: list[TaskRecord], started: float) -> None:
+        """A commit landed: its latency and its instance steps (its task attempts were counted
+        as they were sorted into the step)."""
+        if batch.ops or claimed:  # else nothing was written
+            self.stats.committed(time.perf_counter() - started)
+            self.stats.steps += len(work)
 
     def _take_lines(self) -> list[str]:
         lines = self._lines[:]
@@ -276,6 +299,7 @@ class Engine:
             for task, outcome in inputs.outcomes:
                 self.in_flight[task.id] = task
                 kept.append(outcome)
+                self.stats.uncount(outcome.ok, outcome.retry_delay)  # counted again when it is sorted again
         self._pending[:0] = kept  # before the results of the same instances that came later
 
     def run_until_idle(self, max_rounds: int = 10_000) -> int:

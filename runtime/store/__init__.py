@@ -8,7 +8,8 @@ when the engine allows it) still committing on a thread while the engine decides
 
 Writers:
 - clients (scripts, the CLI, tasks) create instances and ``post`` inbox items;
-- only the daemon appends to journals, changes statuses, claims tasks and timers.
+- only the daemon appends to journals, changes statuses, claims tasks and timers;
+- each daemon writes its own record (``heartbeat``), outside any step.
 
 Adding a backend: implement this protocol in ``store/<name>.py`` (interpret each op type of
 ``ops.py`` in one place), teach ``open_store`` its URL, and add it to the ``store`` fixture of
@@ -25,9 +26,11 @@ from typing import Protocol
 
 from zenaton_runtime.models import (
     ArchivedRun,
+    DaemonRecord,
     InboxItem,
     InboxKind,
     Instance,
+    InstanceCount,
     InstanceStatus,
     JournalEntry,
     Schedule,
@@ -57,8 +60,11 @@ class StoreReads(Protocol):
         id_prefix: str | None = None,
         parent_id: str | None = None,
         limit: int | None = None,
+        before: str | None = None,
     ) -> list[Instance]:
-        """Matching instances, newest first."""
+        """Matching instances, newest first (created_at, then insertion order). ``before``: only
+        those strictly after the instance with that id in this order (keyset paging: pass the
+        last id of a page to get the next; an unknown id gives none)."""
 
     def journal(self, instance_id: str, after_seq: int = 0) -> list[JournalEntry]:
         """Entries with seq > after_seq, in seq order."""
@@ -104,6 +110,10 @@ class Store(StoreReads, Protocol):
     def counts(self) -> dict[str, int]:
         """Number of instances by status, and "tasks_queued"."""
 
+    def instance_counts(self, env: str | None = None) -> list[InstanceCount]:
+        """How many instances (of one env, or all) by kind, name and status; the pairs with none
+        left out; ordered by kind, name, status."""
+
     # -- daemon ----------------------------------------------------------
     def ready_instances(self, limit: int) -> list[str]:
         """Ids of instances marked ready, oldest first."""
@@ -139,6 +149,19 @@ class Store(StoreReads, Protocol):
         stays the same (see engine/lookout.py)."""
 
     def close(self) -> None: ...
+
+    # -- daemons' records (each its own small transaction, never part of a step) --
+    def heartbeat(self, record: DaemonRecord) -> None:
+        """Insert or replace the record with this id. Not a change: ``changes()`` stays."""
+
+    def daemons(self) -> list[DaemonRecord]:
+        """Every record, stale ones included, latest heartbeat first."""
+
+    def remove_daemon(self, daemon_id: str) -> bool:
+        """Delete the record (a clean stop); True if it existed."""
+
+    def queue_depth(self, now: float) -> int:
+        """How many queued tasks are claimable at ``now``: due, of a running instance."""
 
     # -- cron schedules --------------------------------------------------
     def add_schedule(self, schedule: Schedule) -> None: ...

@@ -26,6 +26,7 @@ from zenaton_runtime.models import (
     TaskStatus,
     Timer,
 )
+from zenaton_runtime.store.memory_monitoring import MemoryMonitoring
 from zenaton_runtime.store.memory_ops import MemoryOps
 from zenaton_runtime.store.memory_rewind import MemoryRewind
 from zenaton_runtime.store.memory_schedules import MemorySchedules
@@ -38,7 +39,7 @@ from zenaton_runtime.store.pending import PendingCommit
 _MISSING: Any = object()
 
 
-class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind):
+class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind, MemoryMonitoring):
     """The Store protocol in memory; safe to share between threads."""
 
     def __init__(self, now: Callable[[], float] = time.time):
@@ -121,8 +122,10 @@ class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind):
         id_prefix: str | None = None,
         parent_id: str | None = None,
         limit: int | None = None,
+        before: str | None = None,
     ) -> list[Instance]:
-        """Matching instances, newest first (created_at, then insertion order)."""
+        """Matching instances, newest first (created_at, then insertion order); ``before``: older
+        than that instance in this order."""
         wanted = {
             "env": env,
             "name": name,
@@ -138,6 +141,12 @@ class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind):
                 for i in self._instances.values()
                 if all(getattr(i, k) == v for k, v in wanted.items()) and (not id_prefix or i.id.startswith(id_prefix))
             ]
+            if before is not None:
+                cursor = self._instances.get(before)
+                if cursor is None:
+                    return []
+                key = (cursor.created_at, self._order[before])
+                found = [i for i in found if (i.created_at, self._order[i.id]) < key]
             found.sort(key=lambda i: (i.created_at, self._order[i.id]), reverse=True)
         return found if limit is None else found[: max(limit, 0)]
 

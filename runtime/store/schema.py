@@ -159,6 +159,26 @@ MIGRATIONS: list[list[str]] = [
         f"CREATE INDEX tasks_queued ON tasks (run_at) WHERE {QUEUED_TASK}",
         f"CREATE INDEX tasks_open_by_instance ON tasks (instance_id) WHERE {OPEN_TASK}",
     ],
+    # 6: each running daemon's record, written every few seconds (models.DaemonRecord)
+    [
+        """CREATE TABLE daemons (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            env TEXT NOT NULL,
+            version TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            heartbeat_at REAL NOT NULL,
+            workers INTEGER NOT NULL,
+            busy_workers INTEGER NOT NULL,
+            instances_held INTEGER NOT NULL,
+            queue_depth INTEGER NOT NULL,
+            steps INTEGER NOT NULL,
+            steps_per_second REAL NOT NULL,
+            stats TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        "CREATE INDEX instances_by_name_status ON instances (kind, name, status, env)",
+    ],
 ]
 
 LATEST = len(MIGRATIONS)

@@ -8,8 +8,8 @@ one for reads while the engine's step commits in the background (``sqlite_commit
 
 Tables (see ``schema.py``): ``instances`` (the Instance fields, plus ``ready``:
 the daemon has something to do for it, and ``last_seq``: its journal length),
-``journal``, ``tasks``, ``timers``, ``inbox`` and ``journal_archive`` (entries a rewind
-moved out of a run, by run number).
+``journal``, ``tasks``, ``timers``, ``inbox``, ``journal_archive`` (entries a rewind
+moved out of a run, by run number) and ``daemons`` (each running daemon's record).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from zenaton_runtime.store.ops import NewEntry
 from zenaton_runtime.store.pending import PendingCommit
 from zenaton_runtime.store.schema import LATEST, OPEN_TASK, QUEUED_TASK, RUNNING_INSTANCE, current_version, migrate
 from zenaton_runtime.store.sqlite_commit import CommitThread, SQLiteStepCommits
+from zenaton_runtime.store.sqlite_monitoring import SQLiteMonitoring
 from zenaton_runtime.store.sqlite_rewind import SQLiteRewind
 from zenaton_runtime.store.sqlite_rows import (
     ENTRIES,
@@ -58,7 +59,7 @@ BUSY_TIMEOUT_MS = 10_000
 LOCK_PATIENCE = 60.0  # seconds of retrying "database is locked" before giving up
 
 
-class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind):
+class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonitoring):
     """The Store protocol over one SQLite file (created 0600 in a 0700 directory).
 
     ``durability="fast"`` uses ``synchronous=NORMAL``: a power loss may drop the
@@ -203,8 +204,10 @@ class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind):
         id_prefix: str | None = None,
         parent_id: str | None = None,
         limit: int | None = None,
+        before: str | None = None,
     ) -> list[Instance]:
-        """Matching instances, newest first (created_at, then insertion order)."""
+        """Matching instances, newest first (created_at, then insertion order); ``before``: older
+        than that instance in this order (a range of the created_at index, never an OFFSET)."""
         clauses: list[str] = []
         params: list[Any] = []
         for column, value in (
@@ -221,6 +224,9 @@ class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind):
         if id_prefix:
             clauses.append("id >= ? AND substr(id, 1, ?) = ?")
             params += [id_prefix, len(id_prefix), id_prefix]
+        if before is not None:
+            clauses.append("(created_at, ord) < (SELECT created_at, ord FROM instances WHERE id = ?)")
+            params.append(before)
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
         params.append(-1 if limit is None else max(limit, 0))
         sql = f"SELECT {INSTANCE_COLS} FROM instances{where} ORDER BY created_at DESC, ord DESC LIMIT ?"
