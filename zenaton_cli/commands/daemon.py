@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
-from zenaton_runtime.client.inspect_views import iso
 from zenaton_runtime.errors import DaemonError
-from zenaton_runtime.models import DaemonRecord
 from zenaton_runtime.pidlock import lock_path, read_info
 from zenaton_runtime.project.config import Overrides
 
 from ..render import daemon_status, out, print_json
 from ..state import State, common_options
+from ..views import status_view
 
 
 @click.command(short_help="Run the daemon in the foreground.")
@@ -124,48 +121,5 @@ def stop(state: State, timeout: float) -> None:
 @common_options
 def status(state: State, as_json: bool) -> None:
     """Whether a daemon runs; the daemons on the store; instances by status; tasks queued."""
-    info = read_info(lock_path(state.config))
-    counts = state.store.counts()
-    now = time.time()
-    data: dict[str, Any] = {
-        "running": info is not None,
-        "pid": info.pid if info else None,
-        "started_at": iso(info.started_at) if info else None,
-        "uptime": round(time.time() - info.started_at, 1) if info else None,
-        "store": state.config.store_url,
-        "env": state.config.env,
-        "instances": {k: v for k, v in counts.items() if k != "tasks_queued"},
-        "tasks_queued": counts.get("tasks_queued", 0),
-        "daemons": [_daemon(record, now) for record in state.store.daemons()],
-    }
+    data = status_view(state.config, state.store)
     print_json(data) if as_json else daemon_status(data)
-
-
-def _daemon(record: DaemonRecord, now: float) -> dict[str, Any]:
-    """One daemon's record as `status --json` prints it: alive, or stale (no heartbeat for
-    DAEMON_STALE_AFTER seconds: it died or hangs)."""
-    return {
-        "id": record.id,
-        "alive": record.alive(now),
-        "host": record.host,
-        "pid": record.pid,
-        "env": record.env,
-        "version": record.version,
-        "started_at": iso(record.started_at),
-        "heartbeat_at": iso(record.heartbeat_at),
-        "heartbeat_age": round(max(0.0, now - record.heartbeat_at), 1),
-        "workers": record.workers,
-        "busy_workers": record.busy_workers,
-        "instances_held": record.instances_held,
-        "queue_depth": record.queue_depth,
-        "steps": record.steps,
-        "steps_per_second": record.steps_per_second,
-        "stats": _stats(record.stats),
-    }
-
-
-def _stats(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:  # written by something else: shown as it is
-        return text

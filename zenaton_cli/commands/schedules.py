@@ -6,29 +6,11 @@ import click
 from rich.markup import escape
 
 from zenaton_runtime.client.inspect_views import iso
-from zenaton_runtime.models import Schedule
 
 from ..args import build
 from ..render import out, print_json, schedules_table
 from ..state import State, common_options
-
-
-def schedule_view(schedule: Schedule) -> dict[str, object]:
-    return {
-        "id": schedule.id,
-        "kind": schedule.kind.value,
-        "name": schedule.name,
-        "custom_id": schedule.custom_id,
-        "env": schedule.env,
-        "cron": schedule.cron,
-        "timezone": schedule.timezone,
-        "next_fire": iso(schedule.next_fire),
-        "last_fire": iso(schedule.last_fire),
-        "fires": schedule.fires,
-        "skips": schedule.skips,
-        "last_skip": iso(schedule.last_skip),
-        "created_at": iso(schedule.created_at),
-    }
+from ..views import schedule_view
 
 
 @click.command(short_help="Dispatch NAME at every fire time of a CRON expression.")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from zenaton_runtime.client.inspect_views import error_groups, iso
-from zenaton_runtime.pidlock import lock_path, read_info
+from zenaton_runtime.client.inspect_views import error_groups
 
+from ..views import status_view
 from . import listing
 from .metrics import exposition
-from .readings import counts_by_name, daemon_records, instance_page_view, schedules_view, version_of
+from .readings import counts_by_name, instance_page_view, schedules_view, version_of
 
 if TYPE_CHECKING:
     from .app import Dashboard
@@ -55,22 +54,7 @@ def schedules(d: Dashboard, request: Request) -> Response:
 
 def status(d: Dashboard, request: Request) -> Response:
     """`zenaton status --json`."""
-    store = d.store()
-    info = read_info(lock_path(d.config))
-    counted = store.counts()
-    return JSONResponse(
-        {
-            "running": info is not None,
-            "pid": info.pid if info else None,
-            "started_at": iso(info.started_at) if info else None,
-            "uptime": round(time.time() - info.started_at, 1) if info else None,
-            "store": d.config.store_url,
-            "env": d.config.env,
-            "instances": {k: v for k, v in counted.items() if k != "tasks_queued"},
-            "tasks_queued": counted.get("tasks_queued", 0),
-            "daemons": daemon_records(store),
-        }
-    )
+    return JSONResponse(status_view(d.config, d.store()))
 
 
 def metrics(d: Dashboard, request: Request) -> Response:

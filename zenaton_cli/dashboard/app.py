@@ -74,7 +74,7 @@ class Dashboard:
                 self._project = load_project(config.root, config.boot, config.module)
             return self._project
 
-    def render(self, template_name: str, request: Request, status: int = 200, **context: Any) -> HTMLResponse:
+    def render(self, template_name: str, request: Request, http_status: int = 200, **context: Any) -> HTMLResponse:
         template = self.templates.get_template(template_name)
         html = template.render(
             request=request,
@@ -84,7 +84,7 @@ class Dashboard:
             path=request.url.path,
             **context,
         )
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=http_status)
 
     def close(self) -> None:
         with self._lock:
@@ -175,7 +175,7 @@ def problem(dashboard: Dashboard, request: Request, error: Exception) -> Respons
         traceback.print_exception(error)
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": message}, status_code=status)
-    return dashboard.render("problem.html", request, status=status, status_code=status, message=message)
+    return dashboard.render("problem.html", request, http_status=status, status_code=status, message=message)
 
 
 async def read_body(request: Request) -> dict[str, str]:

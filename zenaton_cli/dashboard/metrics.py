@@ -33,7 +33,9 @@ class StoreCollector:
         yield instances
         counts = self.store.counts()
         yield GaugeMetricFamily(
-            "zenaton_tasks_queued", "Task attempts waiting for a worker.", value=counts.get("tasks_queued", 0)
+            "zenaton_tasks_queued",
+            "Queued task attempts, due or not (retries wait for their delay).",
+            value=counts.get("tasks_queued", 0),
         )
         yield from self._daemons()
 
@@ -43,7 +45,11 @@ class StoreCollector:
         workers = GaugeMetricFamily("zenaton_workers", "Task workers of the daemon.", labels=labels)
         busy = GaugeMetricFamily("zenaton_workers_busy", "Workers running an attempt.", labels=labels)
         held = GaugeMetricFamily("zenaton_instances_held", "Instances the daemon holds in memory.", labels=labels)
-        steps = CounterMetricFamily("zenaton_steps", "Engine steps taken.", labels=labels)
+        steps = CounterMetricFamily(
+            "zenaton_steps",
+            "Instance steps committed (an instance's inputs of one engine step, decided and written).",
+            labels=labels,
+        )
         attempts = CounterMetricFamily(
             "zenaton_task_attempts", "Task attempts finished, by outcome.", labels=[*labels, "outcome"]
         )

@@ -73,7 +73,7 @@ def schedules(d: Dashboard, request: Request) -> Response:
 
 
 def daemons(d: Dashboard, request: Request) -> Response:
-    return d.render("daemons.html", request, **daemons_view(d))
+    return d.render("daemons.html", request, status=daemons_view(d))
 
 
 def static(d: Dashboard, request: Request) -> Response:

@@ -12,7 +12,7 @@ from zenaton_runtime.models import UNFINISHED, Instance, InstanceStatus, Kind
 from zenaton_runtime.pidlock import lock_path, read_info
 from zenaton_runtime.store import Store
 
-from ..commands.schedules import schedule_view
+from ..views import schedule_view, status_view
 
 if TYPE_CHECKING:
     from .app import Dashboard
@@ -73,33 +73,15 @@ def version_of(store: Store, instance_id: str) -> str:
 
 
 def daemon_running(d: Dashboard) -> bool:
-    if any(record["alive"] for record in daemon_records(d.store())):
+    now = time.time()
+    if any(record.alive(now) for record in d.store().daemons()):
         return True
     return read_info(lock_path(d.config)) is not None
 
 
-def daemon_records(store: Store) -> list[dict[str, Any]]:
-    """The daemons that wrote their record in the store, as `zenaton status --json` lists them."""
-    now = time.time()
-    records = []
-    for record in store.daemons():
-        view = {k: v for k, v in vars(record).items() if k != "stats"}
-        view["started_at"] = iso(record.started_at)
-        view["heartbeat_at"] = iso(record.heartbeat_at)
-        view["alive"] = record.alive(now)
-        records.append(view)
-    return records
-
-
 def daemons_view(d: Dashboard) -> dict[str, Any]:
-    store = d.store()
-    counts = store.counts()
-    return {
-        "daemons": daemon_records(store),
-        "tasks_queued": counts.get("tasks_queued", 0),
-        "instances": {k: v for k, v in counts.items() if k != "tasks_queued"},
-        "store": d.config.store_url,
-    }
+    """`zenaton status --json`: the daemons on the store, the instances by status, the queue."""
+    return status_view(d.config, d.store())
 
 
 def schedules_view(d: Dashboard) -> list[dict[str, Any]]:
