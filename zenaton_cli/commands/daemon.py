@@ -18,6 +18,7 @@ from zenaton_runtime.project.config import Overrides
 from ..render import daemon_status, out, print_json
 from ..state import State, common_options
 from ..views import status_view
+from .dashboard import beside_the_daemon
 
 
 @click.command(short_help="Run the daemon in the foreground.")
@@ -30,13 +31,24 @@ from ..views import status_view
     default=None,
     help="Reload the project when its files change (default from zenaton.toml: on).",
 )
+@click.option("--dashboard", "with_dashboard", is_flag=True, help="Also serve the dashboard (as `zenaton dashboard`).")
+@click.option(
+    "--dashboard-port", type=click.IntRange(0, 65535), default=None, help="The dashboard's port (default 8025)."
+)
 @common_options
-def start(state: State, concurrency: int | None, reload: bool | None) -> int:
+def start(
+    state: State, concurrency: int | None, reload: bool | None, with_dashboard: bool, dashboard_port: int | None
+) -> int:
     """Run the daemon in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
 
     from zenaton_runtime.daemon import run_daemon  # the engine, only for the commands that run it
 
-    return run_daemon(state.config, concurrency=concurrency, log=_log, reload=reload)
+    board = beside_the_daemon(state, dashboard_port) if with_dashboard else None
+    try:
+        return run_daemon(state.config, concurrency=concurrency, log=_log, reload=reload)
+    finally:
+        if board is not None:
+            board.stop()
 
 
 class StepLog:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
+import threading
+
 import click
 
 from zenaton_runtime.errors import ZenatonError
@@ -66,3 +72,53 @@ def dashboard(
         announce=announce,
         parent_pid=parent_pid,
     )
+
+
+class Companion:
+    """`zenaton dashboard` run by `zenaton start --dashboard` as a second process: its address is
+    printed before the daemon starts, its output follows the daemon's, and it stops with the
+    daemon (or by itself when the daemon is killed: it watches its parent)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def beside_the_daemon(state: State, port: int | None) -> Companion:
+    if importlib.util.find_spec("starlette") is None or importlib.util.find_spec("uvicorn") is None:
+        raise missing_extra()
+    command = [sys.executable, "-m", "zenaton_cli", "dashboard", "--project", str(state.config.root)]
+    command += ["--env", state.env] if state.env else []
+    command += ["--port", str(port)] if port is not None else []
+    command += ["--parent-pid", str(os.getpid())]
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    assert process.stdout is not None
+    said = []
+    for line in process.stdout:  # until it listens (its address) or gives up (its error)
+        if line.startswith("Zenaton dashboard:"):
+            out.print(line.rstrip("\n"), soft_wrap=True, highlight=False, markup=False)
+            out.file.flush()
+            break
+        said.append(line.strip())
+    else:
+        process.wait()
+        reason = next((s.removeprefix("error: ") for s in reversed(said) if s), f"exit code {process.returncode}")
+        raise ZenatonError(f"the dashboard did not start: {reason}")
+    threading.Thread(target=_relay, args=(process.stdout,), daemon=True).start()
+    return Companion(process)
+
+
+def _relay(lines: object) -> None:
+    """The rest of the dashboard's output, after the daemon's own lines."""
+    for line in lines:  # type: ignore[attr-defined]
+        sys.stderr.write(line)
+        sys.stderr.flush()

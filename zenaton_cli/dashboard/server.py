@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import signal
 import socket
 import threading
 import time
@@ -82,9 +83,14 @@ def serve(
     announce(f"http://{url_host(host)}:{bound}/?token={token}", host)
     if parent_pid is not None:
         threading.Thread(target=_follow, args=(server, parent_pid), daemon=True).start()
+    # uvicorn stops on SIGTERM, then raises it again for the handler it found: this one, which
+    # asks the server to stop (a SIGTERM before uvicorn listens for it) and lets the process
+    # exit 0, as a stop asked for by a service manager (or by the daemon we run beside) should.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: setattr(server, "should_exit", True))
     try:
         server.run(sockets=[sock])
     finally:
+        signal.signal(signal.SIGTERM, previous)
         sock.close()
 
 
