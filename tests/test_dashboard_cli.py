@@ -92,3 +92,18 @@ def test_start_with_the_dashboard_serves_both_and_stops_both(dash_root: Path) ->
     assert daemon.stop() == 0
     with pytest.raises(urllib.error.URLError):  # the dashboard stopped with the daemon
         urllib.request.urlopen(f"{base}/", timeout=5)
+
+
+def test_host_and_port_come_from_zenaton_toml(dash_root: Path) -> None:
+    toml = dash_root / "zenaton.toml"
+    original = toml.read_text()
+    toml.write_text(original + "\n[dashboard]\nport = 70000\n")
+    refused = zenaton(dash_root, "dashboard", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().endswith("dashboard.port must be from 0 to 65535, not 70000")
+    toml.write_text(original + '\n[dashboard]\nhost = "localhost"\nport = 0\n')
+    board = Daemon(dash_root, command="dashboard")
+    try:
+        assert re.match(r"http://localhost:\d+/\?token=", address(board))
+    finally:
+        board.stop()
