@@ -7,9 +7,12 @@ import json
 import os
 import re
 import stat
+from urllib.parse import quote
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -498,3 +501,38 @@ def test_api_speaks_the_clis_json(dash_root: Path, dash_engine: Engineer, browse
     version = browser_client.get(f"/api/instances/{ids['waiting']}/version").json()["version"]
     run_json(dash_root, "pause", ids["waiting"])
     assert browser_client.get(f"/api/instances/{ids['waiting']}/version").json()["version"] != version
+
+
+QUERY_KEYS = ["status", "name", "env", "custom_id", "id_prefix", "before", "limit", "token2"]
+ACTION_FIELDS = ["event", "args", "step", "confirmed", "class", "task", "all"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    query=st.dictionaries(st.sampled_from(QUERY_KEYS), st.text(max_size=80), max_size=4),
+    ref=st.text(min_size=1, max_size=60).map(lambda t: quote(t, safe="")).filter(lambda t: t not in (".", "..")),
+    action=st.sampled_from(["pause", "resume", "kill", "retry", "event", "rewind", "nope"]),
+    fields=st.dictionaries(st.sampled_from(ACTION_FIELDS), st.text(max_size=80), max_size=4),
+    body=st.binary(max_size=200),
+)
+def test_no_input_gets_a_500(
+    dash_root: Path,
+    dash_engine: Engineer,
+    browser_client: TestClient,
+    query: dict[str, str],
+    ref: str,
+    action: str,
+    fields: dict[str, str],
+    body: bytes,
+) -> None:
+    for path in ("/", "/api/instances", "/errors", "/api/errors"):
+        assert browser_client.get(path, params=query).status_code < 500
+    for path in (f"/instances/{ref}", f"/api/instances/{ref}", f"/instances/{ref}/timeline.svg"):
+        assert browser_client.get(path).status_code in (200, 307, 400, 404)  # 307: a ref that decodes to a slash
+    csrf = {"csrf": csrf_of(dash_root)}
+    assert browser_client.post(f"/instances/{ref}/{action}", data={**fields, **csrf}).status_code < 500
+    assert browser_client.post(f"/api/instances/{ref}/{action}", data={**fields, **csrf}).status_code < 500
+    assert browser_client.post("/errors/retry", data={**fields, **csrf}).status_code < 500
+    for kind in ("application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b"):
+        headers = {"Content-Type": kind, "X-CSRF-Token": csrf["csrf"]}
+        assert browser_client.post(f"/api/instances/{ref}/{action}", content=body, headers=headers).status_code < 500
