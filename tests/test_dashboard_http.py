@@ -442,17 +442,26 @@ def test_errors_page_groups_and_retries_a_group(dash_root: Path, dash_engine: En
     assert 'id="no-errors"' in browser_client.get("/errors").text
 
 
-def test_schedules_page_shows_next_fire_in_the_projects_timezone(tmp_path: Path, dash_root: Path) -> None:
+def test_schedules_page_shows_fire_times_in_the_projects_timezone(dash_root: Path, dash_engine: Engineer) -> None:
     toml = dash_root / "zenaton.toml"
     toml.write_text(toml.read_text().replace('timezone = "UTC"', 'timezone = "Asia/Kolkata"'))
     run_json(dash_root, "schedule", "Waiter", "30 9 * * *", "sched")
+    dash_engine.run(advance=86400)  # the schedule fires once
     with TestClient(app_for(dash_root), base_url="http://127.0.0.1") as client:
         client.get(f"/?token={token_of(dash_root)}")
         page = client.get("/schedules").text
         rows = client.get("/api/schedules").json()
     assert "times in Asia/Kolkata" in page and "30 9 * * *" in page
-    assert rows[0]["next_fire_local"].endswith("09:30:00+05:30") and rows[0]["next_fire_local"] in page
-    assert {k: v for k, v in rows[0].items() if k != "next_fire_local"} == run_json(dash_root, "schedules")[0]
+    row = rows[0]
+    upcoming = row["upcoming_local"]
+    assert len(upcoming) == 3 and upcoming[0] == row["next_fire_local"] and upcoming[0] in page
+    assert all(t.endswith("09:30:00+05:30") for t in upcoming) and upcoming == sorted(set(upcoming))
+    started = run_json(dash_root, "list", "--name", "Waiter")[0]["id"]
+    assert row["fires"] == 1 and row["last_fire_instance"] == started
+    assert row["last_fire_local"].endswith("+05:30")  # when it fired, in the project's timezone
+    assert f'<a href="/instances/{started}">{row["last_fire_local"]}</a>' in page
+    added = {"next_fire_local", "upcoming_local", "last_fire_local", "last_fire_instance"}
+    assert {k: v for k, v in row.items() if k not in added} == run_json(dash_root, "schedules")[0]
 
 
 def test_daemons_page_and_metrics(dash_root: Path, dash_engine: Engineer, browser_client: TestClient) -> None:

@@ -11,6 +11,7 @@ from zenaton_runtime.client.inspect_views import instance_summary, instance_view
 from zenaton_runtime.models import UNFINISHED, Instance, InstanceStatus, Kind
 from zenaton_runtime.pidlock import lock_path, read_info
 from zenaton_runtime.store import Store
+from zenaton_runtime.timing.schedules import next_fire
 
 from ..views import schedule_view, status_view
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 STEP_KINDS = ("task", "parallel", "wait", "dispatch", "workflow")  # the steps a rewind can go back to
 MAX_CHILDREN = 200
+UPCOMING = 3  # fire times a schedule shows ahead
 
 
 def counts_by_name(store: Store, env: str | None) -> dict[str, Any]:
@@ -85,12 +87,31 @@ def daemons_view(d: Dashboard) -> dict[str, Any]:
 
 
 def schedules_view(d: Dashboard) -> list[dict[str, Any]]:
-    """`zenaton schedules --json`, with the next fire also in the project's timezone."""
+    """`zenaton schedules --json`, with its fire times in the project's timezone: the next
+    ``UPCOMING``, and the last with the instance it started (when it started one)."""
     zone = zoneinfo.ZoneInfo(d.config.timezone)
+    store = d.store()
     rows = []
-    for schedule in d.store().list_schedules(d.config.env):
+    for schedule in store.list_schedules(d.config.env):
         row: dict[str, Any] = schedule_view(schedule)
-        local = dt.datetime.fromtimestamp(schedule.next_fire, zone) if schedule.next_fire else None
-        row["next_fire_local"] = local.isoformat(sep=" ", timespec="seconds") if local else None
+        upcoming, after = [], schedule.next_fire - 1e-6
+        for _ in range(UPCOMING):
+            after = next_fire(schedule.cron, schedule.timezone, after)
+            upcoming.append(after)
+        row["next_fire_local"] = _local(schedule.next_fire, zone)
+        row["upcoming_local"] = [_local(t, zone) for t in upcoming]
+        row["last_fire_local"] = _local(schedule.last_fire, zone)
+        started = [
+            i.id
+            for i in store.list_instances(env=schedule.env, name=schedule.name, limit=50)
+            if schedule.last_fire is not None and i.created_at == schedule.last_fire
+        ]
+        row["last_fire_instance"] = started[0] if started else None
         rows.append(row)
     return rows
+
+
+def _local(timestamp: float | None, zone: zoneinfo.ZoneInfo) -> str | None:
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, zone).isoformat(sep=" ", timespec="seconds")
