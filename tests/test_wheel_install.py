@@ -146,6 +146,9 @@ def test_wheel_holds_the_three_packages_and_nothing_else(wheel: Path) -> None:
     assert wanted - set(packaged) == set(), "missing from the wheel"
     assert "zenaton_cli/templates/project/boot.py" in packaged
     assert "zenaton_cli/templates/project/zenaton.toml" in packaged
+    assert {"zenaton_cli/templates/dashboard/instance.html", "zenaton_cli/templates/dashboard/dashboard.js"} <= set(
+        packaged
+    )
 
 
 # -- installed, and used as a new user would ----------------------------------------------------
@@ -350,3 +353,12 @@ def test_new_project_runs_welcome_flow_with_the_real_daemon(venv: Path, user_pro
     daemon.expect("zenaton daemon stopped")
     assert daemon.process.wait(timeout=TIMEOUT) == 0, daemon.text()
     assert not user.json("status")["running"]
+
+
+def test_the_dashboard_without_its_extra_says_how_to_install_it(venv: Path, user_project: Path) -> None:
+    user = User(venv, user_project)
+    result = subprocess.run(
+        [str(user.zenaton), "dashboard"], cwd=user_project, env=user.env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == 'error: the dashboard needs its extra: pip install "zenaton[dashboard]"'
