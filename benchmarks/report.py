@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .dashboard import rows as dashboard_rows
+
 BUDGET_MIB = 250.0
 
 Row = tuple[str, str, str]  # figure, value (ratio), target
@@ -113,6 +115,8 @@ def rows(r: dict[str, Any]) -> list[Row]:
             cli_row(f"zenaton inspect of the {s['inspect_steps']:,}-step instance", "inspect"),
             cli_row("zenaton inspect --json", "inspect_json"),
         ]
+    if "dashboard" in r:
+        out += dashboard_rows(r["dashboard"])
     return out
 
 
@@ -128,6 +132,6 @@ def table(results: dict[str, Any]) -> str:
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)])

@@ -8,7 +8,8 @@ commit, WAL, synchronous=FULL), so the figures can be read as ratios to it. Then
 of every figure, then the JSON. Numbers, not assertions: nothing here passes or fails on speed.
 
 Scenarios: one_step, ten_step, long (an in-process engine); dispatch, events, recovery, load
-(a real `zenaton start` subprocess; see daemon_scenarios.py); cli (see cli_scenarios.py).
+(a real `zenaton start` subprocess; see daemon_scenarios.py); cli (see cli_scenarios.py);
+dashboard (a real `zenaton dashboard`; see dashboard.py).
 """
 from __future__ import annotations
 
@@ -20,17 +21,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from . import cli_scenarios, daemon_scenarios
+from . import cli_scenarios, daemon_scenarios, dashboard
 from .engine_scenarios import PROJECT, long_workflow, sqlite_baseline, workflows
 from .report import table
 
 FULL = dict(one=500, ten=200, long=2000, singles=5000, bulk=100_000, waiters=10_000, recovery=10_000,
-            load=10_000, cli_instances=100_000, cli_steps=2000, repeats=5, baseline=1000)
+            load=10_000, cli_instances=100_000, cli_steps=2000, repeats=5, baseline=1000,
+            **{f"dashboard_{k}": v for k, v in dashboard.FULL.items()})
 QUICK = dict(one=20, ten=10, long=60, singles=200, bulk=200, waiters=200, recovery=200,
-             load=200, cli_instances=200, cli_steps=60, repeats=1, baseline=100)
+             load=200, cli_instances=200, cli_steps=60, repeats=1, baseline=100,
+             **{f"dashboard_{k}": v for k, v in dashboard.QUICK.items()})
 
 Scenario = Callable[[Path, str, int, dict[str, int]], dict[str, Any]]
 
@@ -62,6 +66,8 @@ SCENARIOS: dict[str, Scenario] = {
     "recovery": lambda d, du, c, s: daemon_scenarios.recovery(d, du, c, s["recovery"]),
     "load": lambda d, du, c, s: daemon_scenarios.load(d, du, c, s["load"]),
     "cli": lambda d, du, c, s: cli_scenarios.cli(d, du, c, s["cli_instances"], s["cli_steps"], s["repeats"]),
+    "dashboard": lambda d, du, c, s: dashboard.dashboard(
+        d, du, c, {k.removeprefix("dashboard_"): v for k, v in s.items() if k.startswith("dashboard_")}),
 }
 
 

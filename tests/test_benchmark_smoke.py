@@ -61,8 +61,18 @@ def test_quick_benchmark_runs_every_scenario_and_reports_every_figure(tmp_path, 
     for key in ("dispatches_per_s", "all_completed_s", "daemon_peak_rss_mib"):
         assert load[key] > 0
 
+    # the dashboard: its pages' server time, and a step's way to an open instance page
+    dashboard = run["dashboard"]
+    assert dashboard["store_instances"] == QUICK["dashboard_instances"] + 1
+    for page in [*dashboard["list"].values(), dashboard["instance"], dashboard["version"]]:
+        assert page["requests"] == QUICK["dashboard_requests"]
+        assert 0 <= page["server_ms_median"] <= page["client_ms_median"]
+    assert 1 <= dashboard["live"]["paced"]["steps"] <= QUICK["dashboard_live"]
+    assert 1 <= dashboard["live"]["quiet"]["steps"] <= QUICK["dashboard_quiet"]
+    assert dashboard["live"]["paced"]["delay_ms_max"] > 0
+
     printed = capsys.readouterr().out
-    assert "raw SQLite" in printed and "durability full" in printed
+    assert "raw SQLite" in printed and "durability full" in printed and "dashboard live update" in printed
     assert printed.index("| figure") < printed.index('"runs"')  # the table, then the JSON
 
 
