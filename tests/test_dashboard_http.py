@@ -499,7 +499,7 @@ def test_api_speaks_the_clis_json(dash_root: Path, dash_engine: Engineer, browse
         view = browser_client.get(f"/api/instances/{instance}").json()
         cli = run_json(dash_root, "inspect", instance)
         assert {k: view[k] for k in cli} == cli
-        assert set(view) - set(cli) == {"children", "pending", "actions", "positions", "daemon", "now"}
+        assert set(view) - set(cli) == {"children", "pending", "actions", "positions", "daemon", "now", "last_seq"}
     listed = browser_client.get("/api/instances").json()["instances"]
     assert listed == run_json(dash_root, "list")
     status = browser_client.get("/api/status").json()
@@ -545,3 +545,19 @@ def test_no_input_gets_a_500(
     for kind in ("application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b"):
         headers = {"Content-Type": kind, "X-CSRF-Token": csrf["csrf"]}
         assert browser_client.post(f"/api/instances/{ref}/{action}", content=body, headers=headers).status_code < 500
+
+
+def test_the_version_a_page_polls_changes_with_a_step_that_changes_no_property(
+    dash_root: Path, dash_engine: Engineer, browser_client: TestClient
+) -> None:
+    instance = dispatch(dash_root, "Sleeper", "3")
+    dash_engine.run()
+    page = browser_client.get(f"/instances/{instance}").text
+    version, seq = re.search(r'data-version="([^"]+)" data-seq="(\d+)"', page).groups()
+    polled = browser_client.get(f"/api/instances/{instance}/version?seq={seq}").json()["version"]
+    assert polled == version
+    dash_engine.run(advance=61)  # the first nap ends, the second starts: no property changes
+    assert run_json(dash_root, "inspect", instance)["status"] == "running"
+    after = browser_client.get(f"/api/instances/{instance}/version?seq={seq}").json()["version"]
+    assert after != version
+    assert browser_client.get(f"/api/instances/{instance}/version?seq=x").status_code == 400

@@ -1,5 +1,6 @@
-// Live updates for a page that declares data-version-url: when the instance changes, the
-// page's main part is fetched again and swapped in, keeping open <details> open.
+// Live updates for a page that declares data-version-url (and data-seq, the last journal entry
+// it shows): when the instance changes, the page's main part is fetched again and swapped in,
+// keeping open <details> open.
 (function () {
   "use strict";
   var live = document.getElementById("live");
@@ -22,6 +23,7 @@
         if (!fresh) { return; }
         live.innerHTML = fresh.innerHTML;
         live.dataset.version = fresh.dataset.version;
+        live.dataset.seq = fresh.dataset.seq;
         var all = live.querySelectorAll("details");
         keep.forEach(function (i) { if (all[i]) { all[i].open = true; } });
       });
@@ -30,7 +32,7 @@
   function look() {
     if (busy || document.hidden) { return; }
     busy = true;
-    fetch(live.dataset.versionUrl, { credentials: "same-origin" })
+    fetch(live.dataset.versionUrl + "?seq=" + encodeURIComponent(live.dataset.seq || "0"), { credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (data) {
         if (data && data.version !== live.dataset.version) { return redraw(); }

@@ -52,7 +52,7 @@ def instance(d: Dashboard, request: Request) -> Response:
         view=view,
         svg=Markup(draw(view["steps"], view)),
         events=events,
-        version=version_of(d.store(), view["id"]),
+        version=version_of(d.store(), view["id"], view["last_seq"]),
         done=request.query_params.get("done"),
     )
 

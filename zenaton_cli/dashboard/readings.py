@@ -43,7 +43,9 @@ def instance_page_view(d: Dashboard, instance: Instance) -> dict[str, Any]:
     status allows, the requests still waiting for the daemon, and whether a daemon runs."""
     store = d.store()
     archive = store.archive(instance.id)
-    view = instance_view(instance, store.journal(instance.id), archive)
+    journal = store.journal(instance.id)
+    view = instance_view(instance, journal, archive)
+    view["last_seq"] = journal[-1].seq if journal else 0
     view["children"] = [instance_summary(c) for c in store.list_instances(parent_id=instance.id, limit=MAX_CHILDREN)]
     view["pending"] = [item.label for item in store.inbox(instance.id)]
     view["actions"] = allowed_actions(instance)
@@ -66,12 +68,16 @@ def allowed_actions(instance: Instance) -> dict[str, bool]:
     }
 
 
-def version_of(store: Store, instance_id: str) -> str:
-    """Changes whenever the instance's page would: a step, a status, a request posted or taken."""
+def version_of(store: Store, instance_id: str, known_seq: int = 0) -> str:
+    """Changes whenever the instance's page would: a journal entry (a step that changes no
+    property too), a status, a request posted or taken. ``known_seq``: the last journal entry
+    the asker has seen, so that only newer ones are read."""
     instance = store.get_instance(instance_id)
     if instance is None:
         return "gone"
-    return f"{instance.status.value}:{instance.updated_at!r}:{len(store.inbox(instance_id))}"
+    newer = store.journal(instance_id, after_seq=known_seq)
+    last_seq = newer[-1].seq if newer else known_seq
+    return f"{instance.status.value}:{instance.updated_at!r}:{len(store.inbox(instance_id))}:{last_seq}"
 
 
 def daemon_running(d: Dashboard) -> bool:
