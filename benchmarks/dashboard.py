@@ -98,6 +98,7 @@ class Quiet(Workflow, Zenatonable):
 '''
 STEP_ROW = re.compile(r'<tr class="step ([\w-]+)">\s*<td class="num">(\d*)</td>\s*<td>(\w+)</td>')
 VERSION = re.compile(r'data-version="([^"]*)"')
+SEQ = re.compile(r'data-seq="(\d+)"')
 
 
 def _ms(seconds: float) -> float:
@@ -271,7 +272,8 @@ def pages(directory: Path, durability: str, concurrency: int, sizes: dict[str, i
             "deep": timed(client, "/?" + urlencode({"before": store["deep_cursor"]}), requests),
         }
         instance = timed(client, f"/instances/{long['id']}", requests)
-        version = timed(client, f"/api/instances/{long['id']}/version", requests)
+        seq = SEQ.search(client.get(f"/instances/{long['id']}").body).group(1)  # type: ignore[union-attr]
+        version = timed(client, f"/api/instances/{long['id']}/version?seq={seq}", requests)  # as the page asks
     finally:
         client.close()
         server.stop()
@@ -291,6 +293,7 @@ def watch(client: Client, instance_id: str, steps: int, timeout: float) -> dict[
     page_path, version_path = f"/instances/{instance_id}", f"/api/instances/{instance_id}/version"
     page = client.get(page_path)
     version = VERSION.search(page.body).group(1)  # type: ignore[union-attr]
+    seq = SEQ.search(page.body).group(1)  # type: ignore[union-attr]
     seen: dict[int, dict[str, float]] = {p: {"seen": 0.0, "look": 0.0} for p in completed_steps(page.body)}
     looks, redraws, version_ms, page_ms = 0, 0, [], []
     deadline = time.monotonic() + timeout
@@ -304,7 +307,7 @@ def watch(client: Client, instance_id: str, steps: int, timeout: float) -> dict[
         time.sleep(max(0.0, tick - time.monotonic()))
         look = time.time()
         looks += 1
-        answer = client.get(version_path)
+        answer = client.get(f"{version_path}?seq={seq}")
         version_ms.append(answer.server_ms)
         if json.loads(answer.body)["version"] == version:
             continue
@@ -313,6 +316,7 @@ def watch(client: Client, instance_id: str, steps: int, timeout: float) -> dict[
         redraws += 1
         page_ms.append(page.server_ms)
         version = VERSION.search(page.body).group(1)  # type: ignore[union-attr]
+        seq = SEQ.search(page.body).group(1)  # type: ignore[union-attr]
         for position in completed_steps(page.body) - seen.keys():
             seen[position] = {"seen": now, "look": look}
     return {
