@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -49,12 +50,26 @@ def served(dash_root: Path) -> Iterator[Served]:
     serving.close()
 
 
+REDRAWN = (StaleElementReferenceException, NoSuchElementException)  # the page's script swapped it
+
+
 def text_of(driver: Any, element_id: str) -> str:
-    return driver.find_element(By.ID, element_id).text
+    """The element's text (read again if a live redraw replaced it meanwhile)."""
+    return WebDriverWait(driver, LIVE, ignored_exceptions=REDRAWN).until(
+        lambda d: d.find_element(By.ID, element_id).text or " "
+    ).strip()
+
+
+def click(driver: Any, element_id: str) -> None:
+    WebDriverWait(driver, LIVE, ignored_exceptions=REDRAWN).until(
+        lambda d: d.find_element(By.ID, element_id).click() or True
+    )
 
 
 def until_status(driver: Any, status: str) -> None:
-    WebDriverWait(driver, LIVE, poll_frequency=0.1).until(lambda d: text_of(d, "status") == status)
+    WebDriverWait(driver, LIVE, poll_frequency=0.1, ignored_exceptions=REDRAWN).until(
+        lambda d: d.find_element(By.ID, "status").text == status
+    )
 
 
 def test_find_a_failed_instance_see_its_error_and_picture_retry_it(served: Served, chrome: Any) -> None:
@@ -75,9 +90,9 @@ def test_find_a_failed_instance_see_its_error_and_picture_retry_it(served: Serve
     assert len(bars) == 2  # Greet's attempt and Fragile's failed one
     screenshot(chrome, "instance-failed")
     (served.root / "fixed").touch()
-    chrome.find_element(By.ID, "retry").click()
+    click(chrome, "retry")
+    assert text_of(chrome, "done").startswith("retry: ")  # what the action did, once it was posted
     until_status(chrome, "completed")
-    assert "retry" in text_of(chrome, "done")
     assert served.view(broken)["properties"]["result"] == "mended"
     assert len(chrome.find_elements(By.CSS_SELECTOR, "#picture svg g.bar")) == 3  # the retry is a bar of its own
     screenshot(chrome, "instance-retried")
@@ -90,12 +105,19 @@ def test_a_page_follows_its_instance_live(served: Served, chrome: Any) -> None:
     chrome.get(served.url)
     chrome.get(f"{served.base}/instances/{waiter}")
     assert text_of(chrome, "status") == "running"
+    click(chrome, "pause")
+    until_status(chrome, "paused")
     chrome.execute_script("window.stillTheSamePage = true")
+    chrome.find_element(By.ID, "event-args").send_keys("[7]")  # typed, not sent
+    zenaton(served.root, "resume", waiter)
+    until_status(chrome, "running")  # redrawn by the page's own script, not reloaded
+    assert chrome.find_element(By.ID, "event-args").get_attribute("value") == "[7]"  # kept
+    assert text_of(chrome, "done") == "pause: done, Waiter is now paused"  # the notice stays
     zenaton(served.root, "send-event", waiter, "Go", "42")
-    until_status(chrome, "completed")  # redrawn by the page's own script, not reloaded
+    until_status(chrome, "completed")
     assert chrome.execute_script("return window.stillTheSamePage") is True
     kinds = [row.find_elements(By.TAG_NAME, "td")[1].text for row in chrome.find_elements(By.CSS_SELECTOR, "#steps tr.step")]
-    assert kinds == ["task", "wait", "event", "parallel", "parallel", "completed"]
+    assert kinds == ["task", "wait", "pause", "resume", "event", "parallel", "parallel", "completed"]
     assert '"got": 42' in text_of(chrome, "properties")
     screenshot(chrome, "instance-completed")
 
@@ -105,17 +127,18 @@ def test_pause_resume_and_kill_a_waiting_instance_from_its_page(served: Served, 
     served.daemon.wait_until(lambda: len(served.view(waiter)["steps"]) == 2, what="the wait")
     chrome.get(served.url)
     chrome.get(f"{served.base}/instances/{waiter}")
-    chrome.find_element(By.ID, "pause").click()
+    click(chrome, "pause")
     until_status(chrome, "paused")
     assert served.view(waiter)["status"] == "paused"
+    assert text_of(chrome, "done") == "pause: done, Waiter is now paused"
     screenshot(chrome, "instance-paused")
-    chrome.find_element(By.ID, "resume").click()
+    click(chrome, "resume")
     until_status(chrome, "running")
-    chrome.find_element(By.ID, "kill").click()
+    click(chrome, "kill")
     assert "Kill Waiter?" in chrome.find_element(By.TAG_NAME, "h1").text  # asked first
     assert served.view(waiter)["status"] == "running"
     screenshot(chrome, "confirm-kill")
-    chrome.find_element(By.ID, "confirm").click()
+    click(chrome, "confirm")
     until_status(chrome, "killed")
     assert [s["kind"] for s in served.view(waiter)["steps"]][-3:] == ["pause", "resume", "kill"]
 

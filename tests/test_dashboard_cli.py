@@ -107,3 +107,20 @@ def test_host_and_port_come_from_zenaton_toml(dash_root: Path) -> None:
         assert re.match(r"http://localhost:\d+/\?token=", address(board))
     finally:
         board.stop()
+
+
+def test_zenaton_toml_cannot_open_the_dashboard_to_the_network(dash_root: Path) -> None:
+    toml = dash_root / "zenaton.toml"
+    toml.write_text(toml.read_text() + '\n[dashboard]\nhost = "0.0.0.0"\nport = 0\n')
+    refused = zenaton(dash_root, "dashboard", check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "[dashboard] host = '0.0.0.0', beyond this machine" in refused.stderr
+    assert "--host 0.0.0.0" in refused.stderr
+    started = zenaton(dash_root, "start", "--dashboard", check=False)
+    assert started.returncode == 1 and "the dashboard did not start" in started.stderr
+    board = Daemon(dash_root, "--host", "0.0.0.0", command="dashboard")  # said on the command line: allowed
+    try:
+        address(board)
+        assert "other machines can reach it" in board.expect("warning:")
+    finally:
+        board.stop()

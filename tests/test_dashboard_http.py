@@ -3,11 +3,12 @@ instances an in-process engine runs (as the daemon would)."""
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import os
 import re
 import stat
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,18 @@ def test_the_token_in_the_address_becomes_a_strict_cookie(dash_root: Path, anony
     assert anonymous.get("/api/instances", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/%2F%2Fevil.example/x", "/%5C%5Cevil.example", "/%2F%5Cevil.example", "/%E9t%C3%A9", "/errors/%2F/x"],
+)
+def test_the_address_without_the_token_stays_on_this_server(dash_root: Path, anonymous: TestClient, path: str) -> None:
+    entered = anonymous.get(f"{path}?token={token_of(dash_root)}&a=%3Cb%3E")
+    location = entered.headers["location"]
+    assert entered.status_code == 303 and location.isascii() and location.endswith("?a=%3Cb%3E")
+    assert location.startswith("/") and not location.startswith(("//", "/\\"))
+    assert urlsplit(location).netloc == "" and urlsplit("http://127.0.0.1:8025" + location).hostname == "127.0.0.1"
+
+
 def test_every_response_forbids_framing_inline_scripts_and_referrers(browser_client: TestClient) -> None:
     response = browser_client.get("/")
     assert "script-src 'self'" in response.headers["content-security-policy"]
@@ -122,14 +135,27 @@ def test_every_response_forbids_framing_inline_scripts_and_referrers(browser_cli
     assert response.headers["referrer-policy"] == "no-referrer"
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:8025", "127.0.0.1.evil.example", ""])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:8025",
+        "127.0.0.1.evil.example",
+        "",
+        "[::1]evil.example",
+        "127.0.0.1:1@evil.example",
+        "localhost:",
+        "localhost:99999999",
+        "local host",
+    ],
+)
 def test_another_host_header_is_refused(browser_client: TestClient, host: str) -> None:
     response = browser_client.get("/", headers={"Host": host})
     assert response.status_code == 400 and "Host" in response.text
 
 
 def test_loopback_names_are_accepted(browser_client: TestClient) -> None:
-    for host in ("localhost:8025", "127.0.0.1", "[::1]:8025"):
+    for host in ("localhost:8025", "127.0.0.1", "[::1]:8025", "LOCALHOST.", "Localhost:8025"):
         assert browser_client.get("/", headers={"Host": host}).status_code == 200
 
 
@@ -233,6 +259,8 @@ def test_paging_goes_through_every_instance_once(dash_root: Path, browser_client
         ("limit=0", "limit must be"),
         ("limit=abc", "limit must be"),
         ("limit=100000", "limit must be"),
+        ("limit=%C2%B2", "limit must be a whole number"),
+        ("before=nope", "before must be an instance id"),
         ("name=" + "x" * 600, "longer than"),
         ("custom_id=a%00b", "NUL"),
     ],
@@ -390,6 +418,7 @@ def test_rewind_asks_then_starts_a_new_run(dash_root: Path, dash_engine: Enginee
     [
         ("/instances/{id}/explode", {}, 404, "no action 'explode'"),
         ("/instances/{id}/rewind", {"step": "abc", "confirmed": "yes"}, 400, "whole number"),
+        ("/instances/{id}/rewind", {"step": "²", "confirmed": "yes"}, 400, "whole number"),
         ("/instances/{id}/rewind", {"step": "99", "confirmed": "yes"}, 409, "cannot rewind"),
         ("/instances/{id}/resume", {}, 409, "cannot resume"),
         ("/instances/nope/pause", {}, 404, "no instance 'nope'"),
@@ -512,6 +541,7 @@ def test_api_speaks_the_clis_json(dash_root: Path, dash_engine: Engineer, browse
     assert browser_client.get(f"/api/instances/{ids['waiting']}/version").json()["version"] != version
 
 
+FUZZED = itertools.count()
 QUERY_KEYS = ["status", "name", "env", "custom_id", "id_prefix", "before", "limit", "token2"]
 ACTION_FIELDS = ["event", "args", "step", "confirmed", "class", "task", "all"]
 
@@ -523,6 +553,7 @@ ACTION_FIELDS = ["event", "args", "step", "confirmed", "class", "task", "all"]
     action=st.sampled_from(["pause", "resume", "kill", "retry", "event", "rewind", "nope"]),
     fields=st.dictionaries(st.sampled_from(ACTION_FIELDS), st.text(max_size=80), max_size=4),
     body=st.binary(max_size=200),
+    real=st.booleans(),
 )
 def test_no_input_gets_a_500(
     dash_root: Path,
@@ -533,7 +564,10 @@ def test_no_input_gets_a_500(
     action: str,
     fields: dict[str, str],
     body: bytes,
+    real: bool,
 ) -> None:
+    if real:  # an instance that exists, so that the actions' own checks of their fields run
+        ref = dispatch(dash_root, "Waiter", f"fuzz-{next(FUZZED)}")
     for path in ("/", "/api/instances", "/errors", "/api/errors"):
         assert browser_client.get(path, params=query).status_code < 500
     for path in (f"/instances/{ref}", f"/api/instances/{ref}", f"/instances/{ref}/timeline.svg"):
@@ -561,3 +595,4 @@ def test_the_version_a_page_polls_changes_with_a_step_that_changes_no_property(
     after = browser_client.get(f"/api/instances/{instance}/version?seq={seq}").json()["version"]
     assert after != version
     assert browser_client.get(f"/api/instances/{instance}/version?seq=x").status_code == 400
+    assert browser_client.get(f"/api/instances/{instance}/version?seq=%C2%B2").status_code == 400

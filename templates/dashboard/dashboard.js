@@ -1,6 +1,7 @@
 // Live updates for a page that declares data-version-url (and data-seq, the last journal entry
-// it shows): when the instance changes, the page's main part is fetched again and swapped in,
-// keeping open <details> open.
+// it shows): when the instance changes, the page's main part is fetched again (the same address,
+// so a notice it shows stays) and swapped in, keeping open <details> open and what was typed
+// into its forms.
 (function () {
   "use strict";
   var live = document.getElementById("live");
@@ -13,9 +14,16 @@
     return open;
   }
 
+  function typed(root) {
+    var values = {};
+    root.querySelectorAll("input[id], select[id]").forEach(function (field) { values[field.id] = field.value; });
+    return values;
+  }
+
   function redraw() {
     var keep = openDetails(live);
-    return fetch(window.location.pathname, { credentials: "same-origin" })
+    var values = typed(live);
+    return fetch(window.location.pathname + window.location.search, { credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         if (!html) { return; }
@@ -26,6 +34,10 @@
         live.dataset.seq = fresh.dataset.seq;
         var all = live.querySelectorAll("details");
         keep.forEach(function (i) { if (all[i]) { all[i].open = true; } });
+        Object.keys(values).forEach(function (id) {
+          var field = document.getElementById(id);
+          if (field && live.contains(field)) { field.value = values[id]; }
+        });
       });
   }
 

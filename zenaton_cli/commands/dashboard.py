@@ -61,7 +61,14 @@ def dashboard(
         from ..dashboard.server import serve
     except ImportError:
         raise missing_extra() from None
+    from ..dashboard.server import loopback
+
     config = state.config
+    if host is None and not loopback(config.dashboard_host):  # a file shared by a team must not open it up
+        raise ZenatonError(
+            f"zenaton.toml sets [dashboard] host = {config.dashboard_host!r}, beyond this machine: "
+            f"say so on the command line (--host {config.dashboard_host}), or reach it through SSH"
+        )
     token = load_token(config.state_dir, rotate=new_token)
     serve(
         config,

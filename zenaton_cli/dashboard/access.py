@@ -19,11 +19,12 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.datastructures import URL, Headers, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -79,12 +80,16 @@ def same(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
+HOST_HEADER = re.compile(r"\[(?P<ip6>[0-9a-f:.]+)\](:\d{1,5})?|(?P<name>[a-z0-9.-]+)(:\d{1,5})?")
+
+
 def host_name(host_header: str) -> str:
-    """The name in a Host header, without its port ("[::1]:8025" -> "::1")."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
+    """The name in a Host header, without its port ("[::1]:8025" -> "::1"); "" when the header
+    is not a name with an optional port."""
+    match = HOST_HEADER.fullmatch(host_header.strip().lower())
+    if match is None:
+        return ""
+    return match["ip6"] or match["name"].rstrip(".")
 
 
 class Guard:
@@ -94,7 +99,8 @@ class Guard:
         self.app = app
         self.token = token
         self.cookie = cookie
-        self.hosts = LOOPBACK | {host_name(h) for h in hosts}
+        # names as given (not Host headers): "::1", "[::1]", "Box.Example." -> "::1", "box.example"
+        self.hosts = LOOPBACK | {n for n in (h.strip().lower().strip("[]").rstrip(".") for h in hosts) if n}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -102,7 +108,8 @@ class Guard:
             return
         headers = Headers(scope=scope)
         secured = _with_headers(send, time.perf_counter())
-        if host_name(headers.get("host", "")) not in self.hosts:
+        name = host_name(headers.get("host", ""))
+        if not name or name not in self.hosts:
             await _refuse(scope, secured, 400, "this dashboard does not answer for that Host header")
             return
         url = URL(scope=scope)
@@ -130,7 +137,8 @@ class Guard:
     async def _enter(self, path: str, query: QueryParams, send: Send) -> None:
         """The token was right: keep it in a cookie, and go to the same page without it in the address."""
         rest = [(k, v) for k, v in query.multi_items() if k != "token"]
-        location = path + (f"?{urlencode(rest)}" if rest else "")
+        # A path of this server only: "//evil.example" would send the browser elsewhere.
+        location = "/" + quote(path.lstrip("/\\"), safe="/") + (f"?{urlencode(rest)}" if rest else "")
         cookie = f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/"
         await send(
             {

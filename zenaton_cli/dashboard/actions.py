@@ -1,7 +1,8 @@
 """The POSTed actions: pause, resume, kill, retry, send an event, rewind; retry a group of errors.
 
 Each goes through the control API exactly as the CLI's command of the same name: it posts an
-inbox item, then waits briefly for a running daemon to apply it, and says what happened. Kill and
+inbox item, then waits as long as the command (``ACK_TIMEOUT``) for a running daemon to apply
+it, and says what happened. Kill and
 rewind destroy: the page asks for a confirmation first (a second form), unless ``confirmed=yes``.
 """
 
@@ -21,8 +22,9 @@ from zenaton_runtime.errors import NotFoundError, StateError
 from zenaton_runtime.models import Instance
 
 from ..args import records
+from ..commands.control import ACK_TIMEOUT
 from .access import same
-from .problems import BadRequest, Forbidden
+from .problems import BadRequest, Forbidden, whole_number
 from .readings import daemon_running
 
 if TYPE_CHECKING:
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
 
 ACTIONS = ("pause", "resume", "kill", "retry", "event", "rewind")
 DESTRUCTIVE = ("kill", "rewind")
-ACK_TIMEOUT = 2.0  # seconds to wait for a running daemon to apply an action before answering
 MAX_TEXT = 64 * 1024  # characters of one form value (an event's arguments)
 
 
@@ -132,10 +133,8 @@ def build_event(d: Dashboard, form: dict[str, str]) -> Any:
 
 
 def _rewind(d: Dashboard, control: Control, instance: Instance, form: dict[str, str]) -> Outcome:
-    text = (form.get("step") or "").strip()
-    if not text.isdigit() or len(text) > 9:
-        raise BadRequest(f"the step to rewind to must be a whole number, not {text[:40]!r}")
-    request = control.rewind(instance, int(text))
+    step = whole_number(form.get("step") or "", "the step to rewind to")
+    request = control.rewind(instance, step)
     assert request.item_id is not None
     daemon = daemon_running(d)
     if daemon:
@@ -145,7 +144,7 @@ def _rewind(d: Dashboard, control: Control, instance: Instance, form: dict[str, 
     if outcome.refused:
         reason = outcome.reason or "see its log"
         raise StateError(f"the daemon refused to rewind {instance.name} {instance.id}: {reason}")
-    message = _said(f"rewind to step {text}", instance, daemon, outcome.applied, status)
+    message = _said(f"rewind to step {step}", instance, daemon, outcome.applied, status)
     if outcome.run is not None:
         message += f" (run {outcome.run})"
     return Outcome(instance.id, "rewind", outcome.applied, status, message)

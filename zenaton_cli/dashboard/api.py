@@ -12,7 +12,7 @@ from zenaton_runtime.client.inspect_views import error_groups
 from ..views import status_view
 from . import listing
 from .metrics import exposition
-from .problems import BadRequest
+from .problems import whole_number
 from .readings import counts_by_name, instance_page_view, schedules_view, version_of
 
 if TYPE_CHECKING:
@@ -41,10 +41,8 @@ def version(d: Dashboard, request: Request) -> Response:
     """What the instance page polls to know when to redraw itself (``seq``: the last journal
     entry the page shows)."""
     instance = d.control().resolve(request.path_params["id"])
-    seq = request.query_params.get("seq") or "0"
-    if not seq.isdigit() or len(seq) > 12:
-        raise BadRequest(f"seq must be a whole number, not {seq[:40]!r}")
-    return JSONResponse({"id": instance.id, "version": version_of(d.store(), instance.id, int(seq))})
+    seq = whole_number(request.query_params.get("seq") or "0", "seq", digits=12)
+    return JSONResponse({"id": instance.id, "version": version_of(d.store(), instance.id, seq)})
 
 
 def errors(d: Dashboard, request: Request) -> Response:

@@ -1,20 +1,22 @@
 """The dashboard's routes and what its requests share.
 
-Handlers are plain functions: Starlette runs them on its thread pool, and each thread reads
-the store through a connection of its own (``Dashboard.store``).
+Handlers are plain functions, run on a fixed pool of ``WORKERS`` threads that live as long as
+the server: each thread reads the store through a connection of its own (``Dashboard.store``),
+so the dashboard holds at most ``WORKERS`` connections, however its load comes and goes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -29,6 +31,7 @@ from .access import Guard, csrf_token
 from .problems import BadRequest, status_of
 
 MAX_BODY = 256 * 1024  # bytes of a POST's body
+WORKERS = 8  # threads answering requests, each with its store connection
 Handler = Callable[["Dashboard", Request], Response]
 
 
@@ -46,6 +49,7 @@ class Dashboard:
             lstrip_blocks=True,
         )
         self.templates.filters.update(when=when, pretty=pretty, short=short, seconds=seconds)
+        self._threads = ThreadPoolExecutor(WORKERS, thread_name_prefix="dashboard")
         self._local = threading.local()
         self._stores: list[Store] = []
         self._lock = threading.Lock()
@@ -86,7 +90,13 @@ class Dashboard:
         )
         return HTMLResponse(html, status_code=http_status)
 
+    async def run(self, handler: Handler, request: Request) -> Response:
+        """A handler on one of the dashboard's threads (never on the event loop)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, handler, self, request)
+
     def close(self) -> None:
+        self._threads.shutdown(wait=True)
         with self._lock:
             stores, self._stores = self._stores, []
         for store in stores:
@@ -126,7 +136,7 @@ def create_app(config: Config, token: str, *, cookie: str = "zenaton_dashboard",
             try:
                 if request.method == "POST":
                     request.state.form = await read_body(request)
-                return await run_in_threadpool(handler, dashboard, request)  # the store's calls block
+                return await dashboard.run(handler, request)  # the store's calls block
             except Exception as error:
                 return problem(dashboard, request, error)
 
@@ -180,6 +190,9 @@ def problem(dashboard: Dashboard, request: Request, error: Exception) -> Respons
 
 async def read_body(request: Request) -> dict[str, str]:
     """A POST's fields: a form (urlencoded or multipart, no files) or a JSON object of strings."""
+    declared = request.headers.get("content-length", "0")
+    if declared.isascii() and declared.isdecimal() and int(declared) > MAX_BODY:
+        raise BadRequest(f"the request's body is larger than {MAX_BODY // 1024} KiB")
     body = await request.body()
     if len(body) > MAX_BODY:
         raise BadRequest(f"the request's body is larger than {MAX_BODY // 1024} KiB")

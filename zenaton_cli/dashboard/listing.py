@@ -16,7 +16,7 @@ from zenaton_runtime.client.inspect_views import instance_summary
 from zenaton_runtime.models import InstanceStatus
 from zenaton_runtime.store import StoreReads
 
-from .problems import BadRequest
+from .problems import BadRequest, whole_number
 
 ALL_ENVS = "*"
 PAGE = 50
@@ -63,15 +63,17 @@ def read_filters(params: QueryParams) -> Filters:
     limit_text = params.get("limit")
     limit = PAGE
     if limit_text:
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
+        limit = whole_number(limit_text, "limit")
+        if not 1 <= limit <= MAX_PAGE:
             raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
-        limit = int(limit_text)
     return Filters(limit=limit, **values)
 
 
 def page(store: StoreReads, filters: Filters, default_env: str) -> tuple[list[dict[str, Any]], str | None]:
     """One page of instances (as `zenaton list --json` prints them) and the cursor of the next, if any."""
     env = None if filters.env == ALL_ENVS else filters.env or default_env
+    if filters.before is not None and store.get_instance(filters.before) is None:
+        raise BadRequest(f"before must be an instance id (the last of the previous page), not {filters.before!r}")
     rows = store.list_instances(
         env=env,
         name=filters.name,

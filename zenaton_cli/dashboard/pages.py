@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 from starlette.requests import Request
@@ -14,7 +14,6 @@ from zenaton_runtime.client.inspect_views import error_groups
 from zenaton_runtime.errors import NotFoundError
 
 from . import listing
-from .problems import BadRequest
 from .readings import counts_by_name, daemons_view, instance_page_view, schedules_view, version_of
 from .timeline_svg import draw
 
@@ -91,10 +90,3 @@ def event_names(d: Dashboard) -> list[str]:
     except Exception:
         return []
     return sorted(name for name, cls in project.classes.items() if issubclass(cls, Event))
-
-
-def require_int(value: Any, what: str) -> int:
-    text = str(value).strip()
-    if not text.lstrip("-").isdigit() or len(text) > 9:
-        raise BadRequest(f"{what} must be a whole number, not {text[:40]!r}")
-    return int(text)

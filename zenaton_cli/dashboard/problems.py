@@ -34,3 +34,11 @@ def status_of(error: Exception) -> int:
     if isinstance(error, (BadRequest, AmbiguousError, ZenatonError, ExternalError)):
         return 400
     return 500
+
+
+def whole_number(text: str, what: str, *, digits: int = 9) -> int:
+    """A form or query value that must be a whole number (ASCII digits only: "²" is not one)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdecimal()) or len(text) > digits:
+        raise BadRequest(f"{what} must be a whole number, not {text[:40]!r}")
+    return int(text)

@@ -33,6 +33,7 @@ COLOURS = {
     "child": "#7048e8",
     "killed": "#495057",
 }
+STOPPED = ("completed", "killed", "failed")  # an instance's statuses after which nothing runs
 MARK_COLOURS = {"event": "#1098ad", "error": "#e03131", "kill": "#495057", "completed": "#2f9e44"}
 TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800]
 TICKS += [3600, 7200, 21600, 43200, 86400, 172800, 604800, 2592000]
@@ -58,7 +59,10 @@ def draw(steps: list[dict[str, Any]], view: dict[str, Any], *, standalone: bool 
     """The SVG markup of the instance's timeline (``standalone``: with its XML namespace declared
     for serving on its own; inline in a page it needs the same)."""
     now = _time(view.get("now")) or _time(view.get("updated_at")) or 0.0
-    bars, marks = shapes(steps, now)
+    stopped = view.get("status") in STOPPED
+    if stopped:  # what was still open ended with the instance, not now
+        now = _time(view.get("updated_at")) or now
+    bars, marks = shapes(steps, now, stopped=stopped)
     start = min([b.start for b in bars] + [m.at for m in marks], default=_time(view.get("created_at")) or now)
     end = max([b.end for b in bars] + [m.at for m in marks], default=start)
     span = max(end - start, 0.001)
@@ -100,8 +104,9 @@ def draw(steps: list[dict[str, Any]], view: dict[str, Any], *, standalone: bool 
     return "".join(parts)
 
 
-def shapes(steps: list[dict[str, Any]], now: float) -> tuple[list[Bar], list[Mark]]:
-    """The bars (attempts, waits, children) and the marks (events and control) of the steps."""
+def shapes(steps: list[dict[str, Any]], now: float, *, stopped: bool = False) -> tuple[list[Bar], list[Mark]]:
+    """The bars (attempts, waits, children) and the marks (events and control) of the steps.
+    What is still open ends at ``now``: the present, or when the instance ``stopped``."""
     bars: list[Bar] = []
     marks: list[Mark] = []
     for step in steps:
@@ -109,10 +114,10 @@ def shapes(steps: list[dict[str, Any]], now: float) -> tuple[list[Bar], list[Mar
         started, finished = _time(step.get("started_at")), _time(step.get("finished_at"))
         where = f"step {step['position']}: " if step.get("position") is not None else ""
         if kind in ("task", "parallel"):
-            bars.extend(_attempts(step, name, where, now))
+            bars.extend(_attempts(step, name, where, now, stopped))
         elif kind in ("wait", "workflow") and started is not None:
             colour = COLOURS["child" if kind == "workflow" else "wait" if finished is None else "waited"]
-            if step["status"] == "killed":
+            if step["status"] == "killed" or (stopped and finished is None):
                 colour = COLOURS["killed"]
             end = finished if finished is not None else now
             title = f"{where}{kind} {name}: {step['status']}, {_length(end - started)}"
@@ -125,7 +130,7 @@ def shapes(steps: list[dict[str, Any]], now: float) -> tuple[list[Bar], list[Mar
     return bars, marks
 
 
-def _attempts(step: dict[str, Any], name: str, where: str, now: float) -> list[Bar]:
+def _attempts(step: dict[str, Any], name: str, where: str, now: float, stopped: bool) -> list[Bar]:
     """One bar per attempt; a journal older than attempt times gives one bar for the step."""
     bars = []
     for attempt in step.get("attempt_times") or []:
@@ -141,6 +146,8 @@ def _attempts(step: dict[str, Any], name: str, where: str, now: float) -> list[B
         if running:  # the attempt under way (or waiting for its retry): up to now
             begin = max([b.end for b in bars] + [started])
             colour, state = COLOURS["running" if step["status"] == "running" else "retrying"], step["status"]
+            if stopped:
+                colour, state = COLOURS["killed"], f"{state} when the instance stopped"
             bars.append(Bar(begin, max(now, begin), colour, name, f"{where}{name}: {state}, {_length(now - begin)}"))
         else:
             end = finished if finished is not None else now
