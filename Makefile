@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,dev,dashboard]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,dev,dashboard,postgres]'
 	touch $(STAMP)
 
 demo: $(STAMP)
