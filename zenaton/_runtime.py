@@ -9,6 +9,7 @@ SDK never imports the engine.
 from __future__ import annotations
 
 import contextvars
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,3 +58,14 @@ def get_runtime() -> Runtime:
     from zenaton_runtime.client.control import default_runtime  # lazy: the SDK's one reach into the engine
 
     return default_runtime()
+
+
+def dashboard_url() -> str:
+    """The local dashboard's address, without a slash at the end: ZENATON_DASHBOARD_URL (a tunnel,
+    a proxy), or what the project's zenaton.toml says ([dashboard] host and port)."""
+    given = os.environ.get("ZENATON_DASHBOARD_URL", "").strip()
+    if given:
+        return given.rstrip("/")
+    from zenaton_runtime.client.control import project_dashboard_url  # lazy, as get_runtime's
+
+    return project_dashboard_url()

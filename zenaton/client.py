@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from ._jobs import check_jobs
-from ._runtime import get_runtime
+from ._runtime import dashboard_url, get_runtime
+from .abstracts.task import Task
+from .abstracts.workflow import Workflow
+from .exceptions import InvalidArgumentError
 
 
 class Client:
@@ -44,6 +48,31 @@ class Client:
     def start_workflow(self, flow: Any) -> None:
         get_runtime().dispatch([flow])
 
+    def start_task(self, task: Any) -> None:
+        """Run a task on its own, as an instance of its own (``task.dispatch()``)."""
+        get_runtime().dispatch(check_jobs([_kind(task, Task, "start_task", "a Task")]))
+
+    def start_scheduled_workflow(self, flow: Any, cron: str) -> Any:
+        """Dispatch the workflow at every fire time of ``cron``; returns the schedule."""
+        return get_runtime().schedule(
+            check_jobs([_kind(flow, Workflow, "start_scheduled_workflow", "a Workflow")])[0], cron
+        )
+
+    def start_scheduled_task(self, task: Any, cron: str) -> Any:
+        """Dispatch the task at every fire time of ``cron``; returns the schedule."""
+        return get_runtime().schedule(check_jobs([_kind(task, Task, "start_scheduled_task", "a Task")])[0], cron)
+
+    def website_url(self, resource: str = "", params: str = "") -> str:
+        """The address of ``resource`` in the local dashboard (the hosted website's, once), with
+        ``params`` (a query string) and this client's environment. The dashboard asks for its
+        token when the browser does not have it yet."""
+        query = "&".join(part for part in (params.lstrip("?&"), _env_param(self.app_env)) if part)
+        return f"{dashboard_url()}/{resource.lstrip('/')}" + (f"?{query}" if query else "")
+
+    def instance_website_url(self, params: str = "") -> str:
+        """The dashboard's instances, filtered by ``params`` (``name=...&custom_id=...``)."""
+        return self.website_url("instances", params)
+
     def find_workflow(self, workflow_class: type, custom_id: Any) -> Any:
         return get_runtime().find(workflow_class, custom_id)
 
@@ -58,3 +87,13 @@ class Client:
 
     def resume_workflow(self, workflow_class: type, custom_id: Any) -> None:
         get_runtime().control(workflow_class, custom_id, "resume")
+
+
+def _kind(job: Any, base: type, method: str, what: str) -> Any:
+    if not isinstance(job, base):
+        raise InvalidArgumentError(f"{method}() takes {what}, not {type(job).__name__}")
+    return job
+
+
+def _env_param(env: Any) -> str:
+    return f"env={quote(str(env))}" if env else ""

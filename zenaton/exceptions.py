@@ -19,6 +19,11 @@ class InvalidArgumentError(ExternalError):
     """An argument has the wrong type or value."""
 
 
+class OutOfRangeError(InvalidArgumentError, ValueError):
+    """A Wait given a day of the month or a time of day that does not exist: also a ValueError,
+    as the original SDK raised for them."""
+
+
 class UnknownWorkflowError(ExternalError):
     """The workflow named is not known to the project."""
 

@@ -17,7 +17,7 @@ from zenaton._jobs import check_custom_id, check_jobs
 from zenaton._runtime import current_runtime
 from zenaton.abstracts.workflow import Workflow
 from zenaton.client import Client
-from zenaton.exceptions import DuplicateIdError, InstanceStateError, UnknownInstanceError
+from zenaton.exceptions import DuplicateIdError, ExternalError, InstanceStateError, UnknownInstanceError
 from zenaton.workflows.version import Version
 from zenaton_runtime.client.rewind_request import (
     RewindOutcome,
@@ -316,3 +316,18 @@ def task_runtime(project: Project, store_url: str, env: str) -> ClientRuntime:
     """The runtime installed while a task runs: dispatches go to the task's env."""
     store = open_store(store_url)
     return ClientRuntime(Control(store, project.codec, env), env_from_client=False)
+
+
+def project_dashboard_url() -> str:
+    """The dashboard's address from the project found from the working directory."""
+    from zenaton_runtime.errors import ConfigError
+    from zenaton_runtime.project.config import load_config
+
+    try:
+        config = load_config()
+    except ConfigError as error:
+        raise ExternalError(f"no dashboard is configured: set ZENATON_DASHBOARD_URL, or run in a project ({error})")
+    host = config.dashboard_host
+    if host in ("0.0.0.0", "::", ""):  # listening everywhere: this machine reaches it on loopback
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{config.dashboard_port}"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import abc
 from typing import Any
 
 
-class Job(abc.ABC):
-    """Something the engine can execute or dispatch."""
+class Job:
+    """Something the engine can execute or dispatch.
 
-    @abc.abstractmethod
+    As in the original SDK, the bases can be instantiated and a subclass without ``handle()``
+    is no error: its ``handle()`` does nothing and returns None.
+    """
+
     def handle(self) -> Any:
-        """The job's work."""
+        """The job's work: override it."""
+        return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 from typing import Any
 
 from ..contexts.task_context import TaskContext, current_task_context
@@ -12,9 +11,9 @@ from .job import Job
 class Task(Job):
     """Subclass and implement ``handle()``; call ``execute()`` or ``dispatch()``."""
 
-    @abc.abstractmethod
     def handle(self) -> Any:
-        """Do the task's work and return its result."""
+        """Do the task's work and return its result: override it."""
+        return None
 
     def on_error_retry_delay(self, error: BaseException) -> Any:
         """Seconds to wait before retrying after ``error``; a falsy value means no retry."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 from typing import Any
 
 from ..contexts.workflow_context import WorkflowContext, current_workflow_context
@@ -12,9 +11,9 @@ from .job import Job
 class Workflow(Job):
     """Subclass and implement ``handle()``; tasks it executes become durable steps."""
 
-    @abc.abstractmethod
     def handle(self) -> Any:
-        """The workflow's logic; replayed, so it must be deterministic."""
+        """The workflow's logic, replayed, so it must be deterministic: override it."""
+        return None
 
     def id(self) -> Any:
         """A custom id (str or int, at most 256 characters), or None."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from .._wait_times import fire_at
 from ..exceptions import InvalidArgumentError
 
 DURATION_UNITS = ("seconds", "minutes", "hours", "days", "weeks", "months", "years")
@@ -11,6 +13,16 @@ DURATION_UNITS = ("seconds", "minutes", "hours", "days", "weeks", "months", "yea
 
 class WithDuration:
     """Accumulates duration parts; the engine turns them into a fire time."""
+
+    def get_duration(self) -> float:
+        """Seconds from now until the wait ends, as the engine would schedule it if it started
+        now (calendar days and months in the wait's timezone); 0 for a wait without limit."""
+        buffer = self.__dict__.get("buffer") or []
+        if not buffer:
+            return 0
+        now = time.time()
+        fire = fire_at(buffer, getattr(self, "timezone", "UTC"), now)
+        return 0 if fire is None else max(0.0, round(fire - now, 3))
 
     def _push(self, unit: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:

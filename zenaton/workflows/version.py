@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 from typing import Any
 
 from ..abstracts.workflow import Workflow
@@ -21,9 +20,9 @@ class Version(Workflow, Zenatonable):
         self.args = args
         self.kwargs = kwargs
 
-    @abc.abstractmethod
     def versions(self) -> list[type]:
-        """The implementation classes, oldest first."""
+        """The implementation classes, oldest first: override it."""
+        raise NotImplementedError("Please override the `versions' method in your subclass")
 
     def handle(self) -> Any:
         return self.current_implementation().handle()

@@ -144,6 +144,7 @@ def create_app(config: Config, token: str, *, cookie: str = "zenaton_dashboard",
 
     routes = [
         route("/", pages.instances),
+        route("/instances", pages.instances),  # the original SDK's instance_website_url()
         route("/instances/{id}", pages.instance),
         route("/instances/{id}/timeline.svg", pages.timeline),
         route("/errors", pages.errors),
