@@ -18,6 +18,7 @@ from zenaton_runtime.pool.runner import Runner
 from zenaton_runtime.pool.worker_pool import WorkerPool
 from zenaton_runtime.project.config import Config
 from zenaton_runtime.project.loader import SourceSnapshot, load_project
+from zenaton_runtime.sdnotify import Notifier
 from zenaton_runtime.store import Store, open_store
 
 IDLE_POLL = 0.05  # seconds between looks at the store when nothing is happening
@@ -34,6 +35,7 @@ def run_daemon(
     """
     for name, value in config.dotenv.items():  # tasks read the project's .env, as under the original agent
         os.environ.setdefault(name, value)
+    systemd = Notifier.take_socket()  # before any worker starts: they must not inherit it
     lock = PidLock(lock_path(config))
     lock.acquire(config.store_url)
     wake_read, wake_write = os.pipe()
@@ -86,6 +88,7 @@ def run_daemon(
             f"store {config.store_url}); {recovered} interrupted task(s) re-queued"
             + ("; watching for changes" if reloader else "")
         )
+        systemd.send(READY="1", STATUS=f"running, {workers} workers, env {config.env}")
         flush_log = getattr(log, "flush", lambda: None)  # a log may gather a step's lines
         busy = True
         while not stopping:
@@ -98,6 +101,7 @@ def run_daemon(
                 busy = True
         engine.settle()  # a step still committing: logged, and its tasks go to the workers like the others
         log("stopping: waiting for running tasks to finish")
+        systemd.send(STOPPING="1", STATUS="stopping: waiting for running tasks to finish")
         flush_log()
         engine.claiming = False
         finished, unfinished = pool.shutdown(config.stop_grace)

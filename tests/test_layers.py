@@ -21,7 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"errors", "models", "project", "replay", "store", "instances", "timing", "pool"},
     "client": {"errors", "models", "project", "store", "instances", "timing", "engine.rewind_plan"},
     "pidlock": {"errors", "project"},
-    "daemon": {"errors", "models", "project", "store", "timing", "pool", "engine", "pidlock"},
+    "sdnotify": set(),
+    "daemon": {"errors", "models", "project", "store", "timing", "pool", "engine", "pidlock", "sdnotify"},
 }
 
 
