@@ -12,7 +12,7 @@ import click
 from zenaton.exceptions import ExternalError
 from zenaton_runtime.errors import ZenatonError
 
-from .commands import backup, control, daemon, dashboard, errors, init, instances, schedules, service
+from .commands import backup, control, daemon, dashboard, doctor, errors, init, instances, schedules, service
 from .render import error_line
 from .state import State
 
@@ -59,6 +59,7 @@ cli.add_command(schedules.schedule)
 cli.add_command(schedules.schedules)
 cli.add_command(schedules.unschedule)
 cli.add_command(dashboard.dashboard)
+cli.add_command(doctor.doctor)
 cli.add_command(backup.backup)
 cli.add_command(backup.restore)
 cli.add_command(service.service)

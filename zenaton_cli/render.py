@@ -381,3 +381,13 @@ def project_created(directory: str, created: list[str]) -> None:
         "next: `zenaton start`, then in another shell "
         '`zenaton dispatch WelcomeFlow \'{"email": "ada@example.com", "slack_id": "U1"}\'`'
     )
+
+
+VERDICT_STYLES = {"ok": "green", "warn": "yellow", "fail": "red"}
+
+
+def doctor_report(checks: list[tuple[str, str, str]]) -> None:
+    """`doctor`: a line a check, its verdict first."""
+    for name, verdict, detail in checks:
+        style = VERDICT_STYLES.get(verdict, "")
+        out.print(f"[{style}]{verdict:<4}[/{style}] {name:<9} {escape(one_line(detail))}")
