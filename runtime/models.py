@@ -78,6 +78,12 @@ class Entry(TextEnum):
     DISPATCHED = "dispatched"  # position, name=job class; {"id", "kind", "wait"}
     CHILD_COMPLETED = "child_completed"  # position; {"id", "result": encoded}
     EVENT_RECEIVED = "event_received"  # name=event class; the encoded event
+    # A workflow's call to another instance (or itself), decided and answered in one entry:
+    # "refused" is null or {"class", "message"}, the error raised inside handle() (see replay/calls.py).
+    EVENT_SENT = "event_sent"  # position, name=target workflow class; {"custom_id", "id", "event", "refused"}
+    CONTROL_SENT = "control_sent"  # position, name=target workflow class; {"action", "custom_id", "id", "refused"}
+    FOUND = "found"  # position, name=target workflow class; {"custom_id", "id", "status", "version", "properties"}
+    SCHEDULE_ADDED = "schedule_added"  # position, name=job class; {"schedule": {...} or null, "refused"}
     PAUSED = "paused"
     RESUMED = "resumed"
     RETRIED = "retried"

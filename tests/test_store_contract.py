@@ -402,6 +402,31 @@ def test_next_due_is_what_a_look_at_that_time_could_not_see(store: Store) -> Non
     assert store.next_due(99.0) is None
 
 
+def test_a_batch_adds_a_schedule_with_its_other_ops_or_not_at_all(store: Store) -> None:
+    """A workflow's schedule() is an AddSchedule op in its step's batch: written with the step's
+    journal entry, seen by next_due and due_schedules, and rolled back with a failing batch."""
+    create(store, "w")
+    added = Schedule("s1", "dev", Kind.TASK, "Charge", None, '{"t": 1}', "0 * * * *", "UTC", 3600.0, None, 0, 0, None, 5.0)
+    batch = Batch()
+    batch.append(NewEntry("w", Entry.SCHEDULE_ADDED, 1, "Charge", '{"schedule": {"id": "s1"}, "refused": null}'))
+    batch.add_schedule(added)
+    assert batch.due_times == [3600.0]  # the engine's lookout learns when it falls due
+    apply(store, batch)
+    assert store.list_schedules() == [added]
+    assert [e.type for e in store.journal("w")] == [Entry.STARTED, Entry.SCHEDULE_ADDED]
+    assert store.next_due(10.0) == 3600.0 and store.due_schedules(3600.0, 10) == [added]
+    failing = Batch()
+    failing.add_schedule(Schedule("s2", "dev", Kind.TASK, "Charge", None, "{}", "0 * * * *", "UTC", 60.0, None, 0, 0, None, 5.0))
+    failing.append(NewEntry("w", Entry.SCHEDULE_ADDED, 2, "Charge"))
+    failing.update_task("no-such-task")
+    with pytest.raises(NotFoundError):
+        apply(store, failing)
+    assert store.list_schedules() == [added] and len(store.journal("w")) == 2
+    with pytest.raises(StoreError):  # the same id twice: the batch fails whole
+        apply_calls(store, ("append", (NewEntry("w", Entry.PAUSED),)), ("add_schedule", (added,)))
+    assert store.list_schedules() == [added] and len(store.journal("w")) == 2
+
+
 # -- instances ------------------------------------------------------------------
 
 

@@ -20,12 +20,14 @@ from zenaton_runtime.models import (
     InstanceStatus,
     JournalEntry,
     Kind,
+    Schedule,
     TaskRecord,
     TaskStatus,
     Timer,
 )
 from zenaton_runtime.store.ops import (
     UNSET,
+    AddSchedule,
     AddTask,
     AddTimer,
     Append,
@@ -52,6 +54,7 @@ class MemoryOps:
     _next: Callable[[str], int]
     _require: Callable[[str], Instance]
     _op_rewind: Callable[[str, int, int], None]
+    _op_add_schedule: Callable[[Schedule], None]
     _instances: dict[str, Instance]
     _order: dict[str, int]
     _journal: dict[str, list[JournalEntry]]
@@ -224,6 +227,7 @@ OP_HANDLERS: dict[type[Op], Callable[[MemoryOps, Any], object]] = {
     ConsumeInbox: lambda s, op: s._op_consume_inbox(op.instance_id, op.item_ids),
     Post: lambda s, op: s._op_post(op.instance_id, op.kind, op.name, op.data),
     Rewind: lambda s, op: s._op_rewind(op.instance_id, op.keep_through_seq, op.position),
+    AddSchedule: lambda s, op: s._op_add_schedule(op.schedule),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from zenaton_runtime.errors import StoreError
 from zenaton_runtime.models import Instance, Schedule, TaskRecord
 from zenaton_runtime.store.ops import NewEntry
 
@@ -24,6 +25,12 @@ class MemorySchedules:
 
     def add_schedule(self, schedule: Schedule) -> None:
         self._write(lambda: self._set(self._schedules, schedule.id, schedule))
+
+    def _op_add_schedule(self, schedule: Schedule) -> None:
+        """The AddSchedule op of a batch (a workflow's ``schedule()``), inside the batch's write."""
+        if schedule.id in self._schedules:
+            raise StoreError(f"cannot add schedule {schedule.id!r}: the id exists")
+        self._set(self._schedules, schedule.id, schedule)
 
     def list_schedules(self, env: str | None = None) -> list[Schedule]:
         with self._lock:

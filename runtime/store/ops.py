@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from zenaton_runtime.models import Entry, InboxKind, Instance, InstanceStatus, TaskRecord, TaskStatus, Timer
+from zenaton_runtime.models import Entry, InboxKind, Instance, InstanceStatus, Schedule, TaskRecord, TaskStatus, Timer
 
 UNSET: Any = object()  # "leave this field alone" in UpdateInstance
 
@@ -102,7 +102,8 @@ class ConsumeInbox:
 
 @dataclass(slots=True)
 class Post:
-    """An inbox item for another instance (a child telling its parent it finished)."""
+    """An inbox item for an instance: a child telling its parent it finished, or what a workflow
+    sent another instance (or itself): an event, a pause, a resume, a kill."""
 
     instance_id: str
     kind: InboxKind
@@ -123,6 +124,14 @@ class Rewind:
     position: int
 
 
+@dataclass(slots=True)
+class AddSchedule:
+    """A cron schedule a workflow added (``schedule()`` inside ``handle()``), as a client's
+    ``add_schedule`` adds one; its id is new: a schedule with the same id fails the batch."""
+
+    schedule: Schedule
+
+
 Op = (
     CreateInstance
     | Append
@@ -136,6 +145,7 @@ Op = (
     | ConsumeInbox
     | Post
     | Rewind
+    | AddSchedule
 )
 OP_TYPES: tuple[type[Op], ...] = (
     CreateInstance,
@@ -150,6 +160,7 @@ OP_TYPES: tuple[type[Op], ...] = (
     ConsumeInbox,
     Post,
     Rewind,
+    AddSchedule,
 )
 
 
@@ -162,7 +173,7 @@ class Batch:
     queues_tasks: bool = False  # some op adds or re-queues a task: worth a claim in the same commit
     requeues: bool = False  # some op puts an existing task back in the queue
     makes_work: bool = False  # a new instance, an inbox item or a rewind: work for a later step
-    due_times: list[float] = field(default_factory=list)  # timers and retries it sets
+    due_times: list[float] = field(default_factory=list)  # timers, retries and schedules it sets
     posts_to: list[str] = field(default_factory=list)  # instances it posts inbox items to
     rewinds: bool = False  # it cuts a journal: it also writes to children named only in the store
 
@@ -217,6 +228,10 @@ class Batch:
         self.ops.append(Post(instance_id, kind, name, data))
         self.posts_to.append(instance_id)
         self.makes_work = True
+
+    def add_schedule(self, schedule: Schedule) -> None:
+        self.ops.append(AddSchedule(schedule))
+        self.due_times.append(schedule.next_fire)
 
     def rewind(self, instance_id: str, keep_through_seq: int, position: int) -> None:
         self.ops.append(Rewind(instance_id, keep_through_seq, position))

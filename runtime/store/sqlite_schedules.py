@@ -16,32 +16,35 @@ def schedule_row(r: Any) -> Schedule:
     return Schedule(r[0], r[1], Kind(r[2]), *r[3:])
 
 
+def schedule_values(schedule: Schedule) -> tuple[Any, ...]:
+    """The schedule's row, in the order of SCHEDULE_COLS."""
+    return (
+        schedule.id,
+        schedule.env,
+        schedule.kind.value,
+        schedule.name,
+        schedule.custom_id,
+        schedule.data,
+        schedule.cron,
+        schedule.timezone,
+        schedule.next_fire,
+        schedule.last_fire,
+        schedule.fires,
+        schedule.skips,
+        schedule.last_skip,
+        schedule.created_at,
+    )
+
+
+INSERT_SCHEDULE = f"INSERT INTO schedules ({SCHEDULE_COLS}) VALUES ({', '.join('?' * len(SCHEDULE_COLS.split(',')))})"
+
+
 class SQLiteSchedules:
     _read: Any
     _write: Any
 
     def add_schedule(self, schedule: Schedule) -> None:
-        values = (
-            schedule.id,
-            schedule.env,
-            schedule.kind.value,
-            schedule.name,
-            schedule.custom_id,
-            schedule.data,
-            schedule.cron,
-            schedule.timezone,
-            schedule.next_fire,
-            schedule.last_fire,
-            schedule.fires,
-            schedule.skips,
-            schedule.last_skip,
-            schedule.created_at,
-        )
-        self._write(
-            lambda w: w.c.execute(
-                f"INSERT INTO schedules ({SCHEDULE_COLS}) VALUES ({', '.join('?' * len(values))})", values
-            )
-        )
+        self._write(lambda w: w.c.execute(INSERT_SCHEDULE, schedule_values(schedule)))
 
     def list_schedules(self, env: str | None = None) -> list[Schedule]:
         where, params = ("WHERE env = ?", (env,)) if env is not None else ("", ())

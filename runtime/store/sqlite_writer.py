@@ -13,12 +13,14 @@ from zenaton_runtime.models import (
     Instance,
     InstanceStatus,
     Kind,
+    Schedule,
     TaskRecord,
     TaskStatus,
     Timer,
 )
 from zenaton_runtime.store.ops import (
     UNSET,
+    AddSchedule,
     AddTask,
     AddTimer,
     Append,
@@ -44,6 +46,7 @@ from zenaton_runtime.store.sqlite_rows import (
     stored_value,
     task_row,
 )
+from zenaton_runtime.store.sqlite_schedules import INSERT_SCHEDULE, schedule_values
 
 # A kill cancels the open tasks but the failed ones: written so, the partial index of open
 # tasks serves it (a condition that differs from the index's by a word makes SQLite scan).
@@ -98,7 +101,7 @@ class Writer:
                 ids.add(op.task.instance_id)  # type: ignore[union-attr]
             elif kind is AddTimer:
                 ids.add(op.timer.instance_id)  # type: ignore[union-attr]
-            elif kind is not CreateInstance and kind is not UpdateTask:
+            elif kind is not CreateInstance and kind is not UpdateTask and kind is not AddSchedule:
                 ids.add(op.instance_id)  # type: ignore[union-attr]
         wanted = [i for i in ids if i not in self.last_seq]
         for start in range(0, len(wanted), 500):
@@ -363,6 +366,12 @@ class Writer:
         self.c.execute("UPDATE instances SET ready = 1 WHERE id = ?", (instance_id,))
         return int(cur.lastrowid or 0)
 
+    def add_schedule(self, schedule: Schedule) -> None:
+        try:
+            self.c.execute(INSERT_SCHEDULE, schedule_values(schedule))
+        except sqlite3.IntegrityError as e:  # a random id met twice: nothing of the batch is kept
+            raise StoreError(f"cannot add schedule {schedule.id!r}: {e}") from e
+
     def rewind(self, instance_id: str, keep_through_seq: int, position: int) -> None:
         self.require(instance_id)
         self.flush()  # entries this batch appended so far get their rows (and seqs) first
@@ -422,6 +431,7 @@ OP_HANDLERS: dict[type[Op], Callable[[Writer, Any], object]] = {
     ConsumeInbox: lambda w, op: w.consume_inbox(op.instance_id, op.item_ids),
     Post: _post,
     Rewind: lambda w, op: w.rewind(op.instance_id, op.keep_through_seq, op.position),
+    AddSchedule: lambda w, op: w.add_schedule(op.schedule),
 }
 # Ops whose rows are gathered for the flush; the others write at once, after a flush.
 GATHERED_OPS = frozenset(
