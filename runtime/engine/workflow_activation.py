@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from zenaton_runtime.engine.context import StepContext
 from zenaton_runtime.engine.decisions import DecisionApplier
@@ -20,8 +20,9 @@ from zenaton_runtime.engine.journaling import PAUSED, RUNNING, StepJournal, erro
 from zenaton_runtime.engine.rewind_step import RewindStep
 from zenaton_runtime.models import Entry, InboxItem, InboxKind, Instance, TaskRecord, TaskStatus, Timer
 from zenaton_runtime.pool.attempts import Outcome
-from zenaton_runtime.replay import Decision, DecisionKind, WorkflowRun
-from zenaton_runtime.replay.journal import Input, InputKind, inputs, recorded_requests
+from zenaton_runtime.replay import Decision, WorkflowRun
+from zenaton_runtime.replay.journal import Input, InputKind, recorded_requests
+from zenaton_runtime.replay.rebuild import deliver, replay_journal
 from zenaton_runtime.store.ops import Batch
 from zenaton_runtime.timing import waits
 
@@ -91,30 +92,16 @@ class WorkflowActivation:
             j.pause_with_error(error_info(error))
             return None
         run = WorkflowRun(workflow, j.id, recorded_requests(journal), waits.fire_at, self.ctx.decision_timeout)
-        decisions = run.start(j.now)
-        for item in inputs(journal):
-            if any(d.kind is DecisionKind.FAIL for d in decisions):
-                break
-            try:
-                decisions += self._deliver(run, item)
-            except Exception as error:  # a journaled payload the current code cannot read
-                run.close()
-                j.pause_with_error(error_info(error))
-                return None
+        try:
+            decisions = replay_journal(run, journal, j.now, self.ctx.codec.decode)
+        except Exception as error:  # a journaled payload the current code cannot read
+            run.close()
+            j.pause_with_error(error_info(error))
+            return None
         j.run = run
         j.snapshot()
         self.decisions.apply(decisions)
         return j.run
-
-    def _deliver(self, run: WorkflowRun, item: Input) -> list[Decision]:
-        # A journaled input missing its position or value fails where it is read (the codec says
-        # what it cannot read), and the instance is paused with that error.
-        now = self.journal.now
-        if item.kind is InputKind.TIMER:
-            return run.deliver_timer(cast(int, item.position), now)
-        if item.kind is InputKind.EVENT:
-            return run.deliver_event(self.ctx.codec.decode(cast(str, item.value)), now)
-        return run.deliver_result(cast(int, item.position), self.ctx.codec.decode(cast(str, item.value)), now)
 
     def _deliver_recorded(self, item: Input, entry: Entry, name: str | None, data: str | None) -> None:
         """Deliver an input if the instance runs, then journal it (always, even if it cannot be read)."""
@@ -124,7 +111,7 @@ class WorkflowActivation:
         if run is not None:
             waiting = run.pending_waits()
             try:
-                decisions = self._deliver(run, item)
+                decisions = deliver(run, item, j.now, self.ctx.codec.decode)
             except Exception as error:
                 j.append(entry, item.position, name, data)
                 j.pause_with_error(error_info(error))

@@ -109,6 +109,9 @@ class Outcome:
 RuntimeFactory = Callable[[str], Any]
 """``factory(env) -> runtime or None``: the SDK runtime a task sees while it runs."""
 
+Handler = Callable[[Task], Any]
+"""``handler(task) -> result``: what runs instead of ``task.handle()`` (the testing kit's mocks)."""
+
 
 def run_attempt(
     project: Any,
@@ -117,6 +120,7 @@ def run_attempt(
     *,
     make_runtime: RuntimeFactory | None = None,
     capture: bool = True,
+    handler: Handler | None = None,
 ) -> Outcome:
     """Run one attempt in this process and return its outcome; never raises for the task's sake.
 
@@ -124,10 +128,12 @@ def run_attempt(
     failure fails the attempt) is installed as the SDK's current runtime while the task runs.
     With ``capture`` (the default) ``sys.stdout``/``sys.stderr`` are redirected for the
     attempt; the worker process passes False and captures at the file-descriptor level.
+    ``handler`` runs instead of the task's ``handle()``, in the same context (a mock: everything
+    else, output, retries by ``on_error_retry_delay``, is as for the real one).
     """
     started_at = time.time()
     with _captured(capture) as (out, err):
-        task, result, error, changed_task = _execute(project, attempt, runtime, make_runtime)
+        task, result, error, changed_task = _execute(project, attempt, runtime, make_runtime, handler)
         delay = None
         if error is not None and task is not None:
             delay = retry.retry_delay(task, error, attempt.retry_index + 1, task_id=attempt.task_id)
@@ -191,7 +197,7 @@ def error_class_name(cls: type) -> str:
 
 
 def _execute(
-    project: Any, attempt: Attempt, runtime: Any, make_runtime: RuntimeFactory | None
+    project: Any, attempt: Attempt, runtime: Any, make_runtime: RuntimeFactory | None, handler: Handler | None = None
 ) -> tuple[Task | None, str | None, BaseException | None, str | None]:
     """Run the attempt: (decoded task or None, encoded result, error, the task encoded after
     ``handle()`` if that changed its attributes, else None)."""
@@ -207,7 +213,7 @@ def _execute(
             runtime = make_runtime(attempt.env)
         if runtime is not None:
             runtime_token = current_runtime.set(runtime)
-        value = task.handle()
+        value = task.handle() if handler is None else handler(task)
         return task, project.codec.encode(value, "result"), None, _changed_task(project, task, before)
     except (Exception, SystemExit) as error:  # SystemExit too: sys.exit() in a task fails the attempt
         return task, None, error, _changed_task(project, task, before)

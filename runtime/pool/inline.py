@@ -7,26 +7,36 @@ Use the pool for real work.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from zenaton_runtime.pool.attempts import Attempt, Outcome, RuntimeFactory, run_attempt
+from zenaton_runtime.pool.attempts import Attempt, Handler, Outcome, RuntimeFactory, run_attempt
 
 __all__ = ["InlineRunner"]
 
 
 class InlineRunner:
-    """Runs each attempt when it is submitted; ``poll`` hands out the outcomes."""
+    """Runs each attempt when it is submitted; ``poll`` hands out the outcomes. ``handlers``:
+    task class names whose attempts run a handler instead of ``handle()`` (looked up at each
+    attempt, so the mapping may change between two; the testing kit's mocks)."""
 
-    def __init__(self, project: Any, runtime_factory: RuntimeFactory | None = None) -> None:
+    def __init__(
+        self,
+        project: Any,
+        runtime_factory: RuntimeFactory | None = None,
+        handlers: Mapping[str, Handler] | None = None,
+    ) -> None:
         self.project = project
         self.runtime_factory = runtime_factory
+        self.handlers: Mapping[str, Handler] = {} if handlers is None else handlers
         self._finished: list[Outcome] = []
         self._closed = False
 
     def submit(self, attempt: Attempt) -> None:
         if self._closed:
             raise RuntimeError("the runner is closed")
-        self._finished.append(run_attempt(self.project, attempt, make_runtime=self.runtime_factory))
+        handler = self.handlers.get(attempt.name)
+        self._finished.append(run_attempt(self.project, attempt, make_runtime=self.runtime_factory, handler=handler))
 
     def submit_many(self, attempts: list[Attempt]) -> None:
         for attempt in attempts:

@@ -7,7 +7,8 @@ thing: deliver every recorded input again; requests already in the journal are
 checked (class by position) instead of decided again.
 
 Modules: ``run`` (the greenlet), ``requests`` (requests, decisions, non-determinism),
-``journal`` (reading a journal back), ``deadline`` (the decision time limit). May import
+``journal`` (reading a journal back), ``rebuild`` (a run rebuilt from its journal: the engine's
+and ``zenaton check``'s one way), ``deadline`` (the decision time limit). May import
 ``zenaton``, ``errors`` and ``models`` only: no store, no clock, no project loading.
 """
 
