@@ -8,15 +8,20 @@ import pytest
 from tests.cli_helpers import engine, isolated, project  # noqa: F401  (fixtures of the CLI tests)
 from tests.figures import FIGURES
 from tests.harness import Harness, flow_project
+from tests.postgres_server import _pg_shared_database, pg_clean_url, pg_server, pg_url  # noqa: F401  (fixtures)
 
 flow_project()  # puts the test project (flowlib) on sys.path before test modules import it
 
 
-@pytest.fixture(params=["sqlite", "sqlite-background", "memory"])
+@pytest.fixture(params=["sqlite", "sqlite-background", "memory", "postgres"])
 def harness(request: pytest.FixtureRequest, tmp_path) -> Iterator[Harness]:
-    """Each scenario on SQLite, on SQLite committing in the background as the daemon does, and in memory."""
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/zenaton.db"
-    h = Harness(url, background_commits=request.param == "sqlite-background")
+    """Each scenario on SQLite, on SQLite committing in the background as the daemon does, in memory,
+    and on PostgreSQL (an empty store; the engine asks for background commits, as the daemon does)."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_clean_url")
+    else:
+        url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/zenaton.db"
+    h = Harness(url, background_commits=request.param in ("sqlite-background", "postgres"))
     yield h
     h.close()
 

@@ -115,3 +115,55 @@ def pg_url(pg_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _pg_shared_database(pg_server: str) -> Iterator[str]:
+    """One database for the whole session, emptied before each test that uses it (pg_clean_url)."""
+    try:
+        import psycopg
+    except ImportError as error:
+        unavailable(f"psycopg is not installed ({error})")
+    name = f"zt_shared_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{pg_server}/{name}"
+    finally:
+        with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_clean_url(_pg_shared_database: str) -> str:
+    """A database whose zenaton tables (if any) are empty: the session's shared one, its rows
+    deleted (a few milliseconds, where CREATE DATABASE takes a few hundred). For tests that need
+    an empty store, not an empty database: migrations and refusals take pg_url.
+
+    Connections a failed test left open are ended first (a daemon lock must not outlive its
+    test), and a schema a failed test left altered (a trigger, a function, a check) is dropped:
+    the next store creates it again."""
+    import psycopg
+
+    with psycopg.connect(_pg_shared_database, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        (altered,) = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            "        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'zenaton' AND NOT t.tgisinternal)"
+            " + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'zenaton')"
+            " + (SELECT count(*) FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace"
+            "    JOIN pg_class c ON c.oid = k.conrelid"
+            "    WHERE n.nspname = 'zenaton' AND k.contype = 'c' AND c.relname <> 'schema_version')"
+        ).fetchone()
+        if altered:
+            conn.execute("DROP SCHEMA zenaton CASCADE")
+        tables = [row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'zenaton' AND tablename != 'schema_version'"
+        )]
+        with conn.transaction():
+            for table in tables:
+                conn.execute(f'DELETE FROM zenaton."{table}"')
+    return _pg_shared_database

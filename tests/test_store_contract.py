@@ -9,6 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.postgres_server import _pg_shared_database, pg_clean_url, pg_server  # noqa: F401  (fixtures)
 from tests.store_helpers import apply, claim_tasks, next_wakeup
 from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
 from zenaton_runtime.models import (
@@ -34,9 +35,15 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Any, clock: Clock) -> Iterator[Store]:
-    s: Store = MemoryStore(now=clock) if request.param == "memory" else SQLiteStore(tmp_path / "z.db", now=clock)
+    s: Store
+    if request.param == "postgres":
+        from zenaton_runtime.store.postgres import PostgresStore
+
+        s = PostgresStore(request.getfixturevalue("pg_clean_url"), now=clock)  # an empty store
+    else:
+        s = MemoryStore(now=clock) if request.param == "memory" else SQLiteStore(tmp_path / "z.db", now=clock)
     yield s
     s.close()
 

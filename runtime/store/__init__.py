@@ -1,8 +1,8 @@
 """The Store protocol: records and bytes, nothing that knows a Workflow class.
 
-One module per backend (``memory``, ``sqlite``); ``open_store(url)`` picks one. Every write
-the engine makes for a step is a typed op (``ops.py``) in one ``Batch``, which
-``commit_step`` applies atomically with the claim of the next tasks: all of it is durable,
+One module per backend (``memory``, ``sqlite``, ``postgres``, and their helpers); ``open_store(url)``
+picks one. Every write the engine makes for a step is a typed op (``ops.py``) in one ``Batch``,
+which ``commit_step`` applies atomically with the claim of the next tasks: all of it is durable,
 or none of it. It returns a ``PendingCommit`` on every backend: landed at once, or (SQLite,
 when the engine allows it) still committing on a thread while the engine decides the next step.
 
@@ -40,7 +40,7 @@ from zenaton_runtime.models import (
 from zenaton_runtime.store.ops import UNSET, Batch, NewEntry, Op
 from zenaton_runtime.store.pending import PendingCommit
 
-__all__ = ["UNSET", "Batch", "NewEntry", "Op", "PendingCommit", "Store", "StoreReads", "open_store"]
+__all__ = ["UNSET", "Batch", "NewEntry", "Op", "PendingCommit", "Store", "StoreReads", "open_store", "redacted"]
 
 
 class StoreReads(Protocol):
@@ -188,7 +188,8 @@ class Store(StoreReads, Protocol):
 
 
 def open_store(url: str, *, now: Callable[[], float] = time.time, durability: str = "full") -> Store:
-    """``memory://`` or ``sqlite:///path/to/file.db`` (a relative path is relative to cwd)."""
+    """``memory://``, ``sqlite:///path/to/file.db`` (a relative path is relative to cwd) or
+    ``postgresql://user@host:port/database`` (also ``postgres://``; needs the postgres extra)."""
     from zenaton_runtime.errors import ConfigError
 
     if url.startswith("memory:"):
@@ -199,4 +200,33 @@ def open_store(url: str, *, now: Callable[[], float] = time.time, durability: st
         from zenaton_runtime.store.sqlite import SQLiteStore
 
         return SQLiteStore(url[len("sqlite:///") :], now=now, durability=durability)
-    raise ConfigError(f"unsupported store url {url!r} (use sqlite:///path or memory://)")
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg  # noqa: F401  (the extra's package: without it, say how to install it)
+        except ImportError:
+            raise ConfigError('the PostgreSQL store needs its extra: pip install "zenaton[postgres]"') from None
+        from zenaton_runtime.store.postgres import PostgresStore
+
+        return PostgresStore(url, now=now, durability=durability)
+    raise ConfigError(
+        f"unsupported store url {redacted(url)!r} (use sqlite:///path, postgresql://user@host/database or memory://)"
+    )
+
+
+def redacted(url: str) -> str:
+    """The url with its password, if any, replaced by ``***``: what logs and views may show."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    credentials, at, host = authority.rpartition("@")
+    if at and ":" in credentials:
+        credentials = credentials.split(":", 1)[0] + ":***"
+    query = ""
+    if "?" in path:
+        path, _, query = path.partition("?")
+        query = "?" + "&".join(
+            f"{key}=***" if key.lower() == "password" else f"{key}{eq}{value}"
+            for key, eq, value in (part.partition("=") for part in query.split("&"))
+        )
+    return f"{scheme}{sep}{credentials}{at}{host}{slash}{path}{query}"

@@ -1,0 +1,384 @@
+"""The PostgreSQL backend: one database shared by the daemon, the CLI, scripts, task workers
+and the dashboard (``postgresql://user@host:port/database``).
+
+One connection per store object (psycopg 3, autocommit): reads are single statements, writers
+run ``BEGIN`` ... ``COMMIT`` through ``_write``, and a step's commit (``commit_step``) is one
+such transaction with the claim of the next tasks (``postgres_commit.py``). A deadlock or a
+serialization failure is retried here with a short backoff; any other database error is a
+StoreError naming the server, never a traceback. A connection found broken is opened again on
+the next call. ``durability="full"`` commits with ``synchronous_commit = on``; ``"fast"`` with
+``off`` (a server crash may lose the last commits, never corrupt the database).
+
+The tables live in the schema ``zenaton`` (see ``postgres_schema.py``), the same tables as
+SQLite's. Rows read back as records through ``sqlite_rows.py``: the same columns, the same
+records. Other processes' writes reach ``changes()`` by LISTEN/NOTIFY (``postgres_changes.py``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
+
+from zenaton_runtime.errors import ConfigError, NotFoundError, StoreError
+from zenaton_runtime.models import InboxItem, InboxKind, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, Timer
+from zenaton_runtime.store.ops import NewEntry
+from zenaton_runtime.store.postgres_changes import NOTIFY, Notifications
+from zenaton_runtime.store.postgres_commit import PostgresStepCommits
+from zenaton_runtime.store.postgres_monitoring import PostgresMonitoring
+from zenaton_runtime.store.postgres_rewind import PostgresRewind
+from zenaton_runtime.store.postgres_schedules import PostgresSchedules
+from zenaton_runtime.store.postgres_schema import (
+    DAEMON_LOCK,
+    LATEST,
+    OPEN_TASK,
+    QUEUED_TASK,
+    RUNNING_INSTANCE,
+    SCHEMA,
+    Connection,
+    ForeignSchema,
+    current_version,
+    migrate,
+)
+from zenaton_runtime.store.postgres_writer import Writer
+from zenaton_runtime.store.sqlite_rows import (
+    ENTRIES,
+    INBOX_COLS,
+    INSTANCE_COLS,
+    JOURNAL_COLS,
+    TASK_COLS,
+    inbox_row,
+    instance_row,
+    task_row,
+)
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
+RETRIES = 20  # deadlocks and serialization failures, tried again with a growing pause
+# Transient: the whole transaction was rolled back and may simply run again.
+TRANSIENT = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
+
+
+class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, PostgresMonitoring):
+    """The Store protocol over one PostgreSQL database."""
+
+    def __init__(self, url: str, *, now: Callable[[], float] = time.time, durability: str = "full"):
+        if durability not in ("full", "fast"):
+            raise ConfigError(f"unknown store durability {durability!r} (use 'full' or 'fast')")
+        self.url = url
+        self.where = describe(url)
+        self.now = now
+        self.durability = durability
+        self._other_writes = 0  # this store's writes other than steps and heartbeats
+        self._reconnects = 0  # a new connection may have missed notifications: a change too
+        self._notifications = Notifications()
+        self._daemon_lock = False  # this store is a daemon's: it holds DAEMON_LOCK (see recover)
+        self._conn = self._connect()
+        try:
+            self._setup()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- plumbing ------------------------------------------------------------
+    def _connect(self) -> Connection:
+        settings = _settings(self.url)
+        options: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in settings:
+            options["connect_timeout"] = CONNECT_TIMEOUT
+        if "application_name" not in settings:
+            options["application_name"] = "zenaton"
+        try:
+            conn = psycopg.connect(self.url, **options)
+        except psycopg.Error as e:
+            raise StoreError(f"cannot connect to the PostgreSQL store at {self.where}: {_reason(e)}") from None
+        try:
+            conn.execute(f"SET search_path = {SCHEMA}")
+            conn.execute("SET client_encoding = 'UTF8'")
+            conn.execute("SET synchronous_commit = " + ("on" if self.durability == "full" else "off"))
+        except psycopg.Error as e:
+            conn.close()
+            raise StoreError(f"cannot set up the PostgreSQL store at {self.where}: {_reason(e)}") from None
+        return conn
+
+    def _setup(self) -> None:
+        c = self._conn
+        try:
+            encoding = str(c.execute("SHOW server_encoding").fetchone()[0])  # type: ignore[index]
+            if encoding.upper() not in ("UTF8", "UTF-8"):
+                raise StoreError(
+                    f"the PostgreSQL store at {self.where} uses the encoding {encoding}; zenaton needs a UTF8 database"
+                )
+            version = current_version(c)
+            if version is not None and version > LATEST:
+                raise StoreError(
+                    f"the PostgreSQL store at {self.where} has schema version {version}, newer than this "
+                    f"zenaton ({LATEST}); upgrade zenaton"
+                )
+            if version != LATEST:
+                try:
+                    migrate(c)
+                except ForeignSchema as e:
+                    raise StoreError(
+                        f"the schema {SCHEMA!r} of {self.where} holds tables of another application "
+                        f"({', '.join(e.tables[:5])}) and no {SCHEMA}.schema_version table; refusing to use it"
+                    ) from None
+                except pg_errors.InsufficientPrivilege as e:
+                    raise StoreError(
+                        f"the PostgreSQL store at {self.where} needs its tables created or migrated (version "
+                        f"{version or 0}, this zenaton needs {LATEST}), and this role may not: {_reason(e)}. "
+                        "Open it once with a role that may create them (docs/postgresql.md)"
+                    ) from None
+        except psycopg.Error as e:
+            raise StoreError(f"cannot open the PostgreSQL store at {self.where}: {_reason(e)}") from None
+
+    def _connection(self) -> Connection:
+        """The store's connection, opened again if it was lost (the server restarted, a network
+        cut): listening again, holding the daemon lock again, and counted as a change."""
+        conn = self._conn
+        if not conn.closed and not conn.broken:
+            return conn
+        conn.close()
+        self._conn = self._connect()
+        self._reconnects += 1
+        if self._notifications.listening:
+            self._notifications.listen(self._conn)
+        if self._daemon_lock:
+            self._daemon_lock = False
+            self._take_daemon_lock()
+        return self._conn
+
+    def _error(self, e: psycopg.Error) -> StoreError:
+        if isinstance(e, psycopg.DataError) and "NUL" in str(e):
+            return StoreError(f"store {self.where}: text with a NUL character cannot be stored in PostgreSQL")
+        return StoreError(f"store {self.where}: {_reason(e)}")
+
+    def _read(self, sql: str, params: Any = ()) -> list[Any]:
+        """One statement; a read on a connection that just broke is tried once on a new one."""
+        for attempt in (1, 2):
+            try:
+                return self._connection().execute(sql, params).fetchall()
+            except psycopg.OperationalError as e:
+                if attempt == 2 or not self._conn.broken:
+                    raise self._error(e) from None
+            except psycopg.Error as e:
+                raise self._error(e) from None
+        raise AssertionError("unreachable")
+
+    def _write(self, fn: Callable[[Writer], T], *, notify: bool = True) -> T:
+        """``fn`` and the Writer's gathered rows in one transaction, tried again after a deadlock.
+        ``notify``: a change other stores' ``changes()`` must see (NOTIFY, delivered at COMMIT)."""
+        delay = 0.002
+        for attempt in range(1, RETRIES + 1):
+            conn = self._connection()
+            try:
+                with conn.transaction():
+                    writer = Writer(conn, self.now)
+                    result = fn(writer)
+                    writer.flush()
+                    if notify:
+                        conn.execute(NOTIFY)
+                return result
+            except TRANSIENT as e:
+                if attempt == RETRIES:
+                    raise self._error(e) from None
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.1)
+            except psycopg.Error as e:
+                raise self._error(e) from None
+            finally:
+                if notify:
+                    self._other_writes += 1  # after the commit (or its failure): never before it
+        raise AssertionError("unreachable")
+
+    # -- clients -------------------------------------------------------------
+    def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
+        self._write(lambda w: w.create_instance(instance, started, task, skip_duplicate=False))
+
+    def create_instances(self, records: list[tuple[Instance, NewEntry, TaskRecord | None]]) -> list[bool]:
+        return self._write(lambda w: [w.create_instance(*r, skip_duplicate=True) for r in records])
+
+    def get_instance(self, instance_id: str) -> Instance | None:
+        if not storable(instance_id):
+            return None
+        rows = self._read(f"SELECT {INSTANCE_COLS} FROM instances WHERE id = %s", (instance_id,))
+        return instance_row(rows[0]) if rows else None
+
+    def list_instances(
+        self,
+        *,
+        env: str | None = None,
+        name: str | None = None,
+        status: InstanceStatus | None = None,
+        custom_id: str | None = None,
+        kind: str | None = None,
+        id_prefix: str | None = None,
+        parent_id: str | None = None,
+        limit: int | None = None,
+        before: str | None = None,
+    ) -> list[Instance]:
+        """Matching instances, newest first (created_at, then insertion order); ``before``: older
+        than that instance in this order (a range of the created_at index, never an OFFSET)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("env", env),
+            ("name", name),
+            ("custom_id", custom_id),
+            ("parent_id", parent_id),
+            ("status", None if status is None else InstanceStatus(status).value),
+            ("kind", None if kind is None else Kind(kind).value),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        if id_prefix:
+            clauses.append("id >= %s AND left(id, %s) = %s")
+            params += [id_prefix, len(id_prefix), id_prefix]
+        if before is not None:
+            clauses.append("(created_at, ord) < (SELECT created_at, ord FROM instances WHERE id = %s)")
+            params.append(before)
+        if not all(storable(p) for p in params if isinstance(p, str)):
+            return []  # nothing stored holds a NUL character
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        params.append(None if limit is None else max(limit, 0))
+        sql = f"SELECT {INSTANCE_COLS} FROM instances{where} ORDER BY created_at DESC, ord DESC LIMIT %s"
+        return [instance_row(r) for r in self._read(sql, params)]
+
+    def journal(self, instance_id: str, after_seq: int = 0) -> list[JournalEntry]:
+        if not storable(instance_id):
+            return []
+        rows = self._read(
+            f"SELECT {JOURNAL_COLS} FROM journal WHERE instance_id = %s AND seq > %s ORDER BY seq",
+            (instance_id, after_seq),
+        )
+        return [JournalEntry(r[0], r[1], ENTRIES[r[2]], *r[3:]) for r in rows]
+
+    def tasks_of(self, instance_id: str) -> list[TaskRecord]:
+        if not storable(instance_id):
+            return []
+        rows = self._read(f"SELECT {TASK_COLS} FROM tasks WHERE instance_id = %s ORDER BY ord", (instance_id,))
+        return [task_row(r) for r in rows]
+
+    def open_tasks_of(self, instance_id: str) -> list[TaskRecord]:
+        if not storable(instance_id):
+            return []
+        rows = self._read(
+            f"SELECT {TASK_COLS} FROM tasks WHERE instance_id = %s AND {OPEN_TASK} ORDER BY ord", (instance_id,)
+        )
+        return [task_row(r) for r in rows]
+
+    def post(self, instance_id: str, kind: InboxKind, name: str | None = None, data: str | None = None) -> int:
+        if not storable(instance_id):
+            raise NotFoundError(f"no instance with id {instance_id!r}")
+        return self._write(lambda w: w.post(instance_id, kind, name, data))
+
+    def get_instances(self, instance_ids: list[str]) -> dict[str, Instance]:
+        ids = [i for i in instance_ids if storable(i)]
+        if not ids:
+            return {}
+        rows = self._read(f"SELECT {INSTANCE_COLS} FROM instances WHERE id = ANY(%s)", (ids,))
+        return {row[0]: instance_row(row) for row in rows}
+
+    def inboxes(self, instance_ids: list[str]) -> dict[str, list[InboxItem]]:
+        found: dict[str, list[InboxItem]] = {i: [] for i in instance_ids}
+        ids = [i for i in instance_ids if storable(i)]
+        if ids:
+            rows = self._read(f"SELECT {INBOX_COLS} FROM inbox WHERE instance_id = ANY(%s) ORDER BY id", (ids,))
+            for row in rows:
+                found[row[1]].append(inbox_row(row))
+        return found
+
+    def inbox(self, instance_id: str) -> list[InboxItem]:
+        if not storable(instance_id):
+            return []
+        rows = self._read(f"SELECT {INBOX_COLS} FROM inbox WHERE instance_id = %s ORDER BY id", (instance_id,))
+        return [inbox_row(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        result = {s.value: 0 for s in InstanceStatus}
+        for status, n in self._read("SELECT status, count(*) FROM instances GROUP BY status"):
+            result[status] = n
+        result["tasks_queued"] = self._read(f"SELECT count(*) FROM tasks WHERE {QUEUED_TASK}")[0][0]
+        return result
+
+    # -- daemon --------------------------------------------------------------
+    def ready_instances(self, limit: int) -> list[str]:
+        rows = self._read("SELECT id FROM instances WHERE ready ORDER BY created_at, ord LIMIT %s", (max(limit, 0),))
+        return [r[0] for r in rows]
+
+    def due_timers(self, now: float, limit: int) -> list[Timer]:
+        """Timers with fire_at <= now, earliest first; they stay until deleted."""
+        rows = self._read(
+            "SELECT instance_id, position, fire_at FROM timers WHERE fire_at <= %s"
+            " ORDER BY fire_at, instance_id, position LIMIT %s",
+            (now, max(limit, 0)),
+        )
+        return [Timer(*r) for r in rows]
+
+    def next_due(self, after: float) -> float | None:
+        times = self._read(
+            "SELECT (SELECT min(fire_at) FROM timers WHERE fire_at > %s),"
+            f" (SELECT min(run_at) FROM tasks WHERE {QUEUED_TASK} AND run_at > %s AND {RUNNING_INSTANCE}),"
+            " (SELECT min(next_fire) FROM schedules WHERE next_fire > %s)",
+            (after, after, after),
+        )[0]
+        return min((t for t in times if t is not None), default=None)
+
+    def recover(self) -> int:
+        """Running tasks back to queued. Only a daemon calls it, as it starts (and as it stops):
+        it first takes the database's daemon lock (a session advisory lock, released when the
+        connection ends, even on kill -9), so that a second daemon on the same database stops
+        with an error instead of re-queueing the tasks the first one runs."""
+        self._take_daemon_lock()
+        requeue = f"UPDATE tasks SET status = 'queued' WHERE {OPEN_TASK} AND status = 'running'"
+        return self._write(lambda w: w.c.execute(requeue).rowcount)
+
+    def _take_daemon_lock(self) -> None:
+        if self._daemon_lock:
+            return
+        row = self._read("SELECT pg_try_advisory_lock(%s)", (DAEMON_LOCK,))
+        if not row[0][0]:
+            raise StoreError(
+                f"another zenaton daemon is running on the PostgreSQL store at {self.where}: "
+                "run one daemon per database (several daemons sharing one come later)"
+            )
+        self._daemon_lock = True
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def storable(text: str) -> bool:
+    """PostgreSQL text holds no NUL character: an id with one names nothing stored."""
+    return "\x00" not in text
+
+
+def _settings(url: str) -> dict[str, Any]:
+    try:
+        return conninfo_to_dict(url)
+    except psycopg.Error as e:
+        from zenaton_runtime.store import redacted
+
+        raise ConfigError(f"invalid PostgreSQL store url: {_reason(e).replace(url, redacted(url))}") from None
+
+
+def describe(url: str) -> str:
+    """Where the store is, for messages: host:port/database, never a password."""
+    settings = _settings(url)
+    host = str(settings.get("host") or settings.get("hostaddr") or "localhost")
+    port = settings.get("port")
+    database = settings.get("dbname") or settings.get("user") or ""
+    return f"{host}{f':{port}' if port else ''}/{database}"
+
+
+def _reason(error: psycopg.Error) -> str:
+    """The server's message, on one line."""
+    text = " ".join(line.strip() for line in str(error).strip().splitlines() if line.strip())
+    return text or type(error).__name__

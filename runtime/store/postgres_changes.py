@@ -1,0 +1,54 @@
+"""How a PostgreSQL store notices that other processes wrote (``Store.changes()``): LISTEN/NOTIFY.
+
+Every write other than a step's and a heartbeat (a dispatch, an inbox item, a schedule added,
+deleted or fired, tasks re-queued) sends ``NOTIFY zenaton`` in its own transaction: PostgreSQL
+delivers it when, and only if, that transaction commits. The store whose ``changes()`` is asked
+(the daemon's: only the engine's lookout asks) LISTENs on its connection from its first call, and
+counts the notifications other sessions sent. Reading them costs no query and no round trip:
+``consume_input`` takes what the server already pushed onto the socket, without blocking, and
+the notifications that arrive while a query runs are counted as psycopg reads them. A store
+that never asks, a client's, never listens, so its connection never holds a backlog of them.
+
+A notification travels on its own: it may reach the daemon a moment after the client's commit
+returned. The lookout's look at least once a second bounds what a late one costs (a delay).
+The connection's socket also becomes readable when one arrives: what a later slice needs to
+wake an idle daemon at once instead of at its next poll.
+"""
+
+from __future__ import annotations
+
+from psycopg import Notify
+
+from zenaton_runtime.store.postgres_schema import Connection
+
+CHANNEL = "zenaton"
+NOTIFY = f"NOTIFY {CHANNEL}"
+
+
+class Notifications:
+    """The notifications of other sessions received on one connection, counted."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.listening = False
+        self._own_pid = 0
+
+    def listen(self, conn: Connection) -> None:
+        """LISTEN on ``conn`` (a new one after a reconnection): from now on, count."""
+        self._own_pid = conn.info.backend_pid
+        conn.add_notify_handler(self._on_notify)
+        conn.execute(f"LISTEN {CHANNEL}")
+        self.listening = True
+
+    def _on_notify(self, notify: Notify) -> None:
+        if notify.pid != self._own_pid:  # the store counts its own writes itself, at once
+            self.received += 1
+
+    def drain(self, conn: Connection) -> None:
+        """Count what the server already sent, without waiting (no query, no round trip)."""
+        with conn.lock:
+            pgconn = conn.pgconn
+            pgconn.consume_input()
+            while (notify := pgconn.notifies()) is not None:
+                if notify.be_pid != self._own_pid:
+                    self.received += 1

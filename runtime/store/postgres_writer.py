@@ -1,0 +1,456 @@
+"""Applying a Batch inside one open PostgreSQL transaction: each op type in one place,
+``OP_HANDLERS``.
+
+The Writer first locks the rows of the instances the batch refers to (``SELECT ... FOR UPDATE``,
+in id order), reading their journal length and what names their custom id. Holding these locks,
+it computes journal seqs without a race, and the ``ready`` flag it writes after consuming
+inbox items reads every item committed before it: a client's ``post`` (which inserts its item,
+then sets ``ready`` on the same row) either committed before the lock was granted, and is seen,
+or waits for this transaction and sets ``ready`` after it.
+
+Row writes are gathered and sent with one ``executemany`` per statement at ``flush()`` (psycopg
+pipelines them: one round trip each): journal rows, new instances without a custom id, new
+tasks, task updates, inbox and timer deletions, and each instance's changed columns as one
+UPDATE. Any other op flushes what is gathered first, so every op sees the effects of those
+before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
+from zenaton_runtime.models import (
+    UNFINISHED,
+    Entry,
+    InboxKind,
+    Instance,
+    InstanceStatus,
+    Kind,
+    Schedule,
+    TaskRecord,
+    TaskStatus,
+    Timer,
+)
+from zenaton_runtime.store.ops import (
+    UNSET,
+    AddSchedule,
+    AddTask,
+    AddTimer,
+    Append,
+    Batch,
+    CancelTasks,
+    ConsumeInbox,
+    CreateInstance,
+    DeleteTimer,
+    DeleteTimers,
+    NewEntry,
+    Op,
+    Post,
+    Rewind,
+    UpdateInstance,
+    UpdateTask,
+)
+from zenaton_runtime.store.postgres_schema import CUSTOM_ID_INDEX, CUSTOM_ID_TARGET, OPEN_TASK, Connection
+from zenaton_runtime.store.sqlite_rows import INSTANCE_COLS, JOURNAL_COLS, TASK_COLS, stored_value
+from zenaton_runtime.store.sqlite_schedules import SCHEDULE_COLS, schedule_values
+
+INSTANCE_MARKS = ", ".join(["%s"] * 15)
+TASK_MARKS = ", ".join(["%s"] * 10)
+JOURNAL_MARKS = ", ".join(["%s"] * 8)
+INSERT_INSTANCE = f"INSERT INTO instances ({INSTANCE_COLS}, ready, last_seq) VALUES ({INSTANCE_MARKS}, 1)"
+# A kill cancels the open tasks but the failed ones.
+CANCEL_LIVE_TASKS = (
+    f"UPDATE tasks SET status = 'cancelled' WHERE instance_id = %s AND {OPEN_TASK} AND status != 'failed'"
+)
+INSERT_SCHEDULE = (
+    f"INSERT INTO schedules ({SCHEDULE_COLS}) VALUES ({', '.join(['%s'] * len(SCHEDULE_COLS.split(',')))})"
+)
+_UNFINISHED = {s.value for s in UNFINISHED}
+
+
+class Writer:
+    """The ops of a Batch inside one open transaction of ``c``."""
+
+    def __init__(self, c: Connection, now: Callable[[], float]):
+        self.c = c
+        self.now = now
+        self.time = now()  # of the journal entries written: the transaction's, for them all
+        self.last_seq: dict[str, int] = {}
+        self.named: dict[str, tuple[str, str, str, str | None]] = {}  # id -> kind, env, name, custom id
+        self.moved: set[str] = set()
+        self.entries: list[tuple[Any, ...]] = []
+        self.new_instances: list[tuple[Any, ...]] = []
+        self.new_tasks: list[tuple[Any, ...]] = []
+        self.task_updates: list[tuple[Any, ...]] = []
+        self.inbox_deletes: list[tuple[int, str]] = []
+        self.timer_deletes: list[tuple[str, int]] = []
+        self.all_timer_deletes: list[tuple[str]] = []
+        self.ready_checks: list[tuple[str, str]] = []
+        self.instance_sets: dict[str, dict[str, Any]] = {}
+
+    def run(self, batch: Batch) -> None:
+        self._lock(batch)
+        for op in batch.ops:
+            kind = type(op)
+            if kind not in GATHERED_OPS:
+                self.flush()
+            OP_HANDLERS[kind](self, op)
+
+    def _lock(self, batch: Batch) -> None:
+        """Lock the rows of every instance the batch refers to, in one query, in id order (two
+        writers locking in the same order never deadlock), and read their journal length."""
+        ids: set[str] = set()
+        for op in batch.ops:
+            kind = type(op)
+            if kind is Append:
+                ids.add(op.entry.instance_id)  # type: ignore[union-attr]
+            elif kind is AddTask:
+                ids.add(op.task.instance_id)  # type: ignore[union-attr]
+            elif kind is AddTimer:
+                ids.add(op.timer.instance_id)  # type: ignore[union-attr]
+            elif kind is not CreateInstance and kind is not UpdateTask and kind is not AddSchedule:
+                ids.add(op.instance_id)  # type: ignore[union-attr]
+        wanted = sorted(i for i in ids if i not in self.last_seq)
+        if wanted:
+            self._read_locked(wanted)
+
+    def _read_locked(self, ids: list[str]) -> None:
+        rows = self.c.execute(
+            "SELECT id, last_seq, kind, env, name, custom_id FROM instances WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            (ids,),
+        ).fetchall()
+        for instance_id, last_seq, *named in rows:
+            self.last_seq[instance_id] = last_seq
+            self.named[instance_id] = tuple(named)
+
+    def flush(self) -> None:
+        """Send every gathered row write, in an order where each finds what it needs."""
+        c = self.c
+        if self.new_instances:
+            rows, self.new_instances = self.new_instances, []
+            self._insert(INSERT_INSTANCE, rows)
+        if self.new_tasks:
+            rows, self.new_tasks = self.new_tasks, []
+            self._insert(f"INSERT INTO tasks ({TASK_COLS}) VALUES ({TASK_MARKS})", rows)
+        if self.task_updates:
+            rows, self.task_updates = self.task_updates, []
+            with c.cursor() as cur:
+                cur.executemany(
+                    "UPDATE tasks SET status = coalesce(%s, status), retry_index = coalesce(%s, retry_index),"
+                    " run_at = coalesce(%s, run_at) WHERE id = %s",
+                    rows,
+                )
+                updated = cur.rowcount
+            if updated != len(rows):
+                ids = [r[3] for r in rows]
+                known = {r[0] for r in c.execute("SELECT id FROM tasks WHERE id = ANY(%s)", (ids,))}
+                missing = [i for i in ids if i not in known]
+                raise NotFoundError(f"no task with id {(missing or ['?'])[0]!r}")
+        if self.entries:
+            rows, self.entries = self.entries, []
+            self._insert(f"INSERT INTO journal ({JOURNAL_COLS}) VALUES ({JOURNAL_MARKS})", rows)
+        with c.cursor() as cur:
+            if self.inbox_deletes:
+                items, self.inbox_deletes = self.inbox_deletes, []
+                cur.executemany("DELETE FROM inbox WHERE id = %s AND instance_id = %s", items)
+            if self.timer_deletes:
+                timers, self.timer_deletes = self.timer_deletes, []
+                cur.executemany("DELETE FROM timers WHERE instance_id = %s AND position = %s", timers)
+            if self.all_timer_deletes:
+                owners, self.all_timer_deletes = self.all_timer_deletes, []
+                cur.executemany("DELETE FROM timers WHERE instance_id = %s", owners)
+            if self.ready_checks:
+                checks, self.ready_checks = self.ready_checks, []
+                cur.executemany(
+                    "UPDATE instances SET ready = EXISTS (SELECT 1 FROM inbox WHERE instance_id = %s) WHERE id = %s",
+                    checks,
+                )
+        for instance_id in self.moved:
+            self.instance_sets.setdefault(instance_id, {})["last_seq"] = self.last_seq[instance_id]
+        self.moved = set()
+        if self.instance_sets:
+            changes, self.instance_sets = self.instance_sets, {}
+            self._update_instances(changes)
+
+    def _insert(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            with self.c.cursor() as cur:
+                cur.executemany(sql, rows)
+        except pg_errors.UniqueViolation as e:  # a random id met twice: nothing of the batch is kept
+            raise StoreError(f"cannot insert: {_first_line(e)}") from e
+
+    def _update_instances(self, changes: dict[str, dict[str, Any]]) -> None:
+        """One UPDATE per instance, sent as one executemany per set of columns. Every instance
+        here was locked (``require``), so each exists."""
+        shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for instance_id, columns in changes.items():
+            shape = tuple(columns)
+            shapes.setdefault(shape, []).append((*columns.values(), instance_id))
+        for shape, rows in shapes.items():
+            sql = f"UPDATE instances SET {', '.join(f'{name} = %s' for name in shape)} WHERE id = %s"
+            try:
+                with self.c.cursor() as cur:
+                    cur.executemany(sql, rows)
+            except pg_errors.UniqueViolation as e:  # back to unfinished while its custom id is taken again
+                raise self._duplicate_among(shape, rows) from e
+
+    def _duplicate_among(self, shape: tuple[str, ...], rows: list[tuple[Any, ...]]) -> Exception:
+        """The custom-id clash behind a grouped update's unique violation, named from what the
+        lock read (the transaction is aborted: nothing more can be asked of it)."""
+        if "status" in shape:
+            at = shape.index("status")
+            for row in rows:
+                kind, env, name, custom_id = self.named.get(row[-1], ("", "", "", None))
+                if kind == Kind.WORKFLOW.value and custom_id is not None and row[at] in _UNFINISHED:
+                    return _duplicate(name, custom_id, env)
+        return StoreError("an instance update broke a uniqueness rule")
+
+    def require(self, instance_id: str) -> None:
+        if instance_id not in self.last_seq:
+            self._read_locked([instance_id])
+            if instance_id not in self.last_seq:
+                raise NotFoundError(f"no instance with id {instance_id!r}")
+
+    def create_instance(
+        self, instance: Instance, started: NewEntry, task: TaskRecord | None = None, *, skip_duplicate: bool
+    ) -> bool:
+        i = instance
+        kind = i.kind if type(i.kind) is Kind else Kind(i.kind)
+        status = i.status if type(i.status) is InstanceStatus else InstanceStatus(i.status)
+        if started.instance_id != i.id:
+            raise StoreError(f"started entry for {started.instance_id!r} given with instance {i.id!r}")
+        row = (
+            i.id,
+            kind.value,
+            i.name,
+            i.version,
+            i.custom_id,
+            i.env,
+            status.value,
+            i.data,
+            i.properties,
+            i.error,
+            i.parent_id,
+            i.parent_position,
+            i.created_at,
+            i.updated_at,
+            kind is Kind.WORKFLOW,
+        )
+        if kind is Kind.WORKFLOW and i.custom_id is not None and not status.finished:
+            self.flush()  # gathered status changes may free or take this custom id
+            if not self._insert_holding_custom_id(row, skip_duplicate):
+                return False
+        elif i.id in self.last_seq:
+            raise StoreError(f"cannot create instance {i.id!r}: it exists")
+        else:
+            self.new_instances.append(row)  # no custom id to check: inserted at flush, with the others
+        self.last_seq[i.id] = 0
+        self.named[i.id] = (kind.value, i.env, i.name, i.custom_id)
+        self.append(started)
+        self.moved.discard(i.id)  # inserted with last_seq = 1 already
+        if task is not None:
+            self.add_task(task)
+        return True
+
+    def _insert_holding_custom_id(self, row: tuple[Any, ...], skip_duplicate: bool) -> bool:
+        """Insert an unfinished workflow with a custom id; the partial unique index decides. With
+        ``skip_duplicate``, a taken id is False (ON CONFLICT on that index alone: any other
+        clash still fails); otherwise DuplicateInstanceError."""
+        name, custom_id, env = row[2], row[4], row[5]
+        try:
+            if skip_duplicate:
+                inserted = self.c.execute(
+                    f"{INSERT_INSTANCE} ON CONFLICT {CUSTOM_ID_TARGET} DO NOTHING RETURNING ord",
+                    row,
+                ).fetchone()
+                return inserted is not None
+            self.c.execute(INSERT_INSTANCE, row)
+        except pg_errors.UniqueViolation as e:
+            if e.diag.constraint_name == CUSTOM_ID_INDEX:
+                raise _duplicate(name, custom_id, env) from e
+            raise StoreError(f"cannot create instance {row[0]!r}: {_first_line(e)}") from e
+        return True
+
+    def append(self, entry: NewEntry) -> None:
+        self.require(entry.instance_id)
+        seq = self.last_seq[entry.instance_id] = self.last_seq[entry.instance_id] + 1
+        self.moved.add(entry.instance_id)
+        self.entries.append(
+            (
+                entry.instance_id,
+                seq,
+                stored_value(entry.type, Entry),
+                entry.position,
+                entry.name,
+                entry.data,
+                entry.properties,
+                self.time,
+            )
+        )
+
+    def update_instance(
+        self, instance_id: str, *, status: InstanceStatus | None = None, properties: Any = UNSET, error: Any = UNSET
+    ) -> None:
+        self.require(instance_id)
+        columns = self.instance_sets.setdefault(instance_id, {})
+        columns["updated_at"] = self.now()
+        if status is not None:
+            columns["status"] = stored_value(status, InstanceStatus)
+        if properties is not UNSET:
+            columns["properties"] = properties
+        if error is not UNSET:
+            columns["error"] = error
+
+    def add_task(self, task: TaskRecord) -> None:
+        t = task
+        self.require(t.instance_id)
+        self.new_tasks.append(
+            (
+                t.id,
+                t.instance_id,
+                t.position,
+                t.name,
+                t.data,
+                stored_value(t.status, TaskStatus),
+                t.retry_index,
+                t.attempts,
+                t.run_at,
+                t.created_at,
+            )
+        )
+
+    def update_task(
+        self,
+        task_id: str,
+        *,
+        status: TaskStatus | None = None,
+        retry_index: int | None = None,
+        run_at: float | None = None,
+    ) -> None:
+        value = None if status is None else stored_value(status, TaskStatus)
+        self.task_updates.append((value, retry_index, run_at, task_id))
+
+    def cancel_tasks(self, instance_id: str) -> None:
+        self.require(instance_id)
+        self.c.execute(CANCEL_LIVE_TASKS, (instance_id,))
+
+    def add_timer(self, timer: Timer) -> None:
+        """A timer replaces any timer at the same instance and position."""
+        self.require(timer.instance_id)
+        self.c.execute(
+            "INSERT INTO timers (instance_id, position, fire_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (instance_id, position) DO UPDATE SET fire_at = EXCLUDED.fire_at",
+            (timer.instance_id, timer.position, timer.fire_at),
+        )
+
+    def delete_timer(self, instance_id: str, position: int) -> None:
+        self.require(instance_id)
+        self.timer_deletes.append((instance_id, position))
+
+    def delete_timers(self, instance_id: str) -> None:
+        self.require(instance_id)
+        self.all_timer_deletes.append((instance_id,))
+
+    def consume_inbox(self, instance_id: str, item_ids: list[int]) -> None:
+        self.require(instance_id)
+        self.inbox_deletes += [(item_id, instance_id) for item_id in item_ids]
+        self.ready_checks.append((instance_id, instance_id))
+
+    def post(self, instance_id: str, kind: InboxKind, name: str | None = None, data: str | None = None) -> int:
+        """The item first, then the flag on the instance's row (see the module's docstring)."""
+        self.require(instance_id)
+        row = self.c.execute(
+            "INSERT INTO inbox (instance_id, kind, name, data, created_at) VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (instance_id, stored_value(kind, InboxKind), name, data, self.now()),
+        ).fetchone()
+        self.c.execute("UPDATE instances SET ready = true WHERE id = %s", (instance_id,))
+        return int(row[0]) if row is not None else 0
+
+    def rewind(self, instance_id: str, keep_through_seq: int, position: int) -> None:
+        self.require(instance_id)
+        self.flush()  # entries this batch appended so far get their rows (and seqs) first
+        c, params = self.c, (instance_id, keep_through_seq)
+        row = c.execute(
+            "SELECT coalesce(max(run), 0) + 1 FROM journal_archive WHERE instance_id = %s", (instance_id,)
+        ).fetchone()
+        run = int(row[0]) if row is not None else 1
+        c.execute(
+            f"INSERT INTO journal_archive (run, archived_at, {JOURNAL_COLS}) SELECT %s, %s, {JOURNAL_COLS}"
+            " FROM journal WHERE instance_id = %s AND seq > %s",
+            (run, self.now(), *params),
+        )
+        c.execute("DELETE FROM journal WHERE instance_id = %s AND seq > %s", params)
+        self.last_seq[instance_id] = min(self.last_seq[instance_id], keep_through_seq)
+        self.moved.add(instance_id)
+        c.execute(
+            f"UPDATE tasks SET status = 'cancelled' WHERE instance_id = %s AND position >= %s AND {OPEN_TASK}",
+            (instance_id, position),
+        )
+        c.execute("DELETE FROM timers WHERE instance_id = %s AND position >= %s", (instance_id, position))
+        c.execute(
+            "UPDATE instances SET parent_position = NULL WHERE parent_id = %s AND parent_position >= %s",
+            (instance_id, position),
+        )
+
+    def add_schedule(self, schedule: Schedule) -> None:
+        """A schedule's row: a workflow's ``schedule()`` in its step's batch, or a client's ``add_schedule``."""
+        try:
+            self.c.execute(INSERT_SCHEDULE, schedule_values(schedule))
+        except pg_errors.UniqueViolation as e:  # a random id met twice: nothing of the batch is kept
+            raise StoreError(f"cannot add schedule {schedule.id!r}: {_first_line(e)}") from e
+
+
+def _create_child(w: Writer, op: CreateInstance) -> None:
+    try:
+        w.create_instance(op.instance, op.started, op.task, skip_duplicate=False)
+    except DuplicateInstanceError as e:  # taken after the step checked it: the step decides again
+        raise StoreError(f"{e}: taken after the step decided; it is decided again") from e
+
+
+def _update_instance(w: Writer, op: UpdateInstance) -> None:
+    w.update_instance(op.instance_id, status=op.status, properties=op.properties, error=op.error)
+
+
+def _update_task(w: Writer, op: UpdateTask) -> None:
+    w.update_task(op.task_id, status=op.status, retry_index=op.retry_index, run_at=op.run_at)
+
+
+def _post(w: Writer, op: Post) -> None:
+    w.post(op.instance_id, op.kind, op.name, op.data)
+
+
+# Each op type interpreted in one place.
+OP_HANDLERS: dict[type[Op], Callable[[Writer, Any], object]] = {
+    CreateInstance: _create_child,
+    Append: lambda w, op: w.append(op.entry),
+    UpdateInstance: _update_instance,
+    AddTask: lambda w, op: w.add_task(op.task),
+    UpdateTask: _update_task,
+    CancelTasks: lambda w, op: w.cancel_tasks(op.instance_id),
+    AddTimer: lambda w, op: w.add_timer(op.timer),
+    DeleteTimer: lambda w, op: w.delete_timer(op.instance_id, op.position),
+    DeleteTimers: lambda w, op: w.delete_timers(op.instance_id),
+    ConsumeInbox: lambda w, op: w.consume_inbox(op.instance_id, op.item_ids),
+    Post: _post,
+    Rewind: lambda w, op: w.rewind(op.instance_id, op.keep_through_seq, op.position),
+    AddSchedule: lambda w, op: w.add_schedule(op.schedule),
+}
+# Ops whose rows are gathered for the flush; the others write at once, after a flush.
+GATHERED_OPS = frozenset(
+    {CreateInstance, Append, UpdateInstance, AddTask, UpdateTask, ConsumeInbox, DeleteTimer, DeleteTimers}
+)
+
+
+def _duplicate(name: str, custom_id: str, env: str) -> DuplicateInstanceError:
+    return DuplicateInstanceError(
+        f"workflow {name!r} already has an unfinished instance with id {custom_id!r} (env {env!r})"
+    )
+
+
+def _first_line(error: psycopg.Error) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
