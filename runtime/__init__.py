@@ -13,6 +13,10 @@ as ``tests/test_layers.py`` checks:
 - ``engine``: one engine step: activations, the decision applier, group commit;
 - ``client``: what scripts and the CLI do: dispatch, control requests, inspect views
   (of the engine, only the pure plan of a rewind);
+- ``check``: stored journals replayed against the project's current code, running nothing and
+  writing nothing (``zenaton check``, ``zenaton export``);
+- ``testing``: the testing kit behind ``zenaton.testing``: the engine in-process on a memory store
+  with a fake clock;
 - ``daemon``, ``pidlock``: the daemon's wiring (engine + pool + reload, its record in the
   store), one per store.
 

@@ -20,6 +20,8 @@ ALLOWED: dict[str, set[str]] = {
     "pool": {"errors", "models", "project", "timing"},
     "engine": {"errors", "models", "project", "replay", "store", "instances", "timing", "pool"},
     "client": {"errors", "models", "project", "store", "instances", "timing", "engine.rewind_plan"},
+    "check": {"errors", "models", "project", "replay", "store", "timing"},
+    "testing": {"errors", "models", "project", "replay", "store", "instances", "timing", "pool", "engine", "client", "check"},
     "pidlock": {"errors", "project"},
     "sdnotify": set(),
     "daemon": {"errors", "models", "project", "store", "timing", "pool", "engine", "pidlock", "sdnotify"},
@@ -93,3 +95,14 @@ def test_no_import_cycle_between_modules() -> None:
     for module in sorted(graph):
         if module not in state:
             assert visit(module, []) is None
+
+
+SDK = RUNTIME.parent / "zenaton"
+
+
+def test_the_sdk_imports_the_engine_only_lazily() -> None:
+    """No module of the SDK (zenaton.testing included) imports zenaton_runtime at module level:
+    only inside functions (a plain script's client runtime, the testing kit's names when first
+    used) or for type checkers (``if TYPE_CHECKING:``)."""
+    wrong = {path.relative_to(SDK.parent).as_posix(): found for path in SDK.rglob("*.py") if (found := _imports(path))}
+    assert wrong == {}

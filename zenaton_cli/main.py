@@ -12,7 +12,7 @@ import click
 from zenaton.exceptions import ExternalError
 from zenaton_runtime.errors import ZenatonError
 
-from .commands import backup, control, daemon, dashboard, doctor, errors, init, instances, schedules, service
+from .commands import backup, check, control, daemon, dashboard, doctor, errors, init, instances, schedules, service
 from .render import error_line
 from .state import State
 
@@ -55,6 +55,8 @@ cli.add_command(control.kill)
 cli.add_command(control.retry)
 cli.add_command(control.send_event)
 cli.add_command(control.rewind)
+cli.add_command(check.export)
+cli.add_command(check.check)
 cli.add_command(schedules.schedule)
 cli.add_command(schedules.schedules)
 cli.add_command(schedules.unschedule)

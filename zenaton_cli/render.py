@@ -391,3 +391,48 @@ def doctor_report(checks: list[tuple[str, str, str]]) -> None:
     for name, verdict, detail in checks:
         style = VERDICT_STYLES.get(verdict, "")
         out.print(f"[{style}]{verdict:<4}[/{style}] {name:<9} {escape(one_line(detail))}")
+
+
+# -- check: will running instances survive the code on disk? -----------------------------------
+
+
+def check_report(view: dict[str, Any]) -> None:
+    """`zenaton check`: per workflow, how many replay cleanly and each one that would break."""
+    what = f"{len(view['files'])} exported journal(s)" if view["files"] else f"{view['checked']:,} instance(s) of env"
+    where = "" if view["files"] else f" {escape(str(view['env']))}"
+    out.print(f"checked {what}{where} against the code in {escape(view['project'])} ({view['seconds']:.2f} s)")
+    if not view["classes"]:
+        out.print("  nothing to check: no unfinished workflow instance")
+    for item in view["classes"]:
+        counts = [f"{item['clean']:,} replay cleanly"]
+        if item["broken"]:
+            counts.append(f"[red]{item['broken']:,} would break[/red]")
+        if item["still_failing"]:
+            counts.append(f"[yellow]{item['still_failing']:,} still failing[/yellow]")
+        out.print(f"  [bold]{escape(item['name'])}[/bold]  " + ", ".join(counts))
+        for instance in item["instances"]:
+            label = instance.get("file") or instance["id"]
+            custom = f"  {instance['custom_id']}" if instance["custom_id"] is not None else ""
+            version = f"  {instance['version']}" if instance["version"] else ""
+            if instance["journal"] is not None:
+                reason = (
+                    f"position {instance['position']}: the journal holds {instance['journal']}, "
+                    f"the code asks for {instance['code']}"
+                )
+            else:
+                reason = instance["error"] or ""
+            style = "red" if instance["outcome"] == "broken" else "yellow"
+            out.print(
+                f"    [{style}]{instance['outcome']}[/{style}]  {escape(label)}{escape(custom)}{escape(version)}  "
+                f"{instance['status']}  {escape(one_line(reason))}"
+            )
+    if view["broken"]:
+        out.print(
+            f"[red]{view['broken']:,} would break[/red]: on this code the daemon would pause "
+            f"{'it' if view['broken'] == 1 else 'them'} with the error shown (see docs/changing-code.md)"
+        )
+    elif view["checked"]:
+        out.print(
+            "[green]every one replays cleanly[/green]"
+            + (" (some still fail as before)" if view["still_failing"] else "")
+        )
