@@ -23,7 +23,7 @@ from zenaton_runtime.pool.inline import InlineRunner
 from zenaton_cli.main import cli
 
 ZENATON = Path(sys.executable).parent / "zenaton"
-ENV_VARS = ("ZENATON_APP_ID", "ZENATON_API_TOKEN", "ZENATON_APP_ENV")
+ENV_VARS = ("ZENATON_APP_ID", "ZENATON_API_TOKEN", "ZENATON_APP_ENV", "ZENATON_STORE_URL")
 TEMPLATE_MODULES = ("boot", "workflows", "tasks", "events", "dispatch_welcome")
 ADA = '{"email": "ada@example.com", "slack_id": "U1"}'
 BOB = '{"email": "bob@example.com", "slack_id": "U2"}'

@@ -19,11 +19,13 @@ FLOWPROJ = Path(__file__).parent / "fixtures" / "flowproj"
 ZENATON = str(Path(sys.executable).parent / "zenaton")
 
 
-def make_project(tmp_path: Path, *, concurrency: int = 2, grace: float = 10.0) -> Path:
+def make_project(tmp_path: Path, *, concurrency: int = 2, grace: float = 10.0, store_url: str | None = None) -> Path:
+    """A copy of the test project; ``store_url`` (default: the project's SQLite file) goes in zenaton.toml."""
     root = tmp_path / "proj"
     shutil.copytree(FLOWPROJ, root, ignore=shutil.ignore_patterns("__pycache__"))
+    store = f'\n[store]\nurl = "{store_url}"\n' if store_url else ""
     (root / "zenaton.toml").write_text(
-        f'[project]\nname = "e2e"\nenv = "dev"\n\n[daemon]\nconcurrency = {concurrency}\nstop_grace = {grace}\n'
+        f'[project]\nname = "e2e"\nenv = "dev"\n\n[daemon]\nconcurrency = {concurrency}\nstop_grace = {grace}\n{store}'
     )
     (root / "gates").mkdir()
     return root
@@ -33,6 +35,7 @@ def project_env(root: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(FLOW_LOG=str(root / "flow.log"), FLOW_GATES=str(root / "gates"), FLOW_SIGNAL=str(root / "signal"))
     env.pop("ZENATON_APP_ENV", None)
+    env.pop("ZENATON_STORE_URL", None)
     return env
 
 

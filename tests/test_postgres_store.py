@@ -529,3 +529,20 @@ def test_a_step_that_fails_is_rolled_back_whole(pg_clean_url: str) -> None:
                 conn.execute("ALTER TABLE zenaton.journal DROP CONSTRAINT short")
     finally:
         s.close()
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+def test_zenaton_store_url_overrides_the_file(tmp_path) -> None:
+    from zenaton_runtime.project.config import load_config
+
+    (tmp_path / "zenaton.toml").write_text('[store]\nurl = "postgresql://zen@db.example/shop"\n')
+    assert load_config(tmp_path, environ={}).store_url == "postgresql://zen@db.example/shop"
+    url = "postgresql://other@127.0.0.1:6543/elsewhere"
+    assert load_config(tmp_path, environ={"ZENATON_STORE_URL": url}).store_url == url
+    (tmp_path / ".env").write_text("ZENATON_STORE_URL=postgres://from@dotenv/db\n")
+    assert load_config(tmp_path, environ={}).store_url == "postgres://from@dotenv/db"  # .env, then the file
+    assert load_config(tmp_path, environ={"ZENATON_STORE_URL": url}).store_url == url  # the environment first
+    relative = load_config(tmp_path, environ={"ZENATON_STORE_URL": "sqlite:///state/z.db"}).store_url
+    assert relative == f"sqlite:///{tmp_path.resolve()}/state/z.db"  # relative to the project, as in the file

@@ -1,7 +1,8 @@
 """zenaton.toml + environment + .env, resolved into one frozen Config.
 
 Precedence for the app id, token and environment (as the original agent read
-them): process environment, then the project's .env, then zenaton.toml.
+them), and for the store's url (ZENATON_STORE_URL): process environment, then the
+project's .env, then zenaton.toml.
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def load_config(
         boot=given.boot or get("project", "boot"),
         module=get("project", "module"),
         timezone=get("project", "timezone"),
-        store_url=absolute_store_url(get("store", "url"), root),
+        store_url=absolute_store_url(setting("ZENATON_STORE_URL", get("store", "url")), root),
         durability=durability,
         concurrency=concurrency,
         reload=get("daemon", "reload"),
