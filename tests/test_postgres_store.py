@@ -489,14 +489,19 @@ def test_a_post_committed_while_the_daemon_waits_keeps_the_instance_ready(pg_cle
 # -- one daemon per database ---------------------------------------------------------------------
 
 
-def test_a_second_daemon_on_the_same_database_is_refused(pg_clean_url: str) -> None:
+def test_a_second_daemon_on_the_same_database_is_refused(pg_clean_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("zenaton_runtime.store.postgres.DAEMON_LOCK_PATIENCE", 0.3)
     first, second = PostgresStore(pg_clean_url), PostgresStore(pg_clean_url)
     try:
         assert first.recover() == 0
         assert first.recover() == 0  # its own lock, again (the daemon recovers as it stops too)
         with pytest.raises(StoreError, match="another zenaton daemon is running.*one daemon per database"):
             second.recover()
-        first.close()
+        started_at = time.monotonic()
+        with pytest.raises(StoreError):
+            second.recover()
+        assert time.monotonic() - started_at >= 0.3  # it waited for a dying session's lock first
+        threading.Timer(0.1, first.close).start()  # the first one's session ends while the second waits
         assert second.recover() == 0  # released with the connection, as after a kill -9
     finally:
         first.close()

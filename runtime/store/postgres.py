@@ -60,6 +60,7 @@ from zenaton_runtime.store.sqlite_rows import (
 T = TypeVar("T")
 
 CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
+DAEMON_LOCK_PATIENCE = 3.0  # seconds a starting daemon waits for the lock of one that just died
 RETRIES = 20  # deadlocks and serialization failures, tried again with a growing pause
 # Transient: the whole transaction was rolled back and may simply run again.
 TRANSIENT = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
@@ -341,14 +342,19 @@ class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, Post
         return self._write(lambda w: w.c.execute(requeue).rowcount)
 
     def _take_daemon_lock(self) -> None:
+        """The lock, waiting DAEMON_LOCK_PATIENCE seconds at most: the session of a daemon just
+        killed may take a moment to end on the server (it notices its client is gone when it
+        next reads), and a restart must not fail for that."""
         if self._daemon_lock:
             return
-        row = self._read("SELECT pg_try_advisory_lock(%s)", (DAEMON_LOCK,))
-        if not row[0][0]:
-            raise StoreError(
-                f"another zenaton daemon is running on the PostgreSQL store at {self.where}: "
-                "run one daemon per database (several daemons sharing one come later)"
-            )
+        deadline = time.monotonic() + DAEMON_LOCK_PATIENCE
+        while not self._read("SELECT pg_try_advisory_lock(%s)", (DAEMON_LOCK,))[0][0]:
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"another zenaton daemon is running on the PostgreSQL store at {self.where}: "
+                    "run one daemon per database (several daemons sharing one come later)"
+                )
+            time.sleep(0.1)
         self._daemon_lock = True
 
     def close(self) -> None:
