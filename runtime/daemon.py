@@ -75,6 +75,7 @@ def run_daemon(
             decision_timeout=config.decision_timeout,
             log=log,
             background_commits=True,
+            timezone=config.timezone,
         )
         if config.reload if reload is None else reload:
             from zenaton_runtime.project import reload as hot  # imports watchdog: only when watching

@@ -1,17 +1,20 @@
-"""Turning a job object into the records of a new instance."""
+"""Turning a job object into the records of a new instance; which instance ``where_id()``
+names, and what a control request needs of it (the same rules for a client and a workflow)."""
 
 from __future__ import annotations
 
 import os
 import random
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from zenaton._jobs import check_custom_id
 from zenaton.abstracts.task import Task
 from zenaton.abstracts.workflow import Workflow
+from zenaton.exceptions import UnknownInstanceError
 from zenaton.workflows.version import Version
-from zenaton_runtime.models import Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus
+from zenaton_runtime.models import UNFINISHED, Entry, Instance, InstanceStatus, Kind, TaskRecord, TaskStatus
 from zenaton_runtime.project.serializer import Codec
 from zenaton_runtime.store import NewEntry
 
@@ -97,3 +100,24 @@ def new_instance(
             created_at=now,
         )
     return instance, started, task
+
+
+def named_by_custom_id(matches: Iterable[Instance], *, unfinished_only: bool = False) -> Instance | None:
+    """Of one workflow's instances with one custom id (newest first), the one ``where_id()``
+    names: the newest unfinished one, else (unless ``unfinished_only``) the newest."""
+    matches = list(matches)
+    unfinished = [m for m in matches if m.status in UNFINISHED]
+    found = unfinished if unfinished_only else unfinished or matches
+    return found[0] if found else None
+
+
+def no_instance(name: str, custom_id: Any, env: str) -> UnknownInstanceError:
+    """What an event, pause, resume or kill gets when no unfinished instance has the id."""
+    return UnknownInstanceError(f"no running or paused {name} instance with id {custom_id!r} in env {env!r}")
+
+
+def status_refusal(action: str, instance: Instance, allowed: Iterable[InstanceStatus]) -> str | None:
+    """Why ``action`` is refused to the instance in its status, or None if it is allowed."""
+    if instance.status in allowed:
+        return None
+    return f"cannot {action} {instance.name} {instance.id}: it is {instance.status.value}"

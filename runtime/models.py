@@ -31,6 +31,12 @@ class InstanceStatus(TextEnum):
 
 # Each status set is defined here, once; the SQLite backend writes its SQL from these tuples.
 UNFINISHED = (InstanceStatus.RUNNING, InstanceStatus.PAUSED)  # may still run: holds its custom id
+# What a pause, resume or kill needs of its instance's status, whoever asks (a client or a workflow).
+CONTROLLABLE: dict[str, tuple[InstanceStatus, ...]] = {
+    "pause": (InstanceStatus.RUNNING,),
+    "resume": (InstanceStatus.PAUSED,),
+    "kill": (InstanceStatus.RUNNING, InstanceStatus.PAUSED, InstanceStatus.FAILED),
+}
 
 
 class Kind(TextEnum):

@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "timing": {"errors", "models", "project", "store", "instances"},
     "pool": {"errors", "models", "project", "timing"},
     "engine": {"errors", "models", "project", "replay", "store", "instances", "timing", "pool"},
-    "client": {"errors", "models", "project", "store", "instances", "timing", "engine.rewind_plan"},
+    "client": {"errors", "models", "project", "store", "instances", "timing", "engine.rewind_plan", "replay.calls"},
     "check": {"errors", "models", "project", "replay", "store", "timing"},
     "testing": {"errors", "models", "project", "replay", "store", "instances", "timing", "pool", "engine", "client", "check"},
     "pidlock": {"errors", "project"},

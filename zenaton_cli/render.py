@@ -152,12 +152,17 @@ def timeline_table(steps: list[dict[str, Any]]) -> None:
         outcome = (item["error"] and f"{item['error'].get('class')}: {item['error'].get('message')}") or item["result"]
         if item["kind"] == "rewind" and isinstance(outcome, dict):
             outcome = {k: v for k, v in outcome.items() if k != "request"}  # the inbox item's id: --json has it
+        name, target = item["name"] or "", item.get("target")
+        if target:  # a call to another instance: which one where_id() named, and what it got
+            name += "" if target.get("custom_id") is None else f" ({target['custom_id']})"
+            if not item["error"]:
+                outcome = _call_outcome(item["kind"], item["result"], target.get("id"))
         status = item["status"]
         rows.append(
             [
                 ("-" if item["position"] is None else str(item["position"]), None),
                 (item["kind"], None),
-                (item["name"] or "", None),
+                (name, None),
                 (_task_cell(item.get("task_properties"), item.get("task_properties_changed")), None),
                 (status, STATUS_STYLE.get(status, "white")),
                 (str(item["attempts"] or ""), None),
@@ -169,6 +174,17 @@ def timeline_table(steps: list[dict[str, Any]]) -> None:
         )
     columns = ("pos", "kind", "name", "task", "status", "tries", "started", "duration", "result / error", "changed")
     out.print(_grid(columns, rows), end="")
+
+
+def _call_outcome(kind: str, result: Any, target_id: str | None) -> Any:
+    """A call's answer in the timeline: what was sent to which instance, or what find() read."""
+    to = (target_id or "")[:8]
+    if kind == "find":
+        if not isinstance(result, dict):
+            return "none"
+        return f"{to} {result.get('status')}: {_compact(result.get('properties'))}"
+    asked = result.get("event") or result.get("action") if isinstance(result, dict) else None
+    return f"{asked} → {to}"
 
 
 def _task_cell(properties: Any, changed: dict[str, Any] | None, width: int = 40) -> str:

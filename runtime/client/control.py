@@ -17,8 +17,7 @@ from zenaton._jobs import check_custom_id, check_jobs
 from zenaton._runtime import current_runtime
 from zenaton.abstracts.workflow import Workflow
 from zenaton.client import Client
-from zenaton.exceptions import DuplicateIdError, ExternalError, InstanceStateError, UnknownInstanceError
-from zenaton.workflows.version import Version
+from zenaton.exceptions import DuplicateIdError, ExternalError, InstanceStateError
 from zenaton_runtime.client.rewind_request import (
     RewindOutcome,
     RewindRequest,
@@ -28,10 +27,11 @@ from zenaton_runtime.client.rewind_request import (
     request_rewind,
 )
 from zenaton_runtime.errors import AmbiguousError, NotFoundError, StateError
-from zenaton_runtime.instances import new_instance
-from zenaton_runtime.models import UNFINISHED, InboxKind, Instance, InstanceStatus, Kind, Schedule
+from zenaton_runtime.instances import named_by_custom_id, new_instance, no_instance, status_refusal
+from zenaton_runtime.models import CONTROLLABLE, UNFINISHED, InboxKind, Instance, InstanceStatus, Kind, Schedule
 from zenaton_runtime.project.loader import Project
 from zenaton_runtime.project.serializer import Codec
+from zenaton_runtime.replay.calls import found_workflow
 from zenaton_runtime.store import Store, open_store
 from zenaton_runtime.timing.schedules import new_schedule
 
@@ -95,11 +95,7 @@ class Control:
         matches = self.store.list_instances(
             env=self.env, name=name, custom_id=check_custom_id(custom_id), kind="workflow"
         )
-        if unfinished_only:
-            matches = [m for m in matches if m.status in UNFINISHED]
-        unfinished = [m for m in matches if m.status in UNFINISHED]
-        found = unfinished or matches
-        return found[0] if found else None
+        return named_by_custom_id(matches, unfinished_only=unfinished_only)
 
     def resolve(self, ref: str, name: str | None = None) -> Instance:
         """An instance by generated id, unique id prefix (>= 6 chars) or custom id."""
@@ -128,15 +124,15 @@ class Control:
 
     # -- control: each posts an inbox item and returns its id ---------------
     def pause(self, instance: Instance) -> int:
-        self._require(instance, "pause", InstanceStatus.RUNNING, workflow_only=True)
+        self._require(instance, "pause", *CONTROLLABLE["pause"], workflow_only=True)
         return self.store.post(instance.id, InboxKind.PAUSE)
 
     def resume(self, instance: Instance) -> int:
-        self._require(instance, "resume", InstanceStatus.PAUSED, workflow_only=True)
+        self._require(instance, "resume", *CONTROLLABLE["resume"], workflow_only=True)
         return self.store.post(instance.id, InboxKind.RESUME)
 
     def kill(self, instance: Instance) -> int:
-        self._require(instance, "kill", InstanceStatus.RUNNING, InstanceStatus.PAUSED, InstanceStatus.FAILED)
+        self._require(instance, "kill", *CONTROLLABLE["kill"])
         return self.store.post(instance.id, InboxKind.KILL)
 
     def retry(self, instance: Instance) -> int:
@@ -212,8 +208,9 @@ class Control:
     def _require(self, instance: Instance, action: str, *allowed: InstanceStatus, workflow_only: bool = False) -> None:
         if workflow_only and instance.kind is not Kind.WORKFLOW:
             raise StateError(f"cannot {action} task instance {instance.id}; only workflows can be paused and resumed")
-        if instance.status not in allowed:
-            raise StateError(f"cannot {action} {instance.name} {instance.id}: it is {instance.status.value}")
+        refused = status_refusal(action, instance, allowed)
+        if refused:
+            raise StateError(refused)
 
 
 class ClientRuntime:
@@ -260,12 +257,7 @@ class ClientRuntime:
         if instance is None:
             return None
         value = api.codec.decode(instance.properties or instance.data)
-        if not isinstance(value, dict):
-            return cast(Workflow, value)  # the workflow object as dispatched; no step has run yet
-        cls: Any = _implementation(workflow_class, instance.version)
-        found: Workflow = cls.__new__(cls)
-        found.__dict__.update(value)
-        return found
+        return cast(Workflow, found_workflow(workflow_class, value, instance.version))  # as a workflow's find()
 
     def send_event(self, workflow_class: type, custom_id: Any, event: Any) -> None:
         api = self.control_api
@@ -286,19 +278,8 @@ class ClientRuntime:
     def _target(api: Control, workflow_class: type, custom_id: Any) -> Instance:
         instance = api.by_custom_id(workflow_class.__name__, custom_id, unfinished_only=True)
         if instance is None:
-            raise UnknownInstanceError(
-                f"no running or paused {workflow_class.__name__} instance with id {custom_id!r} in env {api.env!r}"
-            )
+            raise no_instance(workflow_class.__name__, custom_id, api.env)
         return instance
-
-
-def _implementation(workflow_class: type, version: str | None) -> type:
-    """The class an instance runs: for a Version, the implementation it started with."""
-    if version and issubclass(workflow_class, Version):
-        for candidate in workflow_class.__new__(workflow_class).versions():
-            if candidate.__name__ == version:
-                return candidate
-    return workflow_class
 
 
 def default_runtime() -> ClientRuntime:

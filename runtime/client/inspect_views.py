@@ -17,6 +17,13 @@ STEP_ENTRIES = {
     Entry.WAIT_STARTED: "wait",
     Entry.DISPATCHED: "dispatch",
 }
+# A workflow's calls to other instances: one entry each, the request and its answer.
+CALL_STEPS = {
+    Entry.EVENT_SENT: "send_event",
+    Entry.CONTROL_SENT: "control",
+    Entry.FOUND: "find",
+    Entry.SCHEDULE_ADDED: "schedule",
+}
 MARKERS = {
     Entry.EVENT_RECEIVED: "event",
     Entry.PAUSED: "pause",
@@ -115,7 +122,7 @@ def _public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def steps(journal: list[JournalEntry], initial: Any, task: str | None = None) -> list[dict[str, Any]]:
-    """One item per position (task, wait, dispatch) or marker (event, pause, ...), in journal order;
+    """One item per position (task, wait, dispatch, a call) or marker (event, pause, ...), in journal order;
     ``task``: a standalone task's encoded object (its instance data), whose attempts are its step."""
     items: list[dict[str, Any]] = []
     by_position: dict[int, dict[str, Any]] = {}
@@ -140,6 +147,12 @@ def _step_for(
     entry: JournalEntry, items: list[dict[str, Any]], by_position: dict[int, dict[str, Any]], standalone: Any = None
 ) -> dict[str, Any] | None:
     data = json.loads(entry.data) if entry.data and entry.type is not Entry.EVENT_RECEIVED else None
+    if entry.type in CALL_STEPS and entry.position is not None:
+        step = _new_step(entry, CALL_STEPS[entry.type])
+        _call_step(step, entry, data if isinstance(data, dict) else {})
+        by_position[entry.position] = step
+        items.append(step)
+        return step
     if entry.type in STEP_ENTRIES and entry.position is not None:
         kind = STEP_ENTRIES[entry.type]
         if kind == "task" and data and data.get("group") is not None:
@@ -214,7 +227,35 @@ def _new_step(entry: JournalEntry, kind: str) -> dict[str, Any]:
         "task_properties": None,  # task steps only (see _task_step)
         "task_properties_changed": None,
         "attempt_times": None,
+        "target": None,  # a call to another instance: the instance where_id() named
     }
+
+
+def _call_step(step: dict[str, Any], entry: JournalEntry, data: dict[str, Any]) -> None:
+    """A call's step: done when it was decided; its target, and its answer or refusal."""
+    refused = data.get("refused")
+    step.update(status="refused" if refused else "completed", finished_at=iso(entry.created_at))
+    if isinstance(refused, dict):
+        step["error"] = {"class": refused.get("class"), "message": refused.get("message")}
+    if entry.type is Entry.SCHEDULE_ADDED:
+        schedule = data.get("schedule")
+        if isinstance(schedule, dict):
+            step["result"] = {
+                "id": schedule.get("id"),
+                "cron": schedule.get("cron"),
+                "timezone": schedule.get("timezone"),
+                "next_fire": _iso_of(schedule.get("next_fire")),
+            }
+        return
+    step["target"] = {"name": entry.name, "custom_id": data.get("custom_id"), "id": data.get("id")}
+    if entry.type is Entry.EVENT_SENT:
+        step["result"] = {"event": data.get("event")}  # refused or not: what it asked
+    elif entry.type is Entry.CONTROL_SENT:
+        step["result"] = {"action": data.get("action")}
+    elif data.get("id") is not None:  # find: what it found then; null when nothing had the id
+        properties = data.get("properties")
+        shown_properties = None if properties is None else display(json.dumps(properties))
+        step["result"] = {"status": data.get("status"), "properties": _task_properties(shown_properties)}
 
 
 def _task_step(step: dict[str, Any], properties: Any) -> None:

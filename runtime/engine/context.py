@@ -1,5 +1,6 @@
 """What an activation sees of its engine step: a few store reads, the run cache, the log,
-the custom ids claimed this step. Never the engine itself."""
+the custom ids claimed this step, the instances it created and what its activations left. Never
+the engine itself."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
+from zenaton_runtime.models import Instance, InstanceStatus
 from zenaton_runtime.project.serializer import Codec
 from zenaton_runtime.replay import WorkflowRun
 from zenaton_runtime.store import StoreReads
@@ -69,7 +71,10 @@ class StepContext:
     """One engine step, as its activations see it. ``log`` lines are written once the step is
     committed; ``see_commit_in_flight`` lets reads show the commit still in flight (False:
     there was none); ``forget_task`` says an attempt still running reports to no one (its task
-    was cancelled by a rewind)."""
+    was cancelled by a rewind). ``created`` and ``decided`` are what the store does not hold
+    yet: the instances this step's decisions created, and the statuses its finished activations
+    left; a workflow's call to another instance reads them over the store (``engine/calls.py``).
+    ``timezone`` is the project's, for the schedules a workflow adds."""
 
     reads: StoreReads
     codec: Codec
@@ -81,6 +86,9 @@ class StepContext:
     in_flight_ids: AbstractSet[CustomId] = NO_CUSTOM_IDS  # taken by the commit in flight
     see_commit_in_flight: Callable[[], bool] = _no_commit_in_flight
     forget_task: Callable[[str], None] = _keep_task
+    timezone: str = "UTC"
+    created: list[Instance] = field(default_factory=list)  # by this step's decisions, in order
+    decided: dict[str, tuple[InstanceStatus, str | None]] = field(default_factory=dict)  # id -> status, properties
 
     def custom_id_claimed(self, key: CustomId) -> bool:
         """A child decided this step, or in the commit in flight, took this custom id."""

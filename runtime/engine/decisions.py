@@ -1,5 +1,7 @@
 """The one decision applier: what a run decided, and what a task attempt's outcome means, as
-batch writes. Both activations apply through it; each kind has one handler, in a table."""
+batch writes. Both activations apply through it; each kind has one handler, in a table. A call
+to another instance (``engine/calls.py``) is answered here too: the answer goes back to the run,
+and what the run decides next is applied in turn."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from zenaton_runtime.engine import calls
 from zenaton_runtime.engine.journaling import RUNNING, StepJournal, error_info, outcome_data
 from zenaton_runtime.errors import DuplicateInstanceError
 from zenaton_runtime.instances import new_instance, new_task_id
@@ -35,14 +38,17 @@ class DecisionApplier:
         self.ctx = journal.ctx
 
     def apply(self, decisions: list[Decision]) -> None:
-        failures = [d for d in decisions if d.kind is DecisionKind.FAIL]
-        for decision in failures[:1] or decisions:  # a failed decision stops everything it came with
-            if self.journal.status is not RUNNING:
-                return
-            try:
-                _HANDLERS[decision.kind](self, decision)
-            except Exception as error:  # user code ran here too (a child's id(), versions())
-                self.journal.pause_with_error(error_info(error))
+        while decisions:  # a loop, not recursion: a run may make thousands of calls in one step
+            failures = [d for d in decisions if d.kind is DecisionKind.FAIL]
+            answered: list[Decision] = []
+            for decision in failures[:1] or decisions:  # a failed decision stops everything it came with
+                if self.journal.status is not RUNNING:
+                    return
+                try:
+                    answered = _HANDLERS[decision.kind](self, decision) or answered
+                except Exception as error:  # user code ran here too (a child's id(), versions())
+                    self.journal.pause_with_error(error_info(error))
+            decisions = answered  # what the run decided once a call was answered (the call came last)
 
     # -- what a run decides ----------------------------------------------
     def _task(self, d: Decision) -> None:
@@ -80,6 +86,8 @@ class DecisionApplier:
                     f"{instance.custom_id!r} (env {instance.env!r}); position {d.position} cannot start another"
                 )
             self.ctx.claimed_ids.add(key)
+        if instance.kind is Kind.WORKFLOW:
+            self.ctx.created.append(instance)  # a call later this step may name it
         j.batch.create_instance(instance, started, task)
         data = json.dumps({"id": instance.id, "kind": instance.kind.value, "wait": wait})
         j.append(Entry.DISPATCHED, d.position, d.name, data)
@@ -108,6 +116,20 @@ class DecisionApplier:
         if d.fire_at is not None and d.position is not None and pending:  # a replay may have ended it already
             j.batch.add_timer(Timer(j.id, d.position, d.fire_at))
         j.log(f"waiting for {d.name} (position {d.position})")
+
+    def _call(self, d: Decision) -> list[Decision]:
+        """A call to another instance: decided, journaled with its answer, and the answer (that
+        entry's data, decoded, as replay will deliver it) given back to the run."""
+        j = self.journal
+        assert d.position is not None
+        entry, data = calls.decide(j, d)
+        j.append(entry, d.position, d.name, data)
+        run = j.run
+        if run is None:  # cannot happen: a run asked; its answer waits in the journal for a replay
+            return []
+        decisions = run.deliver_result(d.position, self.ctx.codec.decode(data), j.now)
+        j.snapshot()  # what the code changed after the call goes on the next entry
+        return decisions
 
     def _complete(self, d: Decision) -> None:
         j = self.journal
@@ -173,11 +195,17 @@ class DecisionApplier:
         j.log("killed")
 
 
-_HANDLERS: dict[DecisionKind, Callable[[DecisionApplier, Decision], None]] = {
+_HANDLERS: dict[DecisionKind, Callable[[DecisionApplier, Decision], list[Decision] | None]] = {
     DecisionKind.TASK: DecisionApplier._task,
     DecisionKind.CHILD: DecisionApplier._child,
     DecisionKind.DISPATCH: DecisionApplier._dispatch,
     DecisionKind.WAIT: DecisionApplier._wait,
+    DecisionKind.SEND_EVENT: DecisionApplier._call,
+    DecisionKind.PAUSE: DecisionApplier._call,
+    DecisionKind.RESUME: DecisionApplier._call,
+    DecisionKind.KILL: DecisionApplier._call,
+    DecisionKind.FIND: DecisionApplier._call,
+    DecisionKind.SCHEDULE: DecisionApplier._call,
     DecisionKind.COMPLETE: DecisionApplier._complete,
     DecisionKind.FAIL: DecisionApplier._fail,
 }

@@ -95,6 +95,7 @@ class Engine:
         decision_timeout: float | None = 10.0,
         log: Log | None = None,
         background_commits: bool = False,
+        timezone: str = "UTC",
     ) -> None:
         self.store = store
         self.project = project
@@ -106,6 +107,7 @@ class Engine:
         # workers fed) often while a backlog of events or dispatches is worked through.
         self.ready_limit = min(batch_limit, 100)
         self.decision_timeout = decision_timeout  # seconds workflow code may run in one decision
+        self.timezone = timezone  # the project's: of the schedules workflows add
         # What a step decides is logged (``log``) once it is committed; the rest at once (``emit``).
         self.emit: Log = log or (lambda message: None)
         self._lines: list[str] = []
@@ -188,6 +190,7 @@ class Engine:
             in_flight_ids=landing.claimed_ids if landing is not None else NO_CUSTOM_IDS,
             see_commit_in_flight=self.see_commit_in_flight,
             forget_task=self._forget_task,
+            timezone=self.timezone,
         )
 
     def _forget_task(self, task_id: str) -> None:
@@ -318,7 +321,7 @@ class Engine:
     def _activate(self, ctx: StepContext, instance: Instance, inputs: Inputs, inbox: list[InboxItem] | None) -> Batch:
         """One instance's writes, in a batch of its own: a failure stays with its instance."""
         batch = Batch()
-        lines = len(self._lines)
+        lines, created = len(self._lines), len(ctx.created)
         try:
             if instance.kind is Kind.TASK:
                 TaskActivation(ctx, instance, batch).run(inputs.outcomes, inbox)
@@ -327,6 +330,8 @@ class Engine:
             return batch
         except Exception as error:  # a bug of ours or a user hook we did not expect to raise
             del self._lines[lines:]  # what it decided is thrown away with its batch
+            del ctx.created[created:]  # and the instances it created
+            ctx.decided.pop(instance.id, None)
             self.log(f"{instance.name} {instance.id[:8]}: internal error while deciding: {error!r}")
             self.cache.evict(instance.id)
             batch = Batch()

@@ -156,6 +156,8 @@ class StepJournal:
             self.ctx.cache.put(self.id, self.run)  # evicting others only once we are done with them
         changed_status = self.status is not self.instance.status
         changed_properties = self.properties != self.instance.properties
+        if changed_status or changed_properties:
+            self.ctx.decided[self.id] = (self.status, self.properties)  # what calls to it later this step see
         if changed_status or changed_properties or self.error is not UNSET:
             self.batch.update_instance(
                 self.id,

@@ -22,7 +22,16 @@ from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError
 from zenaton_runtime.models import UNFINISHED, Entry, Instance, InstanceStatus, JournalEntry, Kind
 from zenaton_runtime.store import StoreReads
 
-STEP_ENTRIES = (Entry.TASK_SCHEDULED, Entry.WAIT_STARTED, Entry.DISPATCHED)
+# The entries that open a step; a call to another instance is one (rewound to, it is made again).
+STEP_ENTRIES = (
+    Entry.TASK_SCHEDULED,
+    Entry.WAIT_STARTED,
+    Entry.DISPATCHED,
+    Entry.EVENT_SENT,
+    Entry.CONTROL_SENT,
+    Entry.FOUND,
+    Entry.SCHEDULE_ADDED,
+)
 # What a step's position holds: its request and its outcomes (an error marker's position is only a label).
 POSITION_ENTRIES = (*STEP_ENTRIES, Entry.TASK_COMPLETED, Entry.TASK_FAILED, Entry.TIMER_FIRED, Entry.CHILD_COMPLETED)
 

@@ -7,11 +7,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from zenaton_runtime.models import Entry, JournalEntry, TextEnum
-from zenaton_runtime.replay.requests import CHILD, DISPATCH, TASK, WAIT, Recorded
+from zenaton_runtime.replay.requests import CHILD, CONTROLS, DISPATCH, FIND, SCHEDULE, SEND_EVENT, TASK, WAIT, Recorded
+
+# A call to another instance: its request and its answer in one entry (the answer is its data).
+CALL_ENTRIES = {Entry.EVENT_SENT: SEND_EVENT, Entry.FOUND: FIND, Entry.SCHEDULE_ADDED: SCHEDULE}
 
 
 class InputKind(TextEnum):
-    RESULT = "result"  # a task's or child's result, at its position
+    RESULT = "result"  # a task's or child's result, or a call's answer, at its position
     TIMER = "timer"  # a wait's time ran out, at its position
     EVENT = "event"  # an event received (no position)
 
@@ -38,6 +41,11 @@ def recorded_requests(entries: Iterable[JournalEntry]) -> dict[int, Recorded]:
         elif entry.type is Entry.DISPATCHED:
             data = json.loads(entry.data or "{}")
             recorded[entry.position] = Recorded(entry.position, CHILD if data.get("wait") else DISPATCH, entry.name)
+        elif entry.type in CALL_ENTRIES:
+            recorded[entry.position] = Recorded(entry.position, CALL_ENTRIES[entry.type], entry.name)
+        elif entry.type is Entry.CONTROL_SENT:
+            action = json.loads(entry.data or "{}").get("action")
+            recorded[entry.position] = Recorded(entry.position, CONTROLS[action], entry.name)
     return recorded
 
 
@@ -49,3 +57,5 @@ def inputs(entries: Iterable[JournalEntry]) -> Iterator[Input]:
             yield Input(InputKind.TIMER, entry.position, None)
         elif entry.type is Entry.EVENT_RECEIVED:
             yield Input(InputKind.EVENT, None, entry.data)
+        elif entry.type in CALL_ENTRIES or entry.type is Entry.CONTROL_SENT:
+            yield Input(InputKind.RESULT, entry.position, entry.data)  # the call's answer, decoded as a result

@@ -8,6 +8,7 @@ from typing import Any
 
 import greenlet
 
+from zenaton._jobs import check_custom_id
 from zenaton._runtime import current_runtime
 from zenaton.abstracts.task import Task
 from zenaton.abstracts.workflow import Workflow
@@ -15,10 +16,15 @@ from zenaton.contexts.workflow_context import WorkflowContext, current_workflow_
 from zenaton.exceptions import ExternalError, InvalidArgumentError
 from zenaton.tasks.wait import Wait
 from zenaton_runtime.errors import EngineInterrupt
+from zenaton_runtime.replay.calls import answered, found, scheduled
 from zenaton_runtime.replay.deadline import DecisionTimeout, arm, disarm, time_limit
 from zenaton_runtime.replay.requests import (
     CHILD,
+    CONTROLS,
     DISPATCH,
+    FIND,
+    SCHEDULE,
+    SEND_EVENT,
     TASK,
     WAIT,
     Decision,
@@ -279,17 +285,37 @@ class _ReplayRuntime:
         )
         return self.run.block([position])[0]
 
+    # -- calls to other instances: requests answered in the step that decides them ------
     def find(self, workflow_class: type, custom_id: Any) -> Any:
-        raise ExternalError("where_id().find() is not available inside a workflow; call it from a task")
+        answer = self._call("where_id().find()", FIND, workflow_class.__name__, custom_id=check_custom_id(custom_id))
+        return found(workflow_class, answer)
 
     def send_event(self, workflow_class: type, custom_id: Any, event: Any) -> None:
-        raise ExternalError("where_id().send_event() is not available inside a workflow; call it from a task")
+        name = type(event).__name__
+        self._call(
+            "where_id().send_event()",
+            SEND_EVENT,
+            workflow_class.__name__,
+            custom_id=check_custom_id(custom_id),
+            job=event,
+            event=name,
+        )
 
     def control(self, workflow_class: type, custom_id: Any, action: str) -> None:
-        raise ExternalError(f"where_id().{action}() is not available inside a workflow; call it from a task")
+        kind = CONTROLS.get(action)
+        if kind is None:
+            raise InvalidArgumentError(f"unknown action {action!r}: pause, resume or kill")
+        self._call(f"where_id().{action}()", kind, workflow_class.__name__, custom_id=check_custom_id(custom_id))
 
-    def schedule(self, job: Any, cron: str) -> None:
-        raise ExternalError("schedule() is not available inside a workflow; call it from a script or a task")
+    def schedule(self, job: Any, cron: str) -> Any:
+        return scheduled(self._call("schedule()", SCHEDULE, _name(job), job=job, cron=cron))
+
+    def _call(self, what: str, kind: DecisionKind, name: str, **details: Any) -> dict[str, Any]:
+        """Request the call and wait at it for its answer: the engine journals it in this step."""
+        if not self.in_handle:
+            raise ExternalError(f"on_event() cannot call {what}: call it from handle()")
+        position = self.run.request(kind, name, **details)
+        return answered(self.run.block([position])[0])
 
 
 def _name(job: Any) -> str:

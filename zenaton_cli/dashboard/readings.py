@@ -18,7 +18,8 @@ from ..views import schedule_view, status_view
 if TYPE_CHECKING:
     from .app import Dashboard
 
-STEP_KINDS = ("task", "parallel", "wait", "dispatch", "workflow")  # the steps a rewind can go back to
+# The steps a rewind can go back to (a call to another instance among them: it is made again).
+STEP_KINDS = ("task", "parallel", "wait", "dispatch", "workflow", "send_event", "control", "find", "schedule")
 MAX_CHILDREN = 200
 UPCOMING = 3  # fire times a schedule shows ahead
 
