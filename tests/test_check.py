@@ -207,3 +207,14 @@ def test_the_template_project_tests_pass_with_pytest(project: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
     assert not (project / ".zenaton").exists()  # the tests wrote no store
+
+
+def test_the_check_benchmark_runs_small(tmp_path: Path, isolated: None) -> None:
+    """benchmarks/check.py, --quick (200 instances): so that it does not rot; no figure asserted."""
+    from benchmarks.check import main
+
+    out = tmp_path / "check.json"
+    assert main(["--quick", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["running"] == results["instances"] == 200
+    assert results["check_s"] > 0 and results["all_broken_check_s"] > 0
