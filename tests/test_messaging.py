@@ -11,6 +11,7 @@ import pytest
 from flowlib import messaging
 from flowlib.messaging import (
     Caller,
+    Chatterbox,
     ChildTalker,
     Knock,
     Mailbox,
@@ -364,6 +365,15 @@ def test_on_event_cannot_call_other_instances(harness: Harness) -> None:
     value, refusal = harness.result(instance_id)
     assert value == "go"
     assert refusal == ["ExternalError", "on_event() cannot call where_id().find(): call it from handle()"]
+
+
+def test_calls_in_an_endless_loop_are_stopped_by_the_decision_time_limit(harness: Harness) -> None:
+    harness.engine.decision_timeout = 0.3
+    instance_id = harness.dispatch(Chatterbox())
+    harness.run()
+    assert harness.status(instance_id) == "paused"
+    assert harness.error(instance_id)["class"] == "DecisionTimeout"
+    assert len(entries(harness, instance_id, Entry.FOUND)) > 10  # each answered, and journaled
 
 
 def test_a_rewind_to_a_call_makes_it_again(harness: Harness) -> None:

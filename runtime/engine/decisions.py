@@ -6,6 +6,7 @@ and what the run decides next is applied in turn."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from zenaton_runtime.models import (
 )
 from zenaton_runtime.pool.attempts import Outcome
 from zenaton_runtime.replay import Decision, DecisionKind
+from zenaton_runtime.replay.deadline import DecisionTimeout
 
 
 class DecisionApplier:
@@ -38,6 +40,7 @@ class DecisionApplier:
         self.ctx = journal.ctx
 
     def apply(self, decisions: list[Decision]) -> None:
+        started: float | None = None  # when the first call was answered
         while decisions:  # a loop, not recursion: a run may make thousands of calls in one step
             failures = [d for d in decisions if d.kind is DecisionKind.FAIL]
             answered: list[Decision] = []
@@ -49,6 +52,12 @@ class DecisionApplier:
                 except Exception as error:  # user code ran here too (a child's id(), versions())
                     self.journal.pause_with_error(error_info(error))
             decisions = answered  # what the run decided once a call was answered (the call came last)
+            limit = self.ctx.decision_timeout
+            if decisions and limit:  # calls answered one after the other share one decision's time
+                started = time.monotonic() if started is None else started
+                if time.monotonic() - started > limit:  # calls in an endless loop: stopped, as any loop
+                    self.journal.pause_with_error(error_info(DecisionTimeout(limit)))
+                    return
 
     # -- what a run decides ----------------------------------------------
     def _task(self, d: Decision) -> None:
