@@ -190,6 +190,8 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(project: Path, v1_instances: 
     (tmp_path / "damaged.json").write_text(json.dumps(damaged))
     fails(project, "check", tmp_path / "damaged.json", match="journal[1].position is not an integer or null")
     fails(project, "export", "ada@example.com", "-o", tmp_path / "no" / "such" / "dir.json", match="cannot write")
+    change_code(project, "        Wait(UserActivated).seconds(1).execute(\n")  # a syntax error on disk
+    fails(project, "check", match="syntax error in")
 
 
 def test_check_refuses_a_store_it_would_have_to_create(project: Path) -> None:

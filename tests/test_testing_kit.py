@@ -26,6 +26,7 @@ from kitlib.flows import (  # noqa: E402
     Double,
     EventOnly,
     Fanout,
+    Faulty,
     LateApproval,
     MondayMorning,
     Onboarding,
@@ -289,6 +290,32 @@ def test_replay_says_what_is_wrong_with_a_document(tmp_path: Path) -> None:
         replay({"format": "zenaton-journal", "version": 1, "instance": {}, "journal": [], "archive": []}, Sleeper)
     with pytest.raises(DocumentError, match="cannot read"):
         replay(tmp_path / "missing.json", Sleeper)
+
+
+def test_check_store_verdicts_on_the_environment_s_own_store(
+    zenaton_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check's verdicts, in-process: clean, broken by a changed step, still failing as before."""
+    from zenaton_runtime.check.report import check_store
+
+    sleeping = zenaton_env.dispatch(Sleeper(1)).until_waiting()
+    faulty = zenaton_env.dispatch(Faulty()).until_waiting()
+    assert faulty.status == "paused" and faulty.error["class"] == "ValueError"
+    fresh = zenaton_env.dispatch(Sleeper(2))  # not run: nothing journaled but its start
+
+    def check() -> dict[str, object]:
+        report = check_store(zenaton_env.store, zenaton_env.project.codec, zenaton_env.env, now=zenaton_env.clock.now())
+        return {v.instance.id: (v.outcome, v.reason()) for c in report.classes.values() for v in c.verdicts}
+
+    assert check() == {faulty.id: ("still failing", "ValueError: bad input")}
+    monkeypatch.setattr(Sleeper, "handle", lambda self: Charge(self.n).execute())  # a task where the wait was
+    assert check() == {
+        sleeping.id: ("broken", "position 1: the journal holds wait Wait, the code asks for task Charge"),
+        faulty.id: ("still failing", "ValueError: bad input"),
+    }
+    assert fresh.status == "running" and fresh.steps == []
+    monkeypatch.setattr(Faulty, "handle", lambda self: Double(1).execute() and None)  # fixed: it would complete
+    assert faulty.id not in check()
 
 
 # -- the SDK's layers, and the pytest plugin in a new project -----------------------------------

@@ -59,7 +59,7 @@ def replay(
         raise DocumentError(f"{document.source}: instance {instance.id} is a task: only a workflow's journal replays")
     codec = _codec(workflow_class, project)
     workflow = None if workflow_class is None else _workflow(document, workflow_class, codec)
-    rebuilt = rebuild(codec, instance, _journal(document, run), now=time.time(), workflow=workflow)
+    rebuilt = rebuild(codec, instance, _journal(document, run), now=time.time(), time_limit=10.0, workflow=workflow)
     try:
         error = rebuilt.error
         if error is not None and (
