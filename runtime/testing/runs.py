@@ -4,7 +4,6 @@ so a run always shows what the engine has done so far."""
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 from collections.abc import Iterator
@@ -340,7 +339,3 @@ def _position_texts(journal: list[JournalEntry], initial: str) -> tuple[dict[int
 def _short(value: Any, width: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def when(timestamp: float) -> str:
-    return _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc).isoformat().replace("+00:00", "Z")

@@ -17,7 +17,7 @@ from ..render import check_report, out, print_json
 from ..state import State, common_options
 
 
-@click.command(short_help="Replay unfinished instances against the code on disk; exit 1 if any would break.")
+@click.command(short_help="Would unfinished instances break on the code on disk?")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path), metavar="[EXPORT]...")
 @click.option(
     "--completed",
@@ -65,7 +65,7 @@ def check(state: State, files: tuple[Path, ...], completed: int, name: str | Non
     return 1 if report.broken else 0
 
 
-@click.command(short_help="Write an instance's journal (and archived runs) as a JSON document.")
+@click.command(short_help="An instance's journal (and archived runs) as a JSON document.")
 @click.argument("ref", metavar="ID")
 @click.option("--name", default=None, help="Workflow name, when a custom id matches several.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write it to FILE.")
