@@ -250,6 +250,16 @@ def test_a_lost_connection_is_opened_again(pg_clean_url: str) -> None:
         assert s.changes() != changes  # what the lost connection might have missed counts as a change
         create(s, "v")
         assert len(s.list_instances()) == 2
+
+        # a write on a session the server ended fails at its BEGIN, before anything is written:
+        # it is tried again on a new connection, and succeeds
+        pid = s._conn.info.backend_pid
+        with admin(pg_clean_url) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            eventually(lambda: not conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchall(),
+                       "the session ended")
+        create(s, "x")
+        assert s._conn.info.backend_pid != pid and len(s.list_instances()) == 3
     finally:
         s.close()
 

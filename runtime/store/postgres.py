@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 
 from zenaton_runtime.errors import ConfigError, NotFoundError, StoreError
 from zenaton_runtime.models import InboxItem, InboxKind, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, Timer
@@ -63,6 +64,7 @@ CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
 DAEMON_LOCK_PATIENCE = 3.0  # seconds a starting daemon waits for the lock of one that just died
 RETRIES = 20  # deadlocks and serialization failures, tried again with a growing pause
 # Transient: the whole transaction was rolled back and may simply run again.
+SESSION_ENDED = ("57P01", "57P02", "57P03")  # admin_shutdown, crash_shutdown, cannot_connect_now
 TRANSIENT = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 
 
@@ -143,7 +145,7 @@ class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, Post
         """The store's connection, opened again if it was lost (the server restarted, a network
         cut): listening again, holding the daemon lock again, and counted as a change."""
         conn = self._conn
-        if not conn.closed and not conn.broken:
+        if not conn.closed:
             return conn
         conn.close()
         self._conn = self._connect()
@@ -166,37 +168,68 @@ class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, Post
             try:
                 return self._connection().execute(sql, params).fetchall()
             except psycopg.OperationalError as e:
-                if attempt == 2 or not self._conn.broken:
+                if attempt == 2 or not self._lost(e):
                     raise self._error(e) from None
+                self._conn.close()  # the next call opens another
             except psycopg.Error as e:
                 raise self._error(e) from None
         raise AssertionError("unreachable")
 
+    def _lost(self, e: psycopg.Error) -> bool:
+        """Whether the error ended the session: the connection broke, or the server is ending it
+        (a restart, pg_terminate_backend) and will close it in a moment."""
+        state = e.sqlstate
+        return self._conn.broken or state is None or state.startswith("08") or state in SESSION_ENDED
+
     def _write(self, fn: Callable[[Writer], T], *, notify: bool = True) -> T:
-        """``fn`` and the Writer's gathered rows in one transaction, tried again after a deadlock.
-        ``notify``: a change other stores' ``changes()`` must see (NOTIFY, delivered at COMMIT)."""
+        """``fn`` and the Writer's gathered rows in one transaction, tried again after a deadlock,
+        or when the session turns out lost at its BEGIN (nothing was written yet). ``notify``: a
+        change other stores' ``changes()`` must see (NOTIFY, delivered at COMMIT)."""
         delay = 0.002
         for attempt in range(1, RETRIES + 1):
             conn = self._connection()
             try:
-                with conn.transaction():
+                conn.execute("BEGIN")
+            except psycopg.Error as e:
+                lost = isinstance(e, psycopg.OperationalError) and self._lost(e)
+                if lost:
+                    self._conn.close()  # the next call opens another
+                if lost and attempt == 1:
+                    continue
+                raise self._error(e) from None
+            try:
+                try:
                     writer = Writer(conn, self.now)
                     result = fn(writer)
                     writer.flush()
                     if notify:
                         conn.execute(NOTIFY)
-                return result
+                    conn.execute("COMMIT")
+                    return result
+                except BaseException:
+                    self._rollback(conn)
+                    raise
             except TRANSIENT as e:
                 if attempt == RETRIES:
                     raise self._error(e) from None
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.1)
             except psycopg.Error as e:
+                if isinstance(e, psycopg.OperationalError) and self._lost(e):
+                    self._conn.close()  # the next call opens another (a lost COMMIT may have landed)
                 raise self._error(e) from None
             finally:
                 if notify:
                     self._other_writes += 1  # after the commit (or its failure): never before it
         raise AssertionError("unreachable")
+
+    def _rollback(self, conn: Connection) -> None:
+        if conn.closed or conn.info.transaction_status == TransactionStatus.IDLE:
+            return  # a failed COMMIT ends the transaction itself
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            pass  # a lost session: the server rolled it back
 
     # -- clients -------------------------------------------------------------
     def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:

@@ -45,6 +45,7 @@ class PostgresStepCommits:
     _connection: Callable[[], Connection]
     _write: Callable[..., Any]
     _error: Callable[[psycopg.Error], Exception]
+    _lost: Callable[[psycopg.Error], bool]
 
     def commit_step(
         self, batch: Batch, now: float, limit: int, *, only_added: bool = False, background: bool = False
@@ -77,6 +78,11 @@ class PostgresStepCommits:
             if not self._notifications.listening:
                 self._notifications.listen(conn)
             self._notifications.drain(conn)
+        except psycopg.OperationalError as e:
+            if not self._lost(e):
+                raise self._error(e) from None
+            self._conn.close()  # the next call opens another: what it missed counts as a change
+            self._reconnects += 1
         except psycopg.Error as e:
             raise self._error(e) from None
         return (self._notifications.received, self._other_writes, self._reconnects)
