@@ -5,6 +5,10 @@ folder, on a free port of 127.0.0.1), or uses ZENATON_TEST_PG_URL when it is set
 your own: each test still gets a database of its own on it). `initdb` refuses to run as root,
 and CI runs as root: the server then runs as the `postgres` account the Debian package creates.
 
+`pg_url` is a new, empty database; `pg_clean_url` is one database shared by the session, its
+zenaton tables emptied before each test: for the many tests that need an empty store rather than
+an empty database (the contract suite, the harness scenarios), without CREATE DATABASE each time.
+
 Without PostgreSQL a test is skipped on a developer's machine, and fails under CI=true: CI
 installs it (.ci/run), so a server that does not start there is a defect to see, not to hide.
 """
