@@ -17,6 +17,17 @@ from tests.harness import Harness
 PG_TABLES = ("instances", "journal", "tasks", "timers", "inbox")
 
 
+def fill_the_disk(h: Harness) -> None:
+    """A SQLite store's disk is full (other tests use this too)."""
+    connection = h.store._conn  # the engine's own connection: SQLite's page limit acts as a full disk
+    pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    connection.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def free_the_disk(h: Harness) -> None:
+    h.store._conn.execute("PRAGMA max_page_count = 1073741823")
+
+
 class Backend:
     """How to make one backend's store refuse writes, and allow them again."""
 
@@ -35,12 +46,10 @@ class SQLite(Backend):
         self.url = f"sqlite:///{tmp_path}/zenaton.db"
 
     def fill_the_disk(self, h: Harness) -> None:
-        connection = h.store._conn  # the engine's own connection: SQLite's page limit acts as a full disk
-        pages = connection.execute("PRAGMA page_count").fetchone()[0]
-        connection.execute(f"PRAGMA max_page_count = {pages}")
+        fill_the_disk(h)
 
     def free_the_disk(self, h: Harness) -> None:
-        h.store._conn.execute("PRAGMA max_page_count = 1073741823")
+        free_the_disk(h)
 
     def read_only(self, h: Harness, on: bool) -> None:
         h.store._conn.execute(f"PRAGMA query_only = {'ON' if on else 'OFF'}")
