@@ -128,8 +128,10 @@ def test_wheel_holds_the_three_packages_and_nothing_else(wheel: Path) -> None:
     for name in packaged:
         assert (REPO / source_of(name)).is_file(), f"{name}: no {source_of(name)} in the repository"
         assert "__pycache__" not in name and not name.endswith(".pyc"), name
+    template_tests = "zenaton_cli/templates/project/tests/"  # the new project's own tests (zenaton init)
     for junk in ("tests/", "benchmarks/", "build/", ".venv", "docs/", "site/", ".zenaton/"):
-        assert not any(junk in n for n in packaged), junk
+        assert not any(junk in n for n in packaged if not n.startswith(template_tests)), junk
+    assert f"{template_tests}test_welcome_flow.py" in packaged
 
     # ... and every module of those folders is in it, with the files `zenaton init` copies.
     wanted = set()
@@ -362,3 +364,14 @@ def test_the_dashboard_without_its_extra_says_how_to_install_it(venv: Path, user
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == 'error: the dashboard needs its extra: pip install "zenaton[dashboard]"'
+
+
+def test_a_new_project_s_tests_pass_with_the_installed_pytest_plugin(venv: Path, tmp_path: Path) -> None:
+    """The tests `zenaton init` writes use the zenaton_env fixture, which the installed wheel's
+    pytest11 entry point provides: with pytest in the virtualenv, `pytest` passes in the project."""
+    env = {**outside_env(venv), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", "pytest", cwd=tmp_path, env=env)
+    run(venv / "bin" / "zenaton", "init", "tested", cwd=tmp_path, env=env)
+    out = run(venv / "bin" / "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path / "tested", env=env)
+    assert "3 passed" in out, out
+    assert not (tmp_path / "tested" / ".zenaton").exists()  # no store: the kit's is in memory
