@@ -36,6 +36,7 @@ from kitlib.flows import (  # noqa: E402
     Payment,
     Report,
     Sleeper,
+    Waiting,
 )
 
 START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
@@ -82,6 +83,36 @@ def test_a_calendar_wait_ends_next_monday_at_eight(zenaton_env: WorkflowEnvironm
     run = zenaton_env.dispatch(MondayMorning())
     assert run.until_complete() == "monday"
     assert zenaton_env.now == dt.datetime(2024, 1, 8, 8, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("builders", "fires"),
+    [
+        ([["seconds", 30]], dt.datetime(2024, 1, 1, 0, 0, 30)),
+        ([["minutes", 5]], dt.datetime(2024, 1, 1, 0, 5)),
+        ([["hours", 2]], dt.datetime(2024, 1, 1, 2)),
+        ([["days", 3]], dt.datetime(2024, 1, 4)),
+        ([["weeks", 1]], dt.datetime(2024, 1, 8)),
+        ([["months", 1]], dt.datetime(2024, 2, 1)),
+        ([["years", 1]], dt.datetime(2025, 1, 1)),
+        ([["at", "15:00"]], dt.datetime(2024, 1, 1, 15)),
+        ([["day_of_month", 12]], dt.datetime(2024, 1, 12)),
+        ([["tuesday"]], dt.datetime(2024, 1, 2)),
+        ([["monday"]], dt.datetime(2024, 1, 8)),  # it is Monday already: the next one
+        ([["friday"], ["at", "18:30"]], dt.datetime(2024, 1, 5, 18, 30)),
+        ([["timestamp", 1_704_200_000]], dt.datetime(2024, 1, 2, 12, 53, 20)),
+        ([["set_timezone", "Europe/Paris"], ["at", "9:00"]], dt.datetime(2024, 1, 1, 8)),  # 9:00 in Paris, UTC+1
+    ],
+)
+def test_each_wait_builder_fires_on_the_fake_clock_at_its_time(
+    zenaton_env: WorkflowEnvironment, builders: list[list[object]], fires: dt.datetime
+) -> None:
+    started = time.monotonic()
+    run = zenaton_env.dispatch(Waiting(builders))
+    assert run.until_complete() == "done"
+    assert zenaton_env.now == fires.replace(tzinfo=dt.timezone.utc)
+    assert run.step(1).view["fire_at"] == fires.isoformat() + "Z"
+    assert time.monotonic() - started < 2
 
 
 def test_until_complete_within_a_limit_says_what_the_run_waits_for(zenaton_env: WorkflowEnvironment) -> None:
