@@ -10,23 +10,16 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from zenaton_runtime.check.document import export_document
-from zenaton_runtime.client.inspect_views import shown, steps
+from zenaton_runtime.client.inspect_views import MARKERS, shown, steps
 from zenaton_runtime.models import Entry, Instance, InstanceStatus, JournalEntry, Kind
 from zenaton_runtime.project.serializer import Codec, properties_of
 
 if TYPE_CHECKING:
     from zenaton_runtime.testing.environment import WorkflowEnvironment
 
-STEP_KINDS = ("task", "parallel", "workflow", "dispatch", "wait")  # a position; the rest are markers
-_POSITIONED = (
-    Entry.TASK_SCHEDULED,
-    Entry.TASK_COMPLETED,
-    Entry.TASK_FAILED,
-    Entry.WAIT_STARTED,
-    Entry.TIMER_FIRED,
-    Entry.DISPATCHED,
-    Entry.CHILD_COMPLETED,
-)
+MARKER_KINDS = frozenset(MARKERS.values()) | {"rewind"}  # timeline items that are not a request
+RESULT_KINDS = ("task", "parallel", "workflow", "wait")  # steps whose result is a value delivered to handle()
+_NOT_A_STEP = (Entry.ERROR, Entry.REWOUND, Entry.REWIND_REFUSED)  # entries with a position that are markers
 _NO_TEXT: Any = object()
 
 
@@ -65,9 +58,14 @@ class Step:
             return shown_properties
         return decoded_properties(self._codec, self._properties)
 
+    @property
+    def is_step(self) -> bool:
+        """A request of the workflow at a position (task, wait, child ...), not a marker."""
+        return bool(self.position) and self.kind not in MARKER_KINDS
+
     def line(self) -> str:
         """The step on one line, for failure messages."""
-        position = "-" if self.position is None or self.kind not in STEP_KINDS else str(self.position)
+        position = str(self.position) if self.is_step else "-"
         text = f"{position:>3}  {self.kind:<9} {self.name or '':<28} {self.status}"
         if self.error:
             text += f"  {self.error.get('class')}: {self.error.get('message')}"
@@ -146,8 +144,8 @@ class Run:
 
     @property
     def steps(self) -> list[Step]:
-        """One Step per position (task, parallel task, child workflow, dispatch, wait), in order."""
-        return [s for s in self._timeline() if s.kind in STEP_KINDS and s.position]
+        """One Step per position (task, parallel task, child workflow, dispatch, wait ...), in order."""
+        return [s for s in self._timeline() if s.is_step]
 
     @property
     def timeline(self) -> list[Step]:
@@ -291,8 +289,8 @@ class Run:
         timeline = []
         for view in views:
             position = view["position"]
-            if view["kind"] in STEP_KINDS and position is not None and position in properties:
-                result = results.get(position) if view["kind"] != "dispatch" else _NO_TEXT
+            if view["kind"] not in MARKER_KINDS and position is not None and position in properties:
+                result = results.get(position) if view["kind"] in RESULT_KINDS else _NO_TEXT
                 timeline.append(Step(view, codec, result, properties[position]))
             else:
                 timeline.append(Step(view, codec, _NO_TEXT, _NO_TEXT))
@@ -318,7 +316,7 @@ def _position_texts(journal: list[JournalEntry], initial: str) -> tuple[dict[int
         if entry.properties is not None:
             current = entry.properties
         position = entry.position
-        if position is not None and entry.type in _POSITIONED:
+        if position is not None and entry.type not in _NOT_A_STEP:
             properties[position] = current
             if entry.type is Entry.WAIT_STARTED:
                 waiting[position] = entry.name
