@@ -255,3 +255,31 @@ class InstanceCount(NamedTuple):
     name: str
     status: InstanceStatus
     instances: int  # the number (a tuple's ``count`` is a method)
+
+
+class LogLine(str):
+    """A line of the daemon's log: its text as the plain log prints it, and what a structured
+    log (JSON) adds: the event, its level, and the instance it concerns."""
+
+    event: str
+    level: str
+    instance_id: str | None
+    name: str | None
+    position: int | None
+    message: str
+
+    def __new__(
+        cls,
+        message: str,
+        *,
+        event: str,
+        level: str = "info",
+        instance_id: str | None = None,
+        name: str | None = None,
+        position: int | None = None,
+    ) -> LogLine:
+        text = f"{name} {instance_id[:8]}: {message}" if name and instance_id else message
+        line = super().__new__(cls, text)
+        line.event, line.level, line.message = event, level, message
+        line.instance_id, line.name, line.position = instance_id, name, position
+        return line

@@ -55,7 +55,7 @@ def decide(j: StepJournal, d: Decision) -> tuple[Entry, str]:
     text = json.dumps(fields)
     if embedded is not None:  # the encoded properties as they are, never encoded twice
         text = f'{text[:-1]}, "properties": {embedded}}}'
-    j.log(_summary(d, fields))
+    j.log(_summary(d, fields), event=entry.value, position=d.position, level="warning" if fields["refused"] else "info")
     return entry, text
 
 

@@ -69,7 +69,7 @@ class DecisionApplier:
         group = "null" if d.group is None else int(d.group)
         scheduled = f'{{"task_id": "{task_id}", "group": {group}, "task": {data}}}'  # the task as sent, embedded
         j.append(Entry.TASK_SCHEDULED, d.position, d.name, scheduled)
-        j.log(f"task {d.name} scheduled (position {d.position})")
+        j.log(f"task {d.name} scheduled (position {d.position})", event="task_scheduled", position=d.position)
 
     def _child(self, d: Decision) -> None:
         self._start_instance(d, wait=True)
@@ -100,7 +100,9 @@ class DecisionApplier:
         j.batch.create_instance(instance, started, task)
         data = json.dumps({"id": instance.id, "kind": instance.kind.value, "wait": wait})
         j.append(Entry.DISPATCHED, d.position, d.name, data)
-        j.log(f"dispatched {instance.kind.value} {d.name} as {instance.id[:8]}")
+        j.log(
+            f"dispatched {instance.kind.value} {d.name} as {instance.id[:8]}", event="dispatched", position=d.position
+        )
 
     def _custom_id_held(self, instance: Instance) -> bool:
         """An unfinished instance holds the child's custom id in the store; the commit in flight
@@ -124,7 +126,7 @@ class DecisionApplier:
         pending = j.run is not None and d.position in j.run.pending_waits()
         if d.fire_at is not None and d.position is not None and pending:  # a replay may have ended it already
             j.batch.add_timer(Timer(j.id, d.position, d.fire_at))
-        j.log(f"waiting for {d.name} (position {d.position})")
+        j.log(f"waiting for {d.name} (position {d.position})", event="wait_started", position=d.position)
 
     def _call(self, d: Decision) -> list[Decision]:
         """A call to another instance: decided, journaled with its answer, and the answer (that
@@ -152,7 +154,7 @@ class DecisionApplier:
         if parent_id and position is not None:
             payload = f'{{"position": {int(position)}, "id": "{j.id}", "result": {result}}}'
             j.batch.post(parent_id, InboxKind.CHILD_COMPLETED, j.instance.name, payload)
-        j.log("completed")
+        j.log("completed", event="completed")
 
     def _fail(self, d: Decision) -> None:
         assert d.error is not None
@@ -187,7 +189,7 @@ class DecisionApplier:
                 j.batch.update_task(task.id, status=TaskStatus.QUEUED, retry_index=0, run_at=j.now)
         j.status, j.error = RUNNING, None
         j.append(entry)
-        j.log(entry.value)
+        j.log(entry.value, event=entry.value)
 
     def kill(self) -> None:
         """Killed: its live tasks cancelled, its timers gone; a parent waiting on it is told."""
@@ -201,7 +203,7 @@ class DecisionApplier:
         if parent_id and position is not None:  # it waits on us
             payload = json.dumps({"position": position, "id": j.id})
             j.batch.post(parent_id, InboxKind.CHILD_KILLED, j.instance.name, payload)
-        j.log("killed")
+        j.log("killed", event="killed")
 
 
 _HANDLERS: dict[DecisionKind, Callable[[DecisionApplier, Decision], list[Decision] | None]] = {

@@ -27,7 +27,7 @@ from zenaton_runtime.engine.stats import EngineStats
 from zenaton_runtime.engine.task_activation import TaskActivation
 from zenaton_runtime.engine.workflow_activation import WorkflowActivation
 from zenaton_runtime.errors import StoreError
-from zenaton_runtime.models import InboxItem, Instance, Kind, TaskRecord, Timer
+from zenaton_runtime.models import InboxItem, Instance, Kind, LogLine, TaskRecord, Timer
 from zenaton_runtime.pool.attempts import Attempt, Outcome
 from zenaton_runtime.pool.runner import Runner
 from zenaton_runtime.project.loader import Project
@@ -332,7 +332,10 @@ class Engine:
             del self._lines[lines:]  # what it decided is thrown away with its batch
             del ctx.created[created:]  # and the instances it created
             ctx.decided.pop(instance.id, None)
-            self.log(f"{instance.name} {instance.id[:8]}: internal error while deciding: {error!r}")
+            message = f"internal error while deciding: {error!r}"
+            self.log(
+                LogLine(message, event="internal_error", level="error", instance_id=instance.id, name=instance.name)
+            )
             self.cache.evict(instance.id)
             batch = Batch()
             WorkflowActivation(ctx, instance, batch).contain(error, inputs.outcomes, inputs.timers, inbox)

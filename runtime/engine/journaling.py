@@ -13,7 +13,7 @@ import traceback as _traceback
 from typing import Any
 
 from zenaton_runtime.engine.context import StepContext
-from zenaton_runtime.models import Entry, Instance, InstanceStatus, JournalEntry, Kind
+from zenaton_runtime.models import Entry, Instance, InstanceStatus, JournalEntry, Kind, LogLine
 from zenaton_runtime.pool.attempts import Outcome, error_class_name
 from zenaton_runtime.project.serializer import properties_of
 from zenaton_runtime.replay import WorkflowRun
@@ -137,7 +137,13 @@ class StepJournal:
         self.drop_run()
         self.append(Entry.ERROR, error.get("position"), error.get("class"), json.dumps(error))
         how = "paused by error" if self.status is PAUSED else "failed with"
-        self.log(f"{how} {error.get('class')}: {error.get('message')}")
+        event = "paused_by_error" if self.status is PAUSED else "failed"
+        self.log(
+            f"{how} {error.get('class')}: {error.get('message')}",
+            event=event,
+            position=error.get("position"),
+            level="error",
+        )
 
     def current_error(self) -> dict[str, Any] | None:
         if self.error is not UNSET:
@@ -166,5 +172,9 @@ class StepJournal:
                 error=UNSET if self.error is UNSET else (json.dumps(self.error) if self.error else None),
             )
 
-    def log(self, message: str) -> None:
-        self.ctx.log(f"{self.instance.name} {self.id[:8]}: {message}")
+    def log(self, message: str, *, event: str, position: int | None = None, level: str = "info") -> None:
+        """A line of the daemon's log about this instance (written once the step's commit landed)."""
+        line = LogLine(
+            message, event=event, level=level, instance_id=self.id, name=self.instance.name, position=position
+        )
+        self.ctx.log(line)

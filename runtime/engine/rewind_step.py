@@ -81,7 +81,11 @@ class RewindStep:
         j.status, j.error = RUNNING, None
         data = {"to_step": plan.position, "run": plan.run + 1, "archived": len(plan.archived), "request": item.id}
         j.append(Entry.REWOUND, data=json.dumps(data))
-        j.log(f"rewound to step {plan.position}; {len(plan.archived)} entries archived as run {plan.run}")
+        j.log(
+            f"rewound to step {plan.position}; {len(plan.archived)} entries archived as run {plan.run}",
+            event="rewound",
+            position=plan.position,
+        )
         killed = self.killed_child(before=plan.position)  # a step it keeps waits on a killed child
         if killed is not None:
             j.pause_with_error(killed)
@@ -96,7 +100,7 @@ class RewindStep:
         requested = json.loads(item.data or "{}").get("position")
         refused = {"request": item.id, "to_step": requested, "reason": reason}
         self.journal.append(Entry.REWIND_REFUSED, data=json.dumps(refused))
-        self.journal.log(f"rewind to step {requested} refused: {reason}")
+        self.journal.log(f"rewind to step {requested} refused: {reason}", event="rewind_refused", level="warning")
 
     def _plan(self, requested: int) -> RewindPlan:
         j = self.journal

@@ -32,7 +32,7 @@ class TaskActivation:
                 j.batch.update_task(task.id, status=TaskStatus.DONE)
                 j.append(Entry.TASK_COMPLETED, 0, task.name, outcome_data(outcome, task.attempts))
                 j.status = InstanceStatus.COMPLETED
-                j.log("completed")
+                j.log("completed", event="completed")
             else:
                 self.decisions.task_failed(task, outcome)
         j.finish()
@@ -44,4 +44,4 @@ class TaskActivation:
         elif item.kind is InboxKind.RETRY and j.status is InstanceStatus.FAILED:
             self.decisions.requeue_failed(Entry.RETRIED)
         else:
-            j.log(f"{item.label} ignored (instance is {j.status.value})")
+            j.log(f"{item.label} ignored (instance is {j.status.value})", event="ignored", level="warning")

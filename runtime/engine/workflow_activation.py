@@ -133,34 +133,45 @@ class WorkflowActivation:
             j.batch.update_task(task.id, status=TaskStatus.DONE)
             data = outcome_data(outcome, task.attempts)
             result = Input(InputKind.RESULT, task.position, outcome.result or "null")
-            j.log(f"task {task.name} completed (position {task.position})")
+            j.log(
+                f"task {task.name} completed (position {task.position})", event="task_completed", position=task.position
+            )
             self._deliver_recorded(result, Entry.TASK_COMPLETED, task.name, data)  # logs what it decides next
         elif self.decisions.task_failed(task, outcome):
-            j.log(f"task {task.name} failed, retry in {outcome.retry_delay:g} s")
+            j.log(
+                f"task {task.name} failed, retry in {outcome.retry_delay:g} s",
+                event="task_retry",
+                position=task.position,
+                level="warning",
+            )
 
     def _timer(self, timer: Timer) -> None:
         j = self.journal
         j.batch.delete_timer(j.id, timer.position)
         if j.status.finished:
             return
-        j.log(f"timer fired (position {timer.position})")
+        j.log(f"timer fired (position {timer.position})", event="timer_fired", position=timer.position)
         self._deliver_recorded(Input(InputKind.TIMER, timer.position, None), Entry.TIMER_FIRED, None, None)
 
     def _inbox_item(self, item: InboxItem) -> None:
         handler = _INBOX.get(item.kind)
         if handler is None or (self.journal.status.finished and item.kind is not InboxKind.REWIND):
-            self.journal.log(f"{item.label} {item.name or ''} ignored (instance is {self.journal.status.value})")
+            self.journal.log(
+                f"{item.label} {item.name or ''} ignored (instance is {self.journal.status.value})",
+                event="ignored",
+                level="warning",
+            )
             return
         handler(self, item)
 
     def _on_event(self, item: InboxItem) -> None:
-        self.journal.log(f"event {item.name} received")
+        self.journal.log(f"event {item.name} received", event="event_received")
         self._deliver_recorded(Input(InputKind.EVENT, None, item.data), Entry.EVENT_RECEIVED, item.name, item.data)
 
     def _on_child_completed(self, item: InboxItem) -> None:
         payload: dict[str, Any] = json.loads(item.data or "{}")
         if self.rewinding.stale_child(payload):
-            self.journal.log(f"result of detached child {payload['id'][:8]} ignored")
+            self.journal.log(f"result of detached child {payload['id'][:8]} ignored", event="ignored")
             return
         data = json.dumps({"id": payload["id"], "result": payload["result"]})
         item_input = Input(InputKind.RESULT, payload["position"], json.dumps(payload["result"]))
@@ -171,7 +182,7 @@ class WorkflowActivation:
         task that failed for good. The store says which (the item only says to look)."""
         killed = self.rewinding.killed_child(before=self.rewinding.rewound_to)
         if killed is None:  # detached by a rewind since
-            self.journal.log(f"{item.label} ignored (no child it waits on is killed)")
+            self.journal.log(f"{item.label} ignored (no child it waits on is killed)", event="ignored")
             return
         self.journal.pause_with_error(killed)
 
@@ -182,7 +193,7 @@ class WorkflowActivation:
         j.status = PAUSED
         j.drop_run()
         j.append(Entry.PAUSED)
-        j.log("paused")
+        j.log("paused", event="paused")
 
     def _on_resume(self, item: InboxItem) -> None:
         if self.journal.status is PAUSED:

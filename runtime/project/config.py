@@ -43,6 +43,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "cache_size": (int, 1000),
         "stop_grace": ((int, float), 10.0),
         "decision_timeout": ((int, float), 10.0),
+        "log_format": (str, "plain"),
+        "log_file": (str, None),
     },
     "dashboard": {"host": (str, "127.0.0.1"), "port": (int, 8025)},
 }
@@ -65,6 +67,8 @@ class Config:
     cache_size: int
     stop_grace: float
     decision_timeout: float
+    log_format: str  # "plain" or "json"
+    log_file: Path | None  # absolute; None: stderr
     dashboard_host: str
     dashboard_port: int
     has_config_file: bool
@@ -175,6 +179,9 @@ def load_config(
     durability = get("store", "durability")
     if durability not in ("full", "fast"):
         raise ConfigError(f'{root / CONFIG_FILE}: store.durability must be "full" or "fast", not {durability!r}')
+    log_format = get("daemon", "log_format")
+    if log_format not in ("plain", "json"):
+        raise ConfigError(f'{root / CONFIG_FILE}: daemon.log_format must be "plain" or "json", not {log_format!r}')
     port = get("dashboard", "port")
     if not 0 <= port <= 65535:
         raise ConfigError(f"{root / CONFIG_FILE}: dashboard.port must be from 0 to 65535, not {port}")
@@ -194,6 +201,8 @@ def load_config(
         cache_size=get("daemon", "cache_size"),
         stop_grace=float(get("daemon", "stop_grace")),
         decision_timeout=float(get("daemon", "decision_timeout")),
+        log_format=log_format,
+        log_file=root / get("daemon", "log_file") if get("daemon", "log_file") else None,
         dashboard_host=get("dashboard", "host"),
         dashboard_port=port,
         has_config_file=has_file,

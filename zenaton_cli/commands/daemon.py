@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from zenaton_runtime.errors import DaemonError
 from zenaton_runtime.pidlock import lock_path, read_info
 from zenaton_runtime.project.config import Overrides
 
+from ..daemon_log import BACKUPS, FORMATS, MAX_BYTES, StepLog
 from ..render import daemon_status, out, print_json
 from ..state import State, common_options
 from ..views import status_view
@@ -35,48 +34,58 @@ from .dashboard import beside_the_daemon
 @click.option(
     "--dashboard-port", type=click.IntRange(0, 65535), default=None, help="The dashboard's port (default 8025)."
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="plain lines, or one JSON object a line (default from zenaton.toml: plain).",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the log there, rotated by size, instead of stderr.",
+)
+@click.option(
+    "--log-max-bytes",
+    type=click.IntRange(min=1024),
+    default=MAX_BYTES,
+    show_default=True,
+    help="Rotate past this size.",
+)
+@click.option(
+    "--log-backups", type=click.IntRange(min=1), default=BACKUPS, show_default=True, help="Rotated files kept."
+)
 @common_options
 def start(
-    state: State, concurrency: int | None, reload: bool | None, with_dashboard: bool, dashboard_port: int | None
+    state: State,
+    concurrency: int | None,
+    reload: bool | None,
+    with_dashboard: bool,
+    dashboard_port: int | None,
+    log_format: str | None,
+    log_file: Path | None,
+    log_max_bytes: int,
+    log_backups: int,
 ) -> int:
     """Run the daemon in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
 
     from zenaton_runtime.daemon import run_daemon  # the engine, only for the commands that run it
 
+    config = state.config
+    log = StepLog(
+        log_format or config.log_format,
+        log_file or config.log_file,
+        max_bytes=log_max_bytes,
+        backups=log_backups,
+    )
     board = beside_the_daemon(state, dashboard_port) if with_dashboard else None
     try:
-        return run_daemon(state.config, concurrency=concurrency, log=_log, reload=reload)
+        return run_daemon(config, concurrency=concurrency, log=log, reload=reload)
     finally:
+        log.close()
         if board is not None:
             board.stop()
-
-
-class StepLog:
-    """The daemon's log: plain lines on stderr (rich's rendering would cost more than a step),
-    gathered during an engine step and written in one go when it ends (``flush``)."""
-
-    def __init__(self) -> None:
-        self._lines: list[str] = []
-        self._lock = threading.Lock()  # the file watcher logs from its own thread
-        self._second = -1
-        self._stamp = ""
-
-    def __call__(self, message: str) -> None:
-        now = int(time.time())
-        with self._lock:
-            if now != self._second:
-                self._second, self._stamp = now, time.strftime("%H:%M:%S", time.localtime(now))
-            self._lines.append(f"{self._stamp} {message}\n")
-
-    def flush(self) -> None:
-        with self._lock:
-            lines, self._lines = self._lines, []
-        if lines:
-            sys.stderr.write("".join(lines))
-            sys.stderr.flush()
-
-
-_log = StepLog()
 
 
 @click.command(short_help="The original agent's command line: the same as start.")
@@ -106,7 +115,12 @@ def listen(
     try:
         from zenaton_runtime.daemon import run_daemon  # the engine, only for the commands that run it
 
-        return run_daemon(state.config, concurrency=concurrency, log=_log)
+        config = state.config
+        log = StepLog(config.log_format, config.log_file)
+        try:
+            return run_daemon(config, concurrency=concurrency, log=log)
+        finally:
+            log.close()
     finally:
         state.close()
 
