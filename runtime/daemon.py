@@ -19,7 +19,7 @@ from zenaton_runtime.pool.worker_pool import WorkerPool
 from zenaton_runtime.project.config import Config
 from zenaton_runtime.project.loader import SourceSnapshot, load_project
 from zenaton_runtime.sdnotify import Notifier
-from zenaton_runtime.store import Store, open_store
+from zenaton_runtime.store import Store, open_store, redacted
 
 IDLE_POLL = 0.05  # seconds between looks at the store when nothing is happening
 STORE_RETRY = 1.0  # seconds between write attempts while the store refuses them (disk full)
@@ -86,7 +86,7 @@ def run_daemon(
         heartbeat.start()
         log(
             f"zenaton daemon started (pid {os.getpid()}, env {config.env}, {workers} workers, "
-            f"store {config.store_url}); {recovered} interrupted task(s) re-queued"
+            f"store {redacted(config.store_url)}); {recovered} interrupted task(s) re-queued"
             + ("; watching for changes" if reloader else "")
         )
         systemd.send(READY="1", STATUS=f"running, {workers} workers, env {config.env}")

@@ -28,7 +28,7 @@ from zenaton_runtime.models import Entry, InstanceStatus, Kind
 from zenaton_runtime.pidlock import lock_path, read_info
 from zenaton_runtime.project.config import Config, load_config
 from zenaton_runtime.project.loader import load_project
-from zenaton_runtime.store import Store, open_store
+from zenaton_runtime.store import Store, open_store, redacted
 from zenaton_runtime.store.schema import LATEST
 from zenaton_runtime.store.sqlite_backup import check as check_store_file
 
@@ -87,7 +87,7 @@ class Doctor:
         self.config = load_config(self.project, env=self.env)
         c = self.config
         where = "zenaton.toml" if c.has_config_file else "defaults (no zenaton.toml)"
-        return Check("config", OK, f"{where} at {c.root}, env {c.env}, store {c.store_url}")
+        return Check("config", OK, f"{where} at {c.root}, env {c.env}, store {redacted(c.store_url)}")
 
     def check_code(self) -> Check:
         c = self._config()

@@ -10,7 +10,7 @@ from zenaton_runtime.client.inspect_views import iso
 from zenaton_runtime.models import DaemonRecord, Schedule
 from zenaton_runtime.pidlock import lock_path, read_info
 from zenaton_runtime.project.config import Config
-from zenaton_runtime.store import Store
+from zenaton_runtime.store import Store, redacted
 
 
 def status_view(config: Config, store: Store) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def status_view(config: Config, store: Store) -> dict[str, Any]:
         "pid": info.pid if info else None,
         "started_at": iso(info.started_at) if info else None,
         "uptime": round(now - info.started_at, 1) if info else None,
-        "store": config.store_url,
+        "store": redacted(config.store_url),
         "env": config.env,
         "instances": {k: v for k, v in counts.items() if k != "tasks_queued"},
         "tasks_queued": counts.get("tasks_queued", 0),

@@ -1,4 +1,5 @@
-"""A task worker process: ``python -m zenaton_runtime.pool.worker --root DIR [--boot F | --module M] --store URL``.
+"""A task worker process: ``python -m zenaton_runtime.pool.worker --root DIR [--boot F | --module M]``, the
+store's url in ``$ZENATON_WORKER_STORE`` (or ``--store URL``).
 
 Protocol with ``zenaton_runtime.pool.worker_pool``, one JSON value per line:
 
@@ -138,6 +139,7 @@ def _flush_python_streams() -> None:
 
 
 PR_SET_PDEATHSIG = 1
+STORE_VARIABLE = "ZENATON_WORKER_STORE"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -146,11 +148,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--boot")
     group.add_argument("--module")
-    parser.add_argument("--store", required=True)
+    parser.add_argument(
+        "--store",
+        default=os.environ.get(STORE_VARIABLE),
+        help=f"the store's url (default: ${STORE_VARIABLE}, where the daemon puts it: off the command line)",
+    )
     parser.add_argument("--capture-dir", help="where the attempt's output files live (default: a new temp dir)")
     parser.add_argument("--parent", type=int, default=None, help="the daemon's pid: die with it")
     parser.add_argument("--sources", help="the daemon's source snapshot: import the project from it, not from disk")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.store:
+        parser.error(f"the store's url is needed: --store URL or ${STORE_VARIABLE}")
+    return args
 
 
 def _take_protocol_fds() -> Channel:

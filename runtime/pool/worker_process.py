@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from zenaton_runtime.pool.attempts import Attempt, Outcome
 from zenaton_runtime.pool.placement import Lane
-from zenaton_runtime.pool.worker import read_tail
+from zenaton_runtime.pool.worker import STORE_VARIABLE, read_tail
 
 
 class Launcher:
@@ -33,12 +33,13 @@ class Launcher:
         self, *, root: str, store_url: str, boot: str | None, module: str | None, env: dict[str, str] | None
     ) -> None:
         self.root = root
-        self.args = ["--root", root, "--store", store_url, "--parent", str(os.getpid())]
+        self.args = ["--root", root, "--parent", str(os.getpid())]
         if module:
             self.args += ["--module", module]
         elif boot:
             self.args += ["--boot", boot]
-        self.env = {**os.environ, **(env or {})}
+        # In the environment, not on the command line: `ps` shows every user the command line.
+        self.env = {**os.environ, **(env or {}), STORE_VARIABLE: store_url}
         self.tmp = tempfile.mkdtemp(prefix="zenaton-pool-")
         self._sources: list[str] = []
 
