@@ -48,3 +48,13 @@ def test_the_password_is_never_shown(tmp_path: Path, pg_url: str) -> None:
     assert ":***@" in started and SECRET not in "\n".join(daemon.log)
     assert SECRET not in status and ":***@" in json.loads(status)["store"]
     assert SECRET not in doctor
+
+
+def test_doctor_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    root = make_project(tmp_path, store_url=pg_url)
+    zenaton(root, "dispatch", "Sequential", "1")
+    report = json.loads(zenaton(root, "doctor", "--json", check=False).stdout)
+    checks = {c["check"]: c for c in report["checks"]}
+    assert checks["schema"]["verdict"] == "ok" and checks["schema"]["version"] == checks["schema"]["latest"]
+    assert "data checksums" in checks["schema"]["detail"]
+    assert checks["store"]["verdict"] == "ok" and checks["daemon"]["verdict"] == "warn"  # work waits, no daemon

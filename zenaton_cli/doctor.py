@@ -110,12 +110,31 @@ class Doctor:
 
     def check_schema(self) -> Check:
         c = self._config()
+        if c.store_url.startswith(("postgresql://", "postgres://")):
+            return self._postgres_schema(c.store_url)
         if not c.store_url.startswith("sqlite:///"):
-            return Check("schema", OK, "not a SQLite file: its database checks its own pages")
+            return Check("schema", OK, "kept in memory: nothing on disk to check")
         found = check_store_file(Path(c.store_url[len("sqlite:///") :]))
         verdict = OK if found.version == LATEST else WARN
         detail = f"schema version {found.version} (this zenaton: {LATEST}), integrity_check ok"
         return Check("schema", verdict, detail, {"version": found.version, "latest": LATEST})
+
+    @staticmethod
+    def _postgres_schema(url: str) -> Check:
+        """The schema version, and whether the server checksums its pages (PostgreSQL's own
+        integrity check: a damaged page is an error when it is read)."""
+        import psycopg
+
+        from zenaton_runtime.store.postgres_schema import LATEST as PG_LATEST
+        from zenaton_runtime.store.postgres_schema import current_version
+
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            version = current_version(conn) or 0
+            checksums = conn.execute("SHOW data_checksums").fetchone()
+        verdict = OK if version == PG_LATEST else WARN
+        sums = "on" if checksums and checksums[0] == "on" else "off (initdb --data-checksums turns them on)"
+        detail = f"schema version {version} (this zenaton: {PG_LATEST}), data checksums {sums}"
+        return Check("schema", verdict, detail, {"version": version, "latest": PG_LATEST})
 
     def check_disk(self) -> Check:
         c = self._config()
