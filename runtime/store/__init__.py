@@ -21,7 +21,7 @@ May import ``errors`` and ``models`` only: a backend stores records and text.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from zenaton_runtime.models import (
@@ -162,6 +162,18 @@ class Store(StoreReads, Protocol):
 
     def queue_depth(self, now: float) -> int:
         """How many queued tasks are claimable at ``now``: due, of a running instance."""
+
+    # -- retention (each call its own transaction, never part of a step) ---------
+    def prunable(self, statuses: Iterable[InstanceStatus], before: float, limit: int) -> list[str]:
+        """Up to ``limit`` ids of finished instances of these statuses last updated before
+        ``before``, least recently updated first, which may be removed: no parent still running
+        or paused, no child still running or paused (the partial index ``instances_finished``)."""
+
+    def prune(self, instance_ids: Iterable[str], before: float | None = None) -> int:
+        """Remove these instances with their journals, archived runs, tasks, timers and inbox
+        items in ONE transaction; returns how many went. Eligibility is checked again inside it
+        (finished, the family rule of ``prunable``, and last updated before ``before`` if given):
+        an instance a retry or a rewind made unfinished meanwhile stays, as do unknown ids."""
 
     # -- cron schedules --------------------------------------------------
     def add_schedule(self, schedule: Schedule) -> None: ...

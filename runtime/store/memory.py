@@ -28,6 +28,7 @@ from zenaton_runtime.models import (
 )
 from zenaton_runtime.store.memory_monitoring import MemoryMonitoring
 from zenaton_runtime.store.memory_ops import MemoryOps
+from zenaton_runtime.store.memory_prune import MemoryPrune
 from zenaton_runtime.store.memory_rewind import MemoryRewind
 from zenaton_runtime.store.memory_schedules import MemorySchedules
 from zenaton_runtime.store.ops import (
@@ -39,7 +40,7 @@ from zenaton_runtime.store.pending import PendingCommit
 _MISSING: Any = object()
 
 
-class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind, MemoryMonitoring):
+class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind, MemoryMonitoring, MemoryPrune):
     """The Store protocol in memory; safe to share between threads."""
 
     def __init__(self, now: Callable[[], float] = time.time):

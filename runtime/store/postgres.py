@@ -32,6 +32,7 @@ from zenaton_runtime.store.ops import NewEntry
 from zenaton_runtime.store.postgres_changes import NOTIFY, Notifications
 from zenaton_runtime.store.postgres_commit import PostgresStepCommits
 from zenaton_runtime.store.postgres_monitoring import PostgresMonitoring
+from zenaton_runtime.store.postgres_prune import PostgresPrune
 from zenaton_runtime.store.postgres_rewind import PostgresRewind
 from zenaton_runtime.store.postgres_schedules import PostgresSchedules
 from zenaton_runtime.store.postgres_schema import (
@@ -68,7 +69,7 @@ SESSION_ENDED = ("57P01", "57P02", "57P03")  # admin_shutdown, crash_shutdown, c
 TRANSIENT = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 
 
-class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, PostgresMonitoring):
+class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, PostgresMonitoring, PostgresPrune):
     """The Store protocol over one PostgreSQL database."""
 
     def __init__(self, url: str, *, now: Callable[[], float] = time.time, durability: str = "full"):

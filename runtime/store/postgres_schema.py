@@ -29,6 +29,7 @@ DAEMON_LOCK = 0x7A656E61746F6E02  # pg_try_advisory_lock key the daemon holds (o
 QUEUED_TASK = "status = 'queued'"
 OPEN_TASK = "status IN ('queued', 'running', 'failed')"  # models.OPEN_TASKS
 UNFINISHED_SQL = "status IN ('running', 'paused')"  # models.UNFINISHED: holds its custom id
+FINISHED_SQL = "status IN ('completed', 'killed', 'failed')"  # InstanceStatus.finished: what retention removes
 # Tasks of a paused instance stay queued: a pause starts nothing new, retries included.
 RUNNING_INSTANCE = "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running')"
 CLAIMABLE = f"{QUEUED_TASK} AND run_at <= %s AND {RUNNING_INSTANCE}"
@@ -167,6 +168,10 @@ MIGRATIONS: list[list[str]] = [
             steps_per_second DOUBLE PRECISION NOT NULL,
             stats TEXT NOT NULL
         )""",
+    ],
+    # 2: retention: finished instances by last update (a partial index: running ones never touch it)
+    [
+        f"CREATE INDEX instances_finished ON instances (updated_at) WHERE {FINISHED_SQL}",
     ],
 ]
 

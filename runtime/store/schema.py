@@ -29,6 +29,7 @@ OPEN_TASK = _status_in(OPEN_TASKS)  # "status IN ('queued', 'running', 'failed')
 RUNNING_INSTANCE = "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running')"
 CLAIMABLE = f"{QUEUED_TASK} AND run_at <= ? AND {RUNNING_INSTANCE}"
 UNFINISHED_SQL = _status_in(UNFINISHED)  # "status IN ('running', 'paused')", the partial unique index's
+FINISHED_SQL = "status IN ('completed', 'killed', 'failed')"  # what retention may remove (InstanceStatus.finished)
 
 _BOOTSTRAP = [
     f"""CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
@@ -178,6 +179,12 @@ MIGRATIONS: list[list[str]] = [
             stats TEXT NOT NULL
         ) WITHOUT ROWID""",
         "CREATE INDEX instances_by_name_status ON instances (kind, name, status, env)",
+    ],
+    # 7: retention: finished instances by last update (a partial index: running ones never touch it),
+    # and every task of an instance (a prune deletes done tasks too; inspect reads them)
+    [
+        f"CREATE INDEX instances_finished ON instances (updated_at) WHERE {FINISHED_SQL}",
+        "CREATE INDEX tasks_by_instance ON tasks (instance_id)",
     ],
 ]
 

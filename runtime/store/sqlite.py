@@ -38,6 +38,7 @@ from zenaton_runtime.store.pending import PendingCommit
 from zenaton_runtime.store.schema import LATEST, OPEN_TASK, QUEUED_TASK, RUNNING_INSTANCE, current_version, migrate
 from zenaton_runtime.store.sqlite_commit import CommitThread, SQLiteStepCommits
 from zenaton_runtime.store.sqlite_monitoring import SQLiteMonitoring
+from zenaton_runtime.store.sqlite_prune import SQLitePrune
 from zenaton_runtime.store.sqlite_rewind import SQLiteRewind
 from zenaton_runtime.store.sqlite_rows import (
     ENTRIES,
@@ -59,7 +60,7 @@ BUSY_TIMEOUT_MS = 10_000
 LOCK_PATIENCE = 60.0  # seconds of retrying "database is locked" before giving up
 
 
-class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonitoring):
+class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonitoring, SQLitePrune):
     """The Store protocol over one SQLite file (created 0600 in a 0700 directory).
 
     ``durability="fast"`` uses ``synchronous=NORMAL``: a power loss may drop the
