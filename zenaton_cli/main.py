@@ -12,7 +12,21 @@ import click
 from zenaton.exceptions import ExternalError
 from zenaton_runtime.errors import ZenatonError
 
-from .commands import backup, check, control, daemon, dashboard, doctor, errors, init, instances, schedules, service
+from .commands import (
+    backup,
+    check,
+    control,
+    daemon,
+    dashboard,
+    doctor,
+    errors,
+    init,
+    instances,
+    migrate,
+    retention,
+    schedules,
+    service,
+)
 from .render import error_line
 from .state import State
 
@@ -64,6 +78,9 @@ cli.add_command(dashboard.dashboard)
 cli.add_command(doctor.doctor)
 cli.add_command(backup.backup)
 cli.add_command(backup.restore)
+cli.add_command(retention.prune)
+cli.add_command(retention.vacuum)
+cli.add_command(migrate.migrate)
 cli.add_command(service.service)
 cli.add_command(daemon.listen)
 _where_id = copy.copy(instances.find)

@@ -1,0 +1,306 @@
+"""Moving a SQLite store to PostgreSQL (``zenaton migrate --to``): a copy, then its check.
+
+``copy`` reads the SQLite file read-only, in one read transaction (one consistent state), and
+writes every table but ``daemons`` into an empty PostgreSQL store in one transaction (``COPY``,
+table by table, in batches): a failure anywhere rolls it all back, and nothing is left written.
+The PostgreSQL schema is made by opening the target with ``PostgresStore`` first (it migrates an
+empty database); a database whose zenaton tables hold any row is refused, as is one whose
+``zenaton`` schema holds another application's tables. Every value is kept as it is: ids, seqs,
+insertion orders (``ord``, inbox ids) and times; the identity sequences then continue after the
+highest value SQLite ever handed out (its ``sqlite_sequence`` for the inbox).
+
+``verify`` compares the two stores through the Store protocol: the rows of each table counted,
+then for every instance its ``inspect --json`` view with every run, its tasks and its inbox, and
+the schedules. The caller (the CLI) holds the daemon's lock on the SQLite store throughout.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.request import pathname2url
+
+import psycopg
+
+from zenaton_runtime.client.inspect_views import instance_view
+from zenaton_runtime.errors import StoreError
+from zenaton_runtime.store import Store
+from zenaton_runtime.store.postgres import PostgresStore, _reason, describe
+from zenaton_runtime.store.postgres_schema import DAEMON_LOCK, SCHEMA
+from zenaton_runtime.store.schema import LATEST as SQLITE_LATEST
+from zenaton_runtime.store.schema import current_version
+from zenaton_runtime.store.sqlite_readonly import ReadOnlySQLiteStore
+
+BATCH = 5000  # rows read from SQLite and written to PostgreSQL at a time
+
+# The tables copied, in this order, with their columns (the same names on both sides).
+TABLES: dict[str, tuple[str, ...]] = {
+    table: tuple(columns.split())
+    for table, columns in {
+        "instances": "ord id kind name version custom_id env status data properties error parent_id"
+        " parent_position created_at updated_at ready last_seq",
+        "journal": "instance_id seq type position name data properties created_at",
+        "journal_archive": "instance_id run seq type position name data properties created_at archived_at",
+        "tasks": "ord id instance_id position name data status retry_index attempts run_at created_at",
+        "timers": "instance_id position fire_at",
+        "inbox": "id instance_id kind name data created_at",
+        "schedules": "ord id env kind name custom_id data cron timezone next_fire last_fire fires skips last_skip"
+        " created_at",
+    }.items()
+}
+# Each table's primary key: the order rows are read in (and the batches' order).
+ORDER = {
+    "instances": "ord",
+    "journal": "instance_id, seq",
+    "journal_archive": "instance_id, run, seq",
+    "tasks": "ord",
+    "timers": "instance_id, position",
+    "inbox": "id",
+    "schedules": "ord",
+}
+IDENTITIES = {"instances": "ord", "tasks": "ord", "inbox": "id", "schedules": "ord"}
+CHECKED_EMPTY = (*TABLES, "daemons")  # a target with a row in any of these is not empty
+
+
+@dataclass
+class Copied:
+    """What ``copy`` wrote: rows per table, and how long it took."""
+
+    rows: dict[str, int]
+    seconds: float
+
+
+@dataclass
+class Verification:
+    """What ``verify`` found: rows per table on each side, and the differences (empty: equal)."""
+
+    sqlite_rows: dict[str, int]
+    postgres_rows: dict[str, int]
+    instances: int = 0
+    differences: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def open_source(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """The SQLite store at ``path`` opened read-only (``mode=ro``, ``query_only``), at this
+    engine's schema version (an older store is refused: start it once with this zenaton)."""
+    ReadOnlySQLiteStore(path).close()  # a missing file, not a store, an older schema: refused here
+    absolute = os.path.abspath(os.fspath(path))
+    try:
+        conn = sqlite3.connect(f"file:{pathname2url(absolute)}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("PRAGMA query_only = 1")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        if current_version(conn) != SQLITE_LATEST:
+            raise StoreError(f"{absolute} has a schema version this zenaton does not copy")
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot read the store {absolute}: {e}") from None
+    return conn
+
+
+def _rows(conn: sqlite3.Connection, table: str) -> Iterator[list[tuple[Any, ...]]]:
+    columns = ", ".join(TABLES[table])
+    cursor = conn.execute(f"SELECT {columns} FROM {table} ORDER BY {ORDER[table]}")
+    while batch := cursor.fetchmany(BATCH):
+        yield batch
+
+
+def _next_values(conn: sqlite3.Connection) -> dict[str, int]:
+    """Per table with an identity, the highest value SQLite handed out (0: none)."""
+    highest = {
+        table: int(conn.execute(f"SELECT coalesce(max({col}), 0) FROM {table}").fetchone()[0])
+        for table, col in IDENTITIES.items()
+    }
+    has_sequence = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone()
+    if has_sequence:
+        for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence"):
+            if name in highest:
+                highest[name] = max(highest[name], int(seq))
+    return highest
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="zenaton migrate")
+        conn.execute(f"SET search_path = {SCHEMA}")
+    except psycopg.Error as e:
+        raise StoreError(f"cannot connect to the PostgreSQL store at {describe(url)}: {_reason(e)}") from None
+    return conn
+
+
+def prepare_target(url: str) -> None:
+    """Open the target with the PostgreSQL store (it creates or migrates the schema of an empty
+    database and refuses another application's tables), then refuse it unless it is empty."""
+    PostgresStore(url).close()
+    conn = _connect(url)
+    try:
+        filled = _filled(conn)
+    finally:
+        conn.close()
+    if filled:
+        raise StoreError(
+            f"the PostgreSQL store at {describe(url)} is not empty ({filled}); migrate copies into an empty one"
+        )
+
+
+def _filled(conn: psycopg.Connection[Any]) -> str:
+    """'' when every zenaton table is empty, else which tables hold rows."""
+    held = []
+    for table in CHECKED_EMPTY:
+        row = conn.execute(f"SELECT count(*) FROM {SCHEMA}.{table}").fetchone()
+        if row and row[0]:
+            held.append(f"{row[0]} row(s) in {table}")
+    return ", ".join(held)
+
+
+def copy(source: str | os.PathLike[str], url: str, *, progress: Callable[[str, int], None] | None = None) -> Copied:
+    """Copy the SQLite store at ``source`` into the empty PostgreSQL store at ``url``, all in one
+    transaction. Raises StoreError, with nothing written, if the target is not empty, a daemon
+    holds it, or anything fails. ``progress(table, rows)`` is told after each table."""
+    started = time.monotonic()
+    prepare_target(url)
+    src = open_source(source)
+    conn = _connect(url)
+    where = describe(url)
+    rows: dict[str, int] = {}
+    try:
+        locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (DAEMON_LOCK,)).fetchone()
+        if not (locked and locked[0]):
+            raise StoreError(f"a daemon runs on the PostgreSQL store at {where}; stop it first")
+        src.execute("BEGIN")  # one read transaction: one consistent state of the file
+        try:
+            with conn.transaction():
+                # No other writer meanwhile (a CLI dispatch): the tables are ours until COMMIT.
+                conn.execute("LOCK TABLE " + ", ".join(CHECKED_EMPTY) + " IN EXCLUSIVE MODE")
+                if filled := _filled(conn):
+                    raise StoreError(f"the PostgreSQL store at {where} is not empty ({filled})")
+                for table, columns in TABLES.items():
+                    rows[table] = _copy_table(src, conn, table, columns)
+                    if progress:
+                        progress(table, rows[table])
+                for table, value in _next_values(src).items():
+                    column = IDENTITIES[table]
+                    # the next value handed out is the one after the highest SQLite used
+                    conn.execute(
+                        "SELECT setval(pg_get_serial_sequence(%s, %s), %s, %s)",
+                        (f"{SCHEMA}.{table}", column, max(value, 1), value > 0),
+                    )
+        finally:
+            src.execute("COMMIT")
+    except psycopg.Error as e:
+        if isinstance(e, psycopg.DataError) and "0x00" in str(e):
+            raise StoreError(
+                f"cannot copy to {where}: a text holds a NUL character, which PostgreSQL cannot store;"
+                " nothing was copied"
+            ) from None
+        raise StoreError(f"cannot copy to {where}: {_reason(e)}; nothing was copied") from None
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot read the store {source}: {e}; nothing was copied") from None
+    finally:
+        conn.close()  # the advisory lock goes with the session
+        src.close()
+    return Copied(rows, time.monotonic() - started)
+
+
+def _copy_table(src: sqlite3.Connection, conn: psycopg.Connection[Any], table: str, columns: tuple[str, ...]) -> int:
+    ready = columns.index("ready") if table == "instances" else -1
+    count = 0
+    with conn.cursor() as cursor, cursor.copy(f"COPY {SCHEMA}.{table} ({', '.join(columns)}) FROM STDIN") as out:
+        for batch in _rows(src, table):
+            for row in batch:
+                if ready >= 0:
+                    row = (*row[:ready], bool(row[ready]), *row[ready + 1 :])
+                out.write_row(row)
+            count += len(batch)
+    return count
+
+
+def table_rows_sqlite(source: str | os.PathLike[str]) -> dict[str, int]:
+    src = open_source(source)
+    try:
+        return {table: int(src.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) for table in TABLES}
+    finally:
+        src.close()
+
+
+def table_rows_postgres(url: str) -> dict[str, int]:
+    conn = _connect(url)
+    try:
+        result = {}
+        for table in TABLES:
+            row = conn.execute(f"SELECT count(*) FROM {SCHEMA}.{table}").fetchone()
+            result[table] = int(row[0]) if row else 0
+        return result
+    except psycopg.Error as e:
+        raise StoreError(f"cannot count the rows of {describe(url)}: {_reason(e)}") from None
+    finally:
+        conn.close()
+
+
+def verify(source: str | os.PathLike[str], url: str, *, limit: int = 20) -> Verification:
+    """Compare the SQLite store at ``source`` with its copy at ``url``: rows per table, then every
+    instance's view (``inspect --json --all-runs``), tasks and inbox, and the schedules, read
+    through the Store protocol on each side. At most ``limit`` differences are listed."""
+    started = time.monotonic()
+    result = Verification(table_rows_sqlite(source), table_rows_postgres(url))
+    for table in TABLES:
+        a, b = result.sqlite_rows[table], result.postgres_rows[table]
+        if a != b:
+            result.differences.append(f"table {table}: {a} row(s) in SQLite, {b} in PostgreSQL")
+    lite: Store = ReadOnlySQLiteStore(source)
+    try:
+        pg: Store = PostgresStore(url)
+        try:
+            _compare(lite, pg, result, limit)
+        finally:
+            pg.close()
+    finally:
+        lite.close()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _compare(lite: Store, pg: Store, result: Verification, limit: int) -> None:
+    ids = [i.id for i in lite.list_instances()]
+    copied = {i.id for i in pg.list_instances()}
+    for missing in sorted(copied.symmetric_difference(ids)):
+        side = "PostgreSQL" if missing in copied else "SQLite"
+        result.differences.append(f"instance {missing}: only in {side}")
+    for instance_id in ids:
+        if len(result.differences) >= limit:
+            break
+        result.instances += 1
+        a, b = lite.get_instance(instance_id), pg.get_instance(instance_id)
+        if a is None or b is None:
+            continue  # counted above
+        if instance_view(a, lite.journal(a.id), lite.archive(a.id), all_runs=True) != instance_view(
+            b, pg.journal(b.id), pg.archive(b.id), all_runs=True
+        ):
+            result.differences.append(f"instance {instance_id}: its inspect view differs")
+        elif a != b:
+            result.differences.append(f"instance {instance_id}: its record differs")
+        elif lite.tasks_of(a.id) != pg.tasks_of(b.id):
+            result.differences.append(f"instance {instance_id}: its tasks differ")
+        elif lite.inbox(a.id) != pg.inbox(b.id):
+            result.differences.append(f"instance {instance_id}: its inbox differs")
+    if lite.list_schedules() != pg.list_schedules():
+        result.differences.append("the schedules differ")
+    del result.differences[limit:]
+
+
+def empty_target(url: str) -> None:
+    """Remove every copied row again (after a failed verification): the target is left empty."""
+    conn = _connect(url)
+    try:
+        conn.execute("TRUNCATE " + ", ".join(f"{SCHEMA}.{t}" for t in TABLES) + " RESTART IDENTITY")
+    except psycopg.Error as e:
+        raise StoreError(f"cannot empty {describe(url)} again: {_reason(e)}") from None
+    finally:
+        conn.close()

@@ -1,0 +1,134 @@
+"""`zenaton migrate --to postgresql://...`: a project's SQLite store copied into an empty
+PostgreSQL database, checked, and run on from there; and the refusals."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.e2e import Daemon, make_project, zenaton
+from tests.postgres_server import pg_server, pg_url  # noqa: F401  (fixtures: a server, a fresh database)
+from zenaton_runtime.store.sqlite_to_postgres import TABLES, copy, verify
+
+
+def cli_json(root: Path, *args: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(zenaton(root, *args, "--json").stdout)
+
+
+def store_of(root: Path) -> Path:
+    return root / ".zenaton" / "zenaton.db"
+
+
+def sqlite_rows(root: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(f"file:{store_of(root)}?mode=ro", uri=True) as conn:
+        return {t: conn.execute(f"SELECT {', '.join(c)} FROM {t} ORDER BY 1, 2, 3").fetchall() for t, c in TABLES.items()}
+
+
+def postgres_rows(url: str) -> dict[str, list[tuple[object, ...]]]:
+    with psycopg.connect(url) as conn:
+        rows = {}
+        for table, columns in TABLES.items():
+            found = conn.execute(f"SELECT {', '.join(columns)} FROM zenaton.{table} ORDER BY 1, 2, 3").fetchall()
+            if table == "instances":  # ready is a boolean there, 0/1 in SQLite
+                ready = columns.index("ready")
+                found = [(*r[:ready], int(r[ready]), *r[ready + 1 :]) for r in found]
+            rows[table] = found
+        return rows
+
+
+def fails(root: Path, *args: str, match: str) -> str:
+    result = zenaton(root, *args, check=False)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert match in lines[0], lines[0]
+    return lines[0]
+
+
+def test_a_store_with_every_kind_of_instance_moves_to_postgresql_and_runs_on_there(tmp_path: Path, pg_url: str) -> None:
+    root = make_project(tmp_path)
+    fail = root / "fail"
+    env = {"FLOW_FAIL": str(fail)}
+    fail.write_text("")
+    daemon = Daemon(root, env=env).started()
+    try:
+        done = cli_json(root, "dispatch", "Sequential", "1")["id"]
+        daemon.expect(f"Sequential {done[:8]}: completed")
+        waiting = cli_json(root, "dispatch", "EventFlow", "ada")["id"]
+        daemon.expect(f"EventFlow {waiting[:8]}: waiting for Ping")
+        paused = cli_json(root, "dispatch", "EventFlow", "bob")["id"]
+        daemon.expect(f"EventFlow {paused[:8]}: waiting for Ping")
+        assert cli_json(root, "pause", paused)["status"] == "paused"
+        killed = cli_json(root, "dispatch", "EventFlow", "carl")["id"]
+        daemon.expect(f"EventFlow {killed[:8]}: waiting for Ping")
+        assert cli_json(root, "kill", killed)["status"] == "killed"
+        sleeper = cli_json(root, "dispatch", "Sleeper", "1")["id"]
+        daemon.expect(f"Sleeper {sleeper[:8]}: waiting")
+        broken = cli_json(root, "dispatch", "FragileFlow")["id"]
+        daemon.expect(f"FragileFlow {broken[:8]}: paused")
+        task = cli_json(root, "dispatch", "Fragile")["id"]
+        daemon.expect(f"Fragile {task[:8]}: failed")
+        parent = cli_json(root, "dispatch", "Parent")["id"]
+        daemon.expect(f"Parent {parent[:8]}: completed")
+        rewound = cli_json(root, "dispatch", "Sequential", "2")["id"]
+        daemon.expect(f"Sequential {rewound[:8]}: completed")
+        cli_json(root, "rewind", rewound, "--to-step", "2")
+        daemon.expect(f"Sequential {rewound[:8]}: completed")
+        cli_json(root, "schedule", "Sequential", "0 3 * * *", "7")
+        # a daemon on the SQLite store: refused, nothing written
+        fails(root, "migrate", "--to", pg_url, match="cannot migrate while the daemon runs")
+        assert not any((postgres_table_rows(pg_url) or {}).values())
+    finally:
+        assert daemon.stop() == 0
+    # unconsumed inbox items: what the CLI queues while no daemon runs
+    zenaton(root, "send-event", "ada", "Ping", '"hello"')
+    zenaton(root, "resume", paused)
+    before = sqlite_rows(root)
+    assert before["inbox"] and before["journal_archive"] and before["timers"] and before["schedules"]
+    statuses = {r[7] for r in before["instances"]}
+    assert {"completed", "running", "paused", "killed", "failed"} <= statuses
+
+    result = cli_json(root, "migrate", "--to", pg_url)
+    assert result["verified"] is True and result["differences"] == []
+    assert result["rows"] == {t: len(rows) for t, rows in before.items()}
+    assert result["instances_compared"] == len(before["instances"])
+    assert postgres_rows(pg_url) == before  # every column, times and orders included
+    assert sqlite_rows(root) == before  # only read
+
+    # a second time: the target is no longer empty
+    fails(root, "migrate", "--to", pg_url, match="is not empty")
+
+    # the project on PostgreSQL: the daemon takes it from there
+    (root / "zenaton.toml").write_text((root / "zenaton.toml").read_text() + f'\n[store]\nurl = "{pg_url}"\n')
+    for instance in (done, waiting, paused, killed, sleeper, broken, task, parent, rewound):
+        assert cli_json(root, "inspect", instance, "--all-runs")["id"] == instance
+    fail.unlink()
+    daemon = Daemon(root, env=env).started()
+    try:
+        daemon.expect(f"EventFlow {waiting[:8]}: completed")  # the event queued before the move
+        daemon.wait_until(lambda: cli_json(root, "inspect", paused)["status"] == "running", what="resumed")
+        zenaton(root, "send-event", "bob", "Ping", '"again"')
+        daemon.expect(f"EventFlow {paused[:8]}: completed")
+        cli_json(root, "retry", broken)
+        daemon.expect(f"FragileFlow {broken[:8]}: completed")
+        # a new instance gets the next insertion order and inbox id: nothing collides
+        late = cli_json(root, "dispatch", "Sequential", "3")["id"]
+        daemon.expect(f"Sequential {late[:8]}: completed")
+    finally:
+        assert daemon.stop() == 0
+    view = cli_json(root, "inspect", waiting)
+    assert view["status"] == "completed" and view["properties"]["pings"] == ["hello"]
+    assert cli_json(root, "inspect", sleeper)["status"] == "running"  # its timer, a day away, kept
+    assert cli_json(root, "inspect", killed)["status"] == "killed"
+    assert len(cli_json(root, "inspect", rewound, "--all-runs")["runs"]) == 2
+
+
+def postgres_table_rows(url: str) -> dict[str, int] | None:
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('zenaton.instances')").fetchone()[0] is None:  # type: ignore[index]
+            return None
+        return {t: conn.execute(f"SELECT count(*) FROM zenaton.{t}").fetchone()[0] for t in TABLES}  # type: ignore[index]
