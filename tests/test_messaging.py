@@ -428,6 +428,9 @@ def test_the_timeline_table_names_each_calls_target(harness: Harness, capsys: py
     assert "Mailbox (nobody)" in found and "none" in found
     (resume,) = [line for line in lines if " control " in line]
     assert "refused" in resume and "InstanceStateError: cannot resume Mailbox" in resume
+    render.instance_detail(view, step=1)  # inspect --step 1: the call in full
+    detail = capsys.readouterr().out
+    assert "call" in detail and f'"id": "{box}"' in detail and '"event": "Knock"' in detail
 
 
 # -- the journal's format ----------------------------------------------------------------

@@ -34,6 +34,9 @@ STATUS_STYLE = {
 }
 
 
+CALL_KINDS = ("send_event", "control", "find", "schedule")  # a workflow's calls to other instances
+
+
 def error_line(message: str) -> None:
     err.print(f"[red]error:[/red] {escape(one_line(message))}")
 
@@ -127,6 +130,9 @@ def instance_detail(view: dict[str, Any], step: int | None = None, output: bool 
         for item in steps:
             if item.get("task_properties") is not None or item.get("attempt_times"):
                 task_detail(item)
+            if item["kind"] in CALL_KINDS:  # a call to another instance: its target and answer in full
+                out.print("\n[bold]call[/bold]")
+                out.print_json(data={"target": item.get("target"), "result": item["result"]})
             out.print("\n[bold]properties after this step[/bold]")
             out.print_json(data=item["properties"])
             if item["changed"]:
