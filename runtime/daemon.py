@@ -12,7 +12,7 @@ from collections.abc import Callable
 from zenaton import __version__
 from zenaton_runtime.engine.engine import Engine
 from zenaton_runtime.errors import StoreError
-from zenaton_runtime.models import HEARTBEAT_INTERVAL, DaemonRecord
+from zenaton_runtime.models import HEARTBEAT_INTERVAL, DaemonRecord, InstanceStatus
 from zenaton_runtime.pidlock import PidLock, lock_path
 from zenaton_runtime.pool.runner import Runner
 from zenaton_runtime.pool.worker_pool import WorkerPool
@@ -23,6 +23,9 @@ from zenaton_runtime.store import Store, open_store, redacted
 
 IDLE_POLL = 0.05  # seconds between looks at the store when nothing is happening
 STORE_RETRY = 1.0  # seconds between write attempts while the store refuses them (disk full)
+RETENTION_INTERVAL = 2.0  # seconds between two background prunes ([retention] in zenaton.toml)
+RETENTION_BACKLOG = 0.25  # seconds after a full batch: a backlog drains faster, still between steps
+RETENTION_BATCH = 500  # instances at most in one prune (one transaction)
 
 
 def run_daemon(
@@ -84,6 +87,7 @@ def run_daemon(
         recovered = store.recover()
         heartbeat = Heartbeat(store, engine, pool, env=config.env, workers=workers, log=log)
         heartbeat.start()
+        retention = Retention(store, engine, config.retention, log=log)
         log(
             f"zenaton daemon started (pid {os.getpid()}, env {config.env}, {workers} workers, "
             f"store {redacted(config.store_url)}); {recovered} interrupted task(s) re-queued"
@@ -97,6 +101,8 @@ def run_daemon(
             timeout = STORE_RETRY if engine.store_failure else 0.0 if busy else _idle_timeout(engine)
             busy = engine.step(timeout) > 0
             if heartbeat.poll() > 0:
+                busy = True
+            if retention.poll() > 0:
                 busy = True
             if reloader is not None and reloader.poll():
                 busy = True
@@ -125,6 +131,74 @@ def run_daemon(
             signal.signal(sig, handler)
         os.close(wake_read)
         os.close(wake_write)
+
+
+class Retention:
+    """``[retention]`` applied in the background: from the daemon's loop, between two steps,
+    once ``interval`` seconds have passed (``backlog`` after a full batch), at most ``batch``
+    finished instances a time are removed in one ``prune`` transaction: those of a status with
+    a retention, last updated longer ago than it (``Store.prunable``). The engine lands its commit
+    in flight first, so the prune never writes beside a step's commit. What it removed is logged;
+    a prune that fails is logged once and tried again later: it never stops the daemon."""
+
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        retention: dict[str, float],
+        *,
+        log: Callable[[str], None],
+        interval: float = RETENTION_INTERVAL,
+        backlog: float = RETENTION_BACKLOG,
+        batch: int = RETENTION_BATCH,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.engine, self.log = store, engine, log
+        self.retention = {InstanceStatus(status): seconds for status, seconds in retention.items()}
+        self.interval, self.backlog, self.batch = interval, backlog, batch
+        self._monotonic = monotonic
+        self._last = monotonic()
+        self._wait = interval
+        self.pruned = 0  # since the daemon started
+        self.failure: Exception | None = None
+
+    def poll(self) -> int:
+        """Prune a batch if it is time. Returns how many tasks went to the workers because the
+        engine's commit in flight was landed first."""
+        if not self.retention or self._monotonic() - self._last < self._wait:
+            return 0
+        handed = self.engine.settle()
+        try:
+            by_status = self.prune_batch()
+        except Exception as error:
+            if self.failure is None:
+                self.log(f"retention: cannot prune finished instances: {error}; trying again later")
+            self.failure, self._wait = error, self.interval
+        else:
+            self.failure = None
+            gone = sum(by_status.values())
+            self._wait = self.backlog if gone >= self.batch else self.interval
+            if gone:
+                self.pruned += gone
+                detail = ", ".join(f"{status.value} {n}" for status, n in by_status.items() if n)
+                self.log(f"retention: pruned {gone} finished instance(s) ({detail})")
+        self._last = self._monotonic()
+        return handed
+
+    def prune_batch(self) -> dict[InstanceStatus, int]:
+        """At most ``batch`` instances, the statuses in turn (one prune each, its cutoff checked
+        again inside it); how many of each went."""
+        now = self.engine.clock.now()
+        counts: dict[InstanceStatus, int] = {}
+        left = self.batch
+        for status, keep in self.retention.items():
+            if left <= 0:
+                break
+            found = self.store.prunable([status], now - keep, left)
+            if found:
+                counts[status] = self.store.prune(found, before=now - keep)
+                left -= len(found)
+        return counts
 
 
 def _idle_timeout(engine: Engine) -> float:

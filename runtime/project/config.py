@@ -47,7 +47,20 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "log_file": (str, None),
     },
     "dashboard": {"host": (str, "127.0.0.1"), "port": (int, 8025)},
+    # how long finished instances are kept, by status (a duration: "90s", "12h", "30d", "2w"); none: forever
+    "retention": {"completed": (str, None), "killed": (str, None), "failed": (str, None)},
 }
+
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
+
+
+def parse_duration(text: str, what: str = "duration") -> float:
+    """Seconds in "90s", "15m", "12h", "30d" or "2w"; a ConfigError naming ``what`` otherwise."""
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if match is None or float(match[1]) <= 0:
+        raise ConfigError(f'{what} must be a positive duration like "90s", "15m", "12h", "30d" or "2w", not {text!r}')
+    return float(match[1]) * DURATION_UNITS[match[2]]
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,8 @@ class Config:
     log_file: Path | None  # absolute; None: stderr
     dashboard_host: str
     dashboard_port: int
+    # [retention]: seconds a finished instance is kept after its last update, by status; empty: forever
+    retention: dict[str, float]
     has_config_file: bool
     dotenv: dict[str, str]  # the project's .env, which the daemon exports to its tasks
 
@@ -182,6 +197,11 @@ def load_config(
     log_format = get("daemon", "log_format")
     if log_format not in ("plain", "json"):
         raise ConfigError(f'{root / CONFIG_FILE}: daemon.log_format must be "plain" or "json", not {log_format!r}')
+    retention = {
+        status: parse_duration(get("retention", status), f"{root / CONFIG_FILE}: retention.{status}")
+        for status in SCHEMA["retention"]
+        if get("retention", status) is not None
+    }
     port = get("dashboard", "port")
     if not 0 <= port <= 65535:
         raise ConfigError(f"{root / CONFIG_FILE}: dashboard.port must be from 0 to 65535, not {port}")
@@ -205,6 +225,7 @@ def load_config(
         log_file=root / get("daemon", "log_file") if get("daemon", "log_file") else None,
         dashboard_host=get("dashboard", "host"),
         dashboard_port=port,
+        retention=retention,
         has_config_file=has_file,
         dotenv=dotenv,
     )
