@@ -132,3 +132,87 @@ def postgres_table_rows(url: str) -> dict[str, int] | None:
         if conn.execute("SELECT to_regclass('zenaton.instances')").fetchone()[0] is None:  # type: ignore[index]
             return None
         return {t: conn.execute(f"SELECT count(*) FROM zenaton.{t}").fetchone()[0] for t in TABLES}  # type: ignore[index]
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    """A project whose SQLite store holds two instances (no daemon ran) and two inbox items."""
+    root = make_project(tmp_path)
+    zenaton(root, "dispatch", "EventFlow", "ada")
+    zenaton(root, "dispatch", "Sequential", "1")
+    zenaton(root, "send-event", "ada", "Ping", '"one"')
+    zenaton(root, "send-event", "ada", "Ping", '"two"')
+    return root
+
+
+def test_migrate_refuses_a_target_that_is_not_an_empty_postgresql_store(small: Path, pg_url: str) -> None:
+    fails(small, "migrate", "--to", "sqlite:///elsewhere.db", match="needs a postgresql:// url")
+    fails(small, "migrate", "--to", "postgresql://nobody@127.0.0.1:1/nothing", match="cannot connect")
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # another application's table in the schema
+        conn.execute("CREATE SCHEMA zenaton")
+        conn.execute("CREATE TABLE zenaton.accounts (id int)")
+    fails(small, "migrate", "--to", pg_url, match="holds tables of another application")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA zenaton CASCADE")
+    # a zenaton store with one row: refused, and left as it was
+    other = make_project(small.parent / "other", store_url=pg_url)
+    zenaton(other, "dispatch", "Sequential", "9")
+    held = postgres_rows(pg_url)
+    fails(small, "migrate", "--to", pg_url, match="is not empty (1 row(s) in instances")
+    assert postgres_rows(pg_url) == held
+
+
+def test_a_failure_during_the_copy_leaves_nothing_written(small: Path, pg_url: str) -> None:
+    with sqlite3.connect(store_of(small)) as conn:  # PostgreSQL text holds no NUL character
+        conn.execute("UPDATE inbox SET data = 'a' || char(0) || 'b' WHERE id = (SELECT max(id) FROM inbox)")
+    fails(small, "migrate", "--to", pg_url, match="NUL character")
+    assert not any((postgres_table_rows(pg_url) or {}).values())
+
+
+def test_the_verification_names_the_instance_that_differs(small: Path, pg_url: str) -> None:
+    copied = copy(store_of(small), pg_url)
+    assert copied.rows["instances"] == 2
+    assert verify(store_of(small), pg_url).ok
+    (flow,) = [r[1] for r in sqlite_rows(small)["instances"] if r[3] == "EventFlow"]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE zenaton.journal SET created_at = created_at + 1 WHERE instance_id = %s", (flow,))
+    checked = verify(store_of(small), pg_url)
+    assert not checked.ok and checked.differences == [f"instance {flow}: its journal differs"]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE zenaton.instances SET status = 'paused' WHERE id = %s", (flow,))
+    assert verify(store_of(small), pg_url).differences == [f"instance {flow}: its inspect view differs"]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE zenaton.instances SET status = 'running' WHERE id = %s", (flow,))
+        conn.execute("UPDATE zenaton.journal SET created_at = created_at - 1 WHERE instance_id = %s", (flow,))
+        conn.execute("DELETE FROM zenaton.inbox WHERE id = (SELECT max(id) FROM zenaton.inbox)")
+    assert verify(store_of(small), pg_url).differences == [
+        "table inbox: 2 row(s) in SQLite, 1 in PostgreSQL",
+        f"instance {flow}: its inbox differs",
+    ]
+
+
+def test_a_copy_that_does_not_check_out_is_removed_and_the_command_exits_1(
+    small: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from zenaton_cli.main import cli
+    from zenaton_runtime.store import sqlite_to_postgres
+
+    real = sqlite_to_postgres.verify
+
+    def corrupted(source: Path, url: str) -> sqlite_to_postgres.Verification:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DELETE FROM zenaton.journal WHERE instance_id = (SELECT min(id) FROM zenaton.instances)")
+        return real(source, url)
+
+    monkeypatch.setattr(sqlite_to_postgres, "verify", corrupted)
+    for variable in ("ZENATON_STORE_URL", "ZENATON_APP_ENV"):
+        monkeypatch.delenv(variable, raising=False)
+    args = ["--project", str(small), "migrate", "--to", pg_url, "--json"]
+    result = CliRunner().invoke(cli, args, standalone_mode=False)  # as main() runs it: the exit code returned
+    assert result.return_value == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["verified"] is False and report["differences"][0] == "table journal: 2 row(s) in SQLite, 1 in PostgreSQL"
+    assert not any((postgres_table_rows(pg_url) or {}).values())  # removed again: the target is empty
+    assert json.loads(zenaton(small, "migrate", "--to", pg_url, "--json").stdout)["verified"] is True

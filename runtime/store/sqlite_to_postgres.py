@@ -10,8 +10,8 @@ insertion orders (``ord``, inbox ids) and times; the identity sequences then con
 highest value SQLite ever handed out (its ``sqlite_sequence`` for the inbox).
 
 ``verify`` compares the two stores through the Store protocol: the rows of each table counted,
-then for every instance its ``inspect --json`` view with every run, its tasks and its inbox, and
-the schedules. The caller (the CLI) holds the daemon's lock on the SQLite store throughout.
+then for every instance its ``inspect --json`` view with every run, its record, its journal entries
+(times the view does not show included), its tasks and its inbox, and the schedules. The caller (the CLI) holds the daemon's lock on the SQLite store throughout.
 """
 
 from __future__ import annotations
@@ -280,12 +280,16 @@ def _compare(lite: Store, pg: Store, result: Verification, limit: int) -> None:
         a, b = lite.get_instance(instance_id), pg.get_instance(instance_id)
         if a is None or b is None:
             continue  # counted above
-        if instance_view(a, lite.journal(a.id), lite.archive(a.id), all_runs=True) != instance_view(
-            b, pg.journal(b.id), pg.archive(b.id), all_runs=True
+        journal, archive = lite.journal(a.id), lite.archive(a.id)
+        copied_journal, copied_archive = pg.journal(b.id), pg.archive(b.id)
+        if instance_view(a, journal, archive, all_runs=True) != instance_view(
+            b, copied_journal, copied_archive, all_runs=True
         ):
             result.differences.append(f"instance {instance_id}: its inspect view differs")
         elif a != b:
             result.differences.append(f"instance {instance_id}: its record differs")
+        elif journal != copied_journal or archive != copied_archive:  # what the view does not show
+            result.differences.append(f"instance {instance_id}: its journal differs")
         elif lite.tasks_of(a.id) != pg.tasks_of(b.id):
             result.differences.append(f"instance {instance_id}: its tasks differ")
         elif lite.inbox(a.id) != pg.inbox(b.id):
