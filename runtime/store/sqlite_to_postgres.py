@@ -10,8 +10,9 @@ insertion orders (``ord``, inbox ids) and times; the identity sequences then con
 highest value SQLite ever handed out (its ``sqlite_sequence`` for the inbox).
 
 ``verify`` compares the two stores through the Store protocol: the rows of each table counted,
-then for every instance its ``inspect --json`` view with every run, its record, its journal entries
-(times the view does not show included), its tasks and its inbox, and the schedules. The caller (the CLI) holds the daemon's lock on the SQLite store throughout.
+then for every instance its ``inspect --json`` view with every run, its record, its journal
+entries (times the view does not show included), its tasks and its inbox, and the schedules.
+The caller (the CLI) holds the daemon's lock on the SQLite store throughout.
 """
 
 from __future__ import annotations
