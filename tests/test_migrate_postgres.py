@@ -162,6 +162,25 @@ def test_migrate_refuses_a_target_that_is_not_an_empty_postgresql_store(small: P
     assert postgres_rows(pg_url) == held
 
 
+def test_migrate_refuses_a_target_a_daemon_holds_and_a_project_already_on_postgresql(small: Path, pg_url: str) -> None:
+    from zenaton_runtime.store.postgres_schema import DAEMON_LOCK
+
+    with psycopg.connect(pg_url, autocommit=True) as daemon:  # what a daemon on the database holds
+        daemon.execute("SELECT pg_advisory_lock(%s)", (DAEMON_LOCK,))
+        fails(small, "migrate", "--to", pg_url, match="a daemon runs on the PostgreSQL store")
+    assert not any((postgres_table_rows(pg_url) or {}).values())
+    on_postgresql = make_project(small.parent / "pg", store_url=pg_url)
+    fails(on_postgresql, "migrate", "--to", pg_url, match="zenaton migrate copies a SQLite store")
+
+
+def test_migrate_says_what_it_copied_and_what_to_do_next(small: Path, pg_url: str) -> None:
+    printed = zenaton(small, "migrate", "--to", pg_url).stdout
+    assert "2 instances" in printed and "2 inbox" in printed
+    assert "checked: the same rows in every table, and the same view of all 2 instance(s)" in printed
+    assert f'[store] url = "{pg_url}"' in printed and "zenaton start" in printed
+    assert "[store]" not in (small / "zenaton.toml").read_text()  # never edited
+
+
 def test_a_failure_during_the_copy_leaves_nothing_written(small: Path, pg_url: str) -> None:
     with sqlite3.connect(store_of(small)) as conn:  # PostgreSQL text holds no NUL character
         conn.execute("UPDATE inbox SET data = 'a' || char(0) || 'b' WHERE id = (SELECT max(id) FROM inbox)")

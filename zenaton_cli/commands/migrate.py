@@ -13,7 +13,7 @@ from zenaton_runtime.store import redacted
 
 from ..render import out, print_json
 from ..state import State, common_options
-from .backup import store_file
+from .backup import SQLITE
 
 if TYPE_CHECKING:
     from zenaton_runtime.store.sqlite_to_postgres import Copied, Verification
@@ -38,7 +38,11 @@ def migrate(state: State, url: str, as_json: bool) -> int:
     if not url.startswith(POSTGRESQL):
         raise ConfigError(f"zenaton migrate --to needs a postgresql:// url, not {redacted(url)!r}")
     config = state.config
-    path = store_file(config, "migrate")
+    if not config.store_url.startswith(SQLITE):
+        raise ConfigError(
+            f"zenaton migrate copies a SQLite store; this project's store is {redacted(config.store_url)}"
+        )
+    path = Path(config.store_url[len(SQLITE) :])
     try:
         import psycopg  # noqa: F401  (the extra's package: without it, say how to install it)
     except ImportError:
