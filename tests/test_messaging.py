@@ -175,6 +175,9 @@ def test_a_commit_that_fails_then_succeeds_sends_once(harness: Harness) -> None:
     assert any(op.__class__.__name__ == "Post" for op in refused[0].ops)  # it had decided the calls
     assert entries(harness, caller, Entry.EVENT_SENT) == [] and harness.store.inbox(box) == []
     harness.store.commit_step = commit_step  # type: ignore[method-assign]
+    harness.engine.step()  # decided again, and committed this time
+    harness.engine.settle()
+    assert [(item.kind.value, item.name) for item in harness.store.inbox(box)] == [("event", "Knock"), ("pause", None)]
     harness.run()
     (schedule,) = harness.store.list_schedules()
     assert harness.result(caller) == ["sent", "pause", [schedule.id, "0 * * * *", "Add"]]
