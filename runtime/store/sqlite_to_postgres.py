@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.request import pathname2url
@@ -37,6 +39,7 @@ from zenaton_runtime.store.schema import current_version
 from zenaton_runtime.store.sqlite_readonly import ReadOnlySQLiteStore
 
 BATCH = 5000  # rows read from SQLite and written to PostgreSQL at a time
+CHUNK = 500  # instances compared at a time by one verifying thread
 
 # The tables copied, in this order, with their columns (the same names on both sides).
 TABLES: dict[str, tuple[str, ...]] = {
@@ -245,10 +248,12 @@ def table_rows_postgres(url: str) -> dict[str, int]:
         conn.close()
 
 
-def verify(source: str | os.PathLike[str], url: str, *, limit: int = 20) -> Verification:
+def verify(source: str | os.PathLike[str], url: str, *, limit: int = 20, workers: int = 4) -> Verification:
     """Compare the SQLite store at ``source`` with its copy at ``url``: rows per table, then every
-    instance's view (``inspect --json --all-runs``), tasks and inbox, and the schedules, read
-    through the Store protocol on each side. At most ``limit`` differences are listed."""
+    instance's view (``inspect --json --all-runs``), record, journal, archive, tasks and inbox,
+    and the schedules, read through the Store protocol on each side. The instances go in chunks
+    to ``workers`` threads, each with its own pair of stores (the reads wait on the server, not
+    on Python). At most ``limit`` differences are listed, in the instances' order."""
     started = time.monotonic()
     result = Verification(table_rows_sqlite(source), table_rows_postgres(url))
     for table in TABLES:
@@ -259,45 +264,69 @@ def verify(source: str | os.PathLike[str], url: str, *, limit: int = 20) -> Veri
     try:
         pg: Store = PostgresStore(url)
         try:
-            _compare(lite, pg, result, limit)
+            ids = [i.id for i in lite.list_instances()]
+            copied = {i.id for i in pg.list_instances()}
+            for missing in sorted(copied.symmetric_difference(ids)):
+                side = "PostgreSQL" if missing in copied else "SQLite"
+                result.differences.append(f"instance {missing}: only in {side}")
+            if lite.list_schedules() != pg.list_schedules():
+                result.differences.append("the schedules differ")
         finally:
             pg.close()
     finally:
         lite.close()
+    chunks = [ids[n : n + CHUNK] for n in range(0, len(ids), CHUNK)]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks)))) as pool:
+        pairs: list[tuple[Store, Store]] = []
+        lock = threading.Lock()
+        local = threading.local()
+
+        def compare(chunk: list[str]) -> list[str]:
+            if not hasattr(local, "stores"):
+                local.stores = (ReadOnlySQLiteStore(source), PostgresStore(url))
+                with lock:
+                    pairs.append(local.stores)
+            mine: tuple[Store, Store] = local.stores
+            return _compare(mine[0], mine[1], chunk)
+
+        try:
+            for found in pool.map(compare, chunks):
+                result.differences.extend(found)
+        finally:
+            pool.shutdown(wait=True)
+            for pair in pairs:
+                for store in pair:
+                    store.close()
+    result.instances = len(ids)
+    del result.differences[limit:]
     result.seconds = time.monotonic() - started
     return result
 
 
-def _compare(lite: Store, pg: Store, result: Verification, limit: int) -> None:
-    ids = [i.id for i in lite.list_instances()]
-    copied = {i.id for i in pg.list_instances()}
-    for missing in sorted(copied.symmetric_difference(ids)):
-        side = "PostgreSQL" if missing in copied else "SQLite"
-        result.differences.append(f"instance {missing}: only in {side}")
+def _compare(lite: Store, pg: Store, ids: list[str]) -> list[str]:
+    """The differences of these instances between the two stores."""
+    differences = []
+    records, copies = lite.get_instances(ids), pg.get_instances(ids)
+    inboxes, copied_inboxes = lite.inboxes(ids), pg.inboxes(ids)
     for instance_id in ids:
-        if len(result.differences) >= limit:
-            break
-        result.instances += 1
-        a, b = lite.get_instance(instance_id), pg.get_instance(instance_id)
+        a, b = records.get(instance_id), copies.get(instance_id)
         if a is None or b is None:
-            continue  # counted above
+            continue  # counted already
         journal, archive = lite.journal(a.id), lite.archive(a.id)
         copied_journal, copied_archive = pg.journal(b.id), pg.archive(b.id)
         if instance_view(a, journal, archive, all_runs=True) != instance_view(
             b, copied_journal, copied_archive, all_runs=True
         ):
-            result.differences.append(f"instance {instance_id}: its inspect view differs")
+            differences.append(f"instance {instance_id}: its inspect view differs")
         elif a != b:
-            result.differences.append(f"instance {instance_id}: its record differs")
+            differences.append(f"instance {instance_id}: its record differs")
         elif journal != copied_journal or archive != copied_archive:  # what the view does not show
-            result.differences.append(f"instance {instance_id}: its journal differs")
+            differences.append(f"instance {instance_id}: its journal differs")
         elif lite.tasks_of(a.id) != pg.tasks_of(b.id):
-            result.differences.append(f"instance {instance_id}: its tasks differ")
-        elif lite.inbox(a.id) != pg.inbox(b.id):
-            result.differences.append(f"instance {instance_id}: its inbox differs")
-    if lite.list_schedules() != pg.list_schedules():
-        result.differences.append("the schedules differ")
-    del result.differences[limit:]
+            differences.append(f"instance {instance_id}: its tasks differ")
+        elif inboxes.get(instance_id) != copied_inboxes.get(instance_id):
+            differences.append(f"instance {instance_id}: its inbox differs")
+    return differences
 
 
 def empty_target(url: str) -> None:
