@@ -24,8 +24,10 @@ from zenaton_runtime.store import Store, open_store, redacted
 IDLE_POLL = 0.05  # seconds between looks at the store when nothing is happening
 STORE_RETRY = 1.0  # seconds between write attempts while the store refuses them (disk full)
 RETENTION_INTERVAL = 2.0  # seconds between two background prunes ([retention] in zenaton.toml)
-RETENTION_BACKLOG = 0.25  # seconds after a full batch: a backlog drains faster, still between steps
+RETENTION_BACKLOG = 0.1  # seconds after a full batch: a backlog drains faster, still between steps
 RETENTION_BATCH = 500  # instances at most in one prune (one transaction)
+RETENTION_FIRST = 100  # instances in the first prune, before its cost is known
+RETENTION_BUDGET = 0.02  # seconds one prune should take at most: the steps waiting behind it wait no longer
 
 
 def run_daemon(
@@ -135,11 +137,13 @@ def run_daemon(
 
 class Retention:
     """``[retention]`` applied in the background: from the daemon's loop, between two steps,
-    once ``interval`` seconds have passed (``backlog`` after a full batch), at most ``batch``
-    finished instances a time are removed in one ``prune`` transaction: those of a status with
-    a retention, last updated longer ago than it (``Store.prunable``). The engine lands its commit
-    in flight first, so the prune never writes beside a step's commit. What it removed is logged;
-    a prune that fails is logged once and tried again later: it never stops the daemon."""
+    once ``interval`` seconds have passed (``backlog`` after a full batch), a batch of finished
+    instances is removed in one ``prune`` transaction: those of a status with a retention, last
+    updated longer ago than it (``Store.prunable``). A batch holds as many instances as the last
+    ones' cost says fit in ``budget`` seconds (at most ``batch``): a step that becomes due meanwhile
+    waits about that long at most. The engine lands its commit in flight first, so the prune never
+    writes beside a step's commit. What it removed is logged; a prune that fails is logged once
+    and tried again later: it never stops the daemon."""
 
     def __init__(
         self,
@@ -151,12 +155,15 @@ class Retention:
         interval: float = RETENTION_INTERVAL,
         backlog: float = RETENTION_BACKLOG,
         batch: int = RETENTION_BATCH,
+        budget: float = RETENTION_BUDGET,
         monotonic: Callable[[], float] = time.monotonic,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.store, self.engine, self.log = store, engine, log
         self.retention = {InstanceStatus(status): seconds for status, seconds in retention.items()}
-        self.interval, self.backlog, self.batch = interval, backlog, batch
-        self._monotonic = monotonic
+        self.interval, self.backlog, self.batch, self.budget = interval, backlog, batch, budget
+        self._monotonic, self._timer = monotonic, timer
+        self._size = min(batch, RETENTION_FIRST)  # instances the next batch may hold
         self._last = monotonic()
         self._wait = interval
         self.pruned = 0  # since the daemon started
@@ -168,6 +175,7 @@ class Retention:
         if not self.retention or self._monotonic() - self._last < self._wait:
             return 0
         handed = self.engine.settle()
+        started = self._timer()
         try:
             by_status = self.prune_batch()
         except Exception as error:
@@ -177,7 +185,11 @@ class Retention:
         else:
             self.failure = None
             gone = sum(by_status.values())
-            self._wait = self.backlog if gone >= self.batch else self.interval
+            self._wait = self.backlog if gone >= self._size else self.interval
+            if gone:  # the next batch: what fits in the budget at this one's cost per instance
+                each = (self._timer() - started) / gone
+                fits = round(self.budget / each) if each > 0 else self.batch
+                self._size = max(1, min(self.batch, fits, 2 * self._size))
             if gone:
                 self.pruned += gone
                 detail = ", ".join(f"{status.value} {n}" for status, n in by_status.items() if n)
@@ -186,11 +198,11 @@ class Retention:
         return handed
 
     def prune_batch(self) -> dict[InstanceStatus, int]:
-        """At most ``batch`` instances, the statuses in turn (one prune each, its cutoff checked
-        again inside it); how many of each went."""
+        """One batch, the statuses in turn (one prune each, its cutoff checked again inside it);
+        how many of each went."""
         now = self.engine.clock.now()
         counts: dict[InstanceStatus, int] = {}
-        left = self.batch
+        left = self._size
         for status, keep in self.retention.items():
             if left <= 0:
                 break

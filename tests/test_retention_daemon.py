@@ -107,3 +107,26 @@ def test_a_store_that_refuses_is_logged_once_and_tried_again() -> None:
     mono.t += 2.0
     r.poll()
     assert log[-1] == "retention: pruned 1 finished instance(s) (completed 1)" and store.get_instance("c") is None
+
+
+def test_a_batch_holds_what_fits_in_its_time_budget() -> None:
+    clock, mono, log = Clock(), Monotonic(), []
+    store = MemoryStore(now=clock)
+    finished(store, clock, [f"c{n}" for n in range(400)], InstanceStatus.COMPLETED, 10.0)
+    timer = Monotonic()
+    real = store.prune
+
+    def slow_prune(ids: Any, before: Any = None) -> int:
+        gone = real(ids, before)
+        timer.t += gone * 0.0004  # 0.4 ms an instance: 50 fit in 20 ms
+        return gone
+
+    store.prune = slow_prune  # type: ignore[method-assign]
+    r, _ = retention(store, clock, log, mono, batch=500, budget=0.02, timer=timer)
+    clock.t = 1000.0
+    sizes = []
+    for _ in range(4):
+        mono.t += 2.0
+        r.poll()
+        sizes.append(int(log[-1].split("pruned ")[1].split()[0]))
+    assert sizes == [100, 50, 50, 50]  # the first batch before its cost is known, then the budget's
