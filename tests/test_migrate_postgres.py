@@ -82,6 +82,8 @@ def test_a_store_with_every_kind_of_instance_moves_to_postgresql_and_runs_on_the
         # a daemon on the SQLite store: refused, nothing written
         fails(root, "migrate", "--to", pg_url, match="cannot migrate while the daemon runs")
         assert not any((postgres_table_rows(pg_url) or {}).values())
+        timed = cli_json(root, "dispatch", "WaitWithTimeout", "dan")["id"]  # a timer 4 s away
+        daemon.expect(f"WaitWithTimeout {timed[:8]}: waiting")
     finally:
         assert daemon.stop() == 0
     # unconsumed inbox items: what the CLI queues while no daemon runs
@@ -90,6 +92,7 @@ def test_a_store_with_every_kind_of_instance_moves_to_postgresql_and_runs_on_the
     before = sqlite_rows(root)
     assert before["inbox"] and before["journal_archive"] and before["timers"] and before["schedules"]
     statuses = {r[7] for r in before["instances"]}
+    assert [r[7] for r in before["instances"] if r[1] == timed] == ["running"]  # its timer still to fire
     assert {"completed", "running", "paused", "killed", "failed"} <= statuses
 
     result = cli_json(root, "migrate", "--to", pg_url)
@@ -115,6 +118,7 @@ def test_a_store_with_every_kind_of_instance_moves_to_postgresql_and_runs_on_the
         daemon.expect(f"EventFlow {paused[:8]}: completed")
         cli_json(root, "retry", broken)
         daemon.expect(f"FragileFlow {broken[:8]}: completed")
+        daemon.wait_until(lambda: cli_json(root, "inspect", timed)["status"] == "completed", what="timer fired")
         # a new instance gets the next insertion order and inbox id: nothing collides
         late = cli_json(root, "dispatch", "Sequential", "3")["id"]
         daemon.expect(f"Sequential {late[:8]}: completed")
@@ -124,6 +128,7 @@ def test_a_store_with_every_kind_of_instance_moves_to_postgresql_and_runs_on_the
     assert view["status"] == "completed" and view["properties"]["pings"] == ["hello"]
     assert cli_json(root, "inspect", sleeper)["status"] == "running"  # its timer, a day away, kept
     assert cli_json(root, "inspect", killed)["status"] == "killed"
+    assert cli_json(root, "inspect", timed)["properties"]["got"] is None  # it timed out, on PostgreSQL
     assert len(cli_json(root, "inspect", rewound, "--all-runs")["runs"]) == 2
 
 

@@ -164,10 +164,42 @@ def _filled(conn: psycopg.Connection[Any]) -> str:
     return ", ".join(held)
 
 
-def copy(source: str | os.PathLike[str], url: str, *, progress: Callable[[str, int], None] | None = None) -> Copied:
+def migrate(source: str | os.PathLike[str], url: str) -> tuple[Copied, Verification]:
+    """``copy``, then ``verify``; a copy that differs is removed again (``empty_target``). The
+    PostgreSQL daemon lock is held throughout: no daemon starts on the copy before it is checked."""
+    prepare_target(url)
+    guard = _connect(url)
+    try:
+        _take_daemon_lock(guard, url)
+        copied = copy(source, url, lock=False)
+        checked = verify(source, url)
+        if not checked.ok:
+            empty_target(url)
+    finally:
+        guard.close()  # the advisory lock goes with the session
+    return copied, checked
+
+
+def _take_daemon_lock(conn: psycopg.Connection[Any], url: str) -> None:
+    try:
+        locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (DAEMON_LOCK,)).fetchone()
+    except psycopg.Error as e:
+        raise StoreError(f"store {describe(url)}: {_reason(e)}") from None
+    if not (locked and locked[0]):
+        raise StoreError(f"a daemon runs on the PostgreSQL store at {describe(url)}; stop it first")
+
+
+def copy(
+    source: str | os.PathLike[str],
+    url: str,
+    *,
+    lock: bool = True,
+    progress: Callable[[str, int], None] | None = None,
+) -> Copied:
     """Copy the SQLite store at ``source`` into the empty PostgreSQL store at ``url``, all in one
     transaction. Raises StoreError, with nothing written, if the target is not empty, a daemon
-    holds it, or anything fails. ``progress(table, rows)`` is told after each table."""
+    holds it, or anything fails. ``lock``: take the daemon lock for the copy (False: the caller
+    holds it). ``progress(table, rows)`` is told after each table."""
     started = time.monotonic()
     prepare_target(url)
     src = open_source(source)
@@ -175,9 +207,8 @@ def copy(source: str | os.PathLike[str], url: str, *, progress: Callable[[str, i
     where = describe(url)
     rows: dict[str, int] = {}
     try:
-        locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (DAEMON_LOCK,)).fetchone()
-        if not (locked and locked[0]):
-            raise StoreError(f"a daemon runs on the PostgreSQL store at {where}; stop it first")
+        if lock:
+            _take_daemon_lock(conn, url)
         src.execute("BEGIN")  # one read transaction: one consistent state of the file
         try:
             with conn.transaction():
@@ -208,7 +239,7 @@ def copy(source: str | os.PathLike[str], url: str, *, progress: Callable[[str, i
     except sqlite3.Error as e:
         raise StoreError(f"cannot read the store {source}: {e}; nothing was copied") from None
     finally:
-        conn.close()  # the advisory lock goes with the session
+        conn.close()  # and the advisory lock with the session
         src.close()
     return Copied(rows, time.monotonic() - started)
 

@@ -55,10 +55,7 @@ def migrate(state: State, url: str, as_json: bool) -> int:
     except DaemonError as error:
         raise DaemonError(f"cannot migrate while the daemon runs: {error}; stop it first (zenaton stop)") from None
     try:
-        copied = move.copy(path, url)
-        checked = move.verify(path, url)
-        if not checked.ok:
-            move.empty_target(url)
+        copied, checked = move.migrate(path, url)
     finally:
         lock.release()
     target = redacted(url)
