@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e import Daemon, make_project, zenaton
 from tests.postgres_server import pg_server, pg_url  # noqa: F401  (fixtures: a server, a fresh database)
+from zenaton_cli.commands.migrate import inspect_view
 from zenaton_runtime.store.sqlite_to_postgres import TABLES, copy, verify
 
 
@@ -196,20 +197,20 @@ def test_a_failure_during_the_copy_leaves_nothing_written(small: Path, pg_url: s
 def test_the_verification_names_the_instance_that_differs(small: Path, pg_url: str) -> None:
     copied = copy(store_of(small), pg_url)
     assert copied.rows["instances"] == 2
-    assert verify(store_of(small), pg_url).ok
+    assert verify(store_of(small), pg_url, inspect_view).ok
     (flow,) = [r[1] for r in sqlite_rows(small)["instances"] if r[3] == "EventFlow"]
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("UPDATE zenaton.journal SET created_at = created_at + 1 WHERE instance_id = %s", (flow,))
-    checked = verify(store_of(small), pg_url)
+    checked = verify(store_of(small), pg_url, inspect_view)
     assert not checked.ok and checked.differences == [f"instance {flow}: its journal differs"]
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("UPDATE zenaton.instances SET status = 'paused' WHERE id = %s", (flow,))
-    assert verify(store_of(small), pg_url).differences == [f"instance {flow}: its inspect view differs"]
+    assert verify(store_of(small), pg_url, inspect_view).differences == [f"instance {flow}: its inspect view differs"]
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("UPDATE zenaton.instances SET status = 'running' WHERE id = %s", (flow,))
         conn.execute("UPDATE zenaton.journal SET created_at = created_at - 1 WHERE instance_id = %s", (flow,))
         conn.execute("DELETE FROM zenaton.inbox WHERE id = (SELECT max(id) FROM zenaton.inbox)")
-    assert verify(store_of(small), pg_url).differences == [
+    assert verify(store_of(small), pg_url, inspect_view).differences == [
         "table inbox: 2 row(s) in SQLite, 1 in PostgreSQL",
         f"instance {flow}: its inbox differs",
     ]
@@ -225,10 +226,10 @@ def test_a_copy_that_does_not_check_out_is_removed_and_the_command_exits_1(
 
     real = sqlite_to_postgres.verify
 
-    def corrupted(source: Path, url: str) -> sqlite_to_postgres.Verification:
+    def corrupted(source: Path, url: str, view: sqlite_to_postgres.View) -> sqlite_to_postgres.Verification:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("DELETE FROM zenaton.journal WHERE instance_id = (SELECT min(id) FROM zenaton.instances)")
-        return real(source, url)
+        return real(source, url, view)
 
     monkeypatch.setattr(sqlite_to_postgres, "verify", corrupted)
     for variable in ("ZENATON_STORE_URL", "ZENATON_APP_ENV"):

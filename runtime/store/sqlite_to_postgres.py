@@ -29,8 +29,8 @@ from urllib.request import pathname2url
 
 import psycopg
 
-from zenaton_runtime.client.inspect_views import instance_view
 from zenaton_runtime.errors import StoreError
+from zenaton_runtime.models import ArchivedRun, Instance, JournalEntry
 from zenaton_runtime.store import Store
 from zenaton_runtime.store.postgres import PostgresStore, _reason, describe
 from zenaton_runtime.store.postgres_schema import DAEMON_LOCK, SCHEMA
@@ -40,6 +40,10 @@ from zenaton_runtime.store.sqlite_readonly import ReadOnlySQLiteStore
 
 BATCH = 5000  # rows read from SQLite and written to PostgreSQL at a time
 CHUNK = 500  # instances compared at a time by one verifying thread
+
+# An instance as a person reads it: the CLI passes ``inspect --json --all-runs``'s view
+# (``client.inspect_views.instance_view``, a layer above the store).
+View = Callable[[Instance, list[JournalEntry], list[ArchivedRun]], object]
 
 # The tables copied, in this order, with their columns (the same names on both sides).
 TABLES: dict[str, tuple[str, ...]] = {
@@ -164,7 +168,7 @@ def _filled(conn: psycopg.Connection[Any]) -> str:
     return ", ".join(held)
 
 
-def migrate(source: str | os.PathLike[str], url: str) -> tuple[Copied, Verification]:
+def migrate(source: str | os.PathLike[str], url: str, view: View) -> tuple[Copied, Verification]:
     """``copy``, then ``verify``; a copy that differs is removed again (``empty_target``). The
     PostgreSQL daemon lock is held throughout: no daemon starts on the copy before it is checked."""
     prepare_target(url)
@@ -172,7 +176,7 @@ def migrate(source: str | os.PathLike[str], url: str) -> tuple[Copied, Verificat
     try:
         _take_daemon_lock(guard, url)
         copied = copy(source, url, lock=False)
-        checked = verify(source, url)
+        checked = verify(source, url, view)
         if not checked.ok:
             empty_target(url)
     finally:
@@ -279,9 +283,9 @@ def table_rows_postgres(url: str) -> dict[str, int]:
         conn.close()
 
 
-def verify(source: str | os.PathLike[str], url: str, *, limit: int = 20, workers: int = 4) -> Verification:
+def verify(source: str | os.PathLike[str], url: str, view: View, *, limit: int = 20, workers: int = 4) -> Verification:
     """Compare the SQLite store at ``source`` with its copy at ``url``: rows per table, then every
-    instance's view (``inspect --json --all-runs``), record, journal, archive, tasks and inbox,
+    instance's ``view`` (the CLI's: ``inspect --json --all-runs``), record, journal, archive, tasks and inbox,
     and the schedules, read through the Store protocol on each side. The instances go in chunks
     to ``workers`` threads, each with its own pair of stores (the reads wait on the server, not
     on Python). At most ``limit`` differences are listed, in the instances' order."""
@@ -318,7 +322,7 @@ def verify(source: str | os.PathLike[str], url: str, *, limit: int = 20, workers
                 with lock:
                     pairs.append(local.stores)
             mine: tuple[Store, Store] = local.stores
-            return _compare(mine[0], mine[1], chunk)
+            return _compare(mine[0], mine[1], chunk, view)
 
         try:
             for found in pool.map(compare, chunks):
@@ -334,7 +338,7 @@ def verify(source: str | os.PathLike[str], url: str, *, limit: int = 20, workers
     return result
 
 
-def _compare(lite: Store, pg: Store, ids: list[str]) -> list[str]:
+def _compare(lite: Store, pg: Store, ids: list[str], view: View) -> list[str]:
     """The differences of these instances between the two stores."""
     differences = []
     records, copies = lite.get_instances(ids), pg.get_instances(ids)
@@ -345,9 +349,7 @@ def _compare(lite: Store, pg: Store, ids: list[str]) -> list[str]:
             continue  # counted already
         journal, archive = lite.journal(a.id), lite.archive(a.id)
         copied_journal, copied_archive = pg.journal(b.id), pg.archive(b.id)
-        if instance_view(a, journal, archive, all_runs=True) != instance_view(
-            b, copied_journal, copied_archive, all_runs=True
-        ):
+        if view(a, journal, archive) != view(b, copied_journal, copied_archive):
             differences.append(f"instance {instance_id}: its inspect view differs")
         elif a != b:
             differences.append(f"instance {instance_id}: its record differs")

@@ -7,13 +7,21 @@ from typing import TYPE_CHECKING
 
 import click
 
+from zenaton_runtime.client.inspect_views import instance_view
 from zenaton_runtime.errors import ConfigError, DaemonError
+from zenaton_runtime.models import ArchivedRun, Instance, JournalEntry
 from zenaton_runtime.pidlock import PidLock, lock_path
 from zenaton_runtime.store import redacted
 
 from ..render import out, print_json
 from ..state import State, common_options
 from .backup import SQLITE
+
+
+def inspect_view(instance: Instance, journal: list[JournalEntry], archive: list[ArchivedRun]) -> object:
+    """What the copy is checked by: `inspect --json --all-runs` of the instance."""
+    return instance_view(instance, journal, archive, all_runs=True)
+
 
 if TYPE_CHECKING:
     from zenaton_runtime.store.sqlite_to_postgres import Copied, Verification
@@ -55,7 +63,7 @@ def migrate(state: State, url: str, as_json: bool) -> int:
     except DaemonError as error:
         raise DaemonError(f"cannot migrate while the daemon runs: {error}; stop it first (zenaton stop)") from None
     try:
-        copied, checked = move.migrate(path, url)
+        copied, checked = move.migrate(path, url, inspect_view)
     finally:
         lock.release()
     target = redacted(url)
