@@ -11,7 +11,7 @@ import click
 
 from zenaton_runtime.client.inspect_views import instance_view
 from zenaton_runtime.errors import ConfigError, DaemonError, StateError, StoreError
-from zenaton_runtime.models import Instance, InstanceStatus
+from zenaton_runtime.models import UNFINISHED, Instance, InstanceStatus
 from zenaton_runtime.pidlock import PidLock, lock_path
 from zenaton_runtime.project.config import parse_duration
 from zenaton_runtime.store import Store
@@ -62,9 +62,11 @@ def by_id(state: State, refs: tuple[str, ...]) -> list[Instance]:
                 f"cannot prune {instance.name} {instance.id}: it is {instance.status.value}, not finished "
                 "(kill it first); nothing was pruned"
             )
-    everything = set(state.store.prunable([InstanceStatus(s) for s in FINISHED], float("inf"), 2**62))
+    store = state.store
     for instance in found:
-        if instance.id not in everything:
+        parent = store.get_instance(instance.parent_id) if instance.parent_id else None
+        children = store.list_instances(parent_id=instance.id)
+        if (parent is not None and parent.status in UNFINISHED) or any(c.status in UNFINISHED for c in children):
             raise StateError(
                 f"cannot prune {instance.name} {instance.id}: its parent or one of its children is still "
                 "running or paused; nothing was pruned"
