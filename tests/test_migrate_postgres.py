@@ -153,7 +153,8 @@ def small(tmp_path: Path) -> Path:
 
 def test_migrate_refuses_a_target_that_is_not_an_empty_postgresql_store(small: Path, pg_url: str) -> None:
     fails(small, "migrate", "--to", "sqlite:///elsewhere.db", match="needs a postgresql:// url")
-    fails(small, "migrate", "--to", "postgresql://nobody@127.0.0.1:1/nothing", match="cannot connect")
+    line = fails(small, "migrate", "--to", "postgresql://nobody:secret@127.0.0.1:1/nothing", match="cannot connect")
+    assert "secret" not in line
     with psycopg.connect(pg_url, autocommit=True) as conn:  # another application's table in the schema
         conn.execute("CREATE SCHEMA zenaton")
         conn.execute("CREATE TABLE zenaton.accounts (id int)")
@@ -214,6 +215,11 @@ def test_the_verification_names_the_instance_that_differs(small: Path, pg_url: s
         "table inbox: 2 row(s) in SQLite, 1 in PostgreSQL",
         f"instance {flow}: its inbox differs",
     ]
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # what no record shows
+        conn.execute("UPDATE zenaton.instances SET ready = NOT ready WHERE id = %s", (flow,))
+    assert f"instance {flow}: its insertion order, ready flag or last seq differs" in verify(
+        store_of(small), pg_url, inspect_view
+    ).differences
 
 
 def test_a_copy_that_does_not_check_out_is_removed_and_the_command_exits_1(

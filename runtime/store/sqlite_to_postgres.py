@@ -283,6 +283,37 @@ def table_rows_postgres(url: str) -> dict[str, int]:
         conn.close()
 
 
+# What no record holds, compared row by row: the insertion orders, the ready flag, the last seq.
+INTERNAL = {
+    "instances": "SELECT id, ord, ready, last_seq FROM instances",
+    "tasks": "SELECT id, ord, instance_id FROM tasks",
+}
+
+
+def _internal_differences(source: str | os.PathLike[str], url: str) -> list[str]:
+    src = open_source(source)
+    conn = _connect(url)
+    differences = []
+    try:
+        for table, sql in INTERNAL.items():
+            lite = {r[0]: tuple(int(v) if isinstance(v, bool) else v for v in r[1:]) for r in src.execute(sql)}
+            copied = {
+                r[0]: tuple(int(v) if isinstance(v, bool) else v for v in r[1:])
+                for r in conn.execute(sql.replace(" FROM ", f" FROM {SCHEMA}."))
+            }
+            for key in sorted(k for k in lite.keys() & copied.keys() if lite[k] != copied[k]):
+                if table == "instances":
+                    differences.append(f"instance {key}: its insertion order, ready flag or last seq differs")
+                else:
+                    differences.append(f"instance {lite[key][1]}: the insertion order of its task {key} differs")
+    except psycopg.Error as e:
+        raise StoreError(f"cannot read {describe(url)}: {_reason(e)}") from None
+    finally:
+        conn.close()
+        src.close()
+    return differences
+
+
 def verify(source: str | os.PathLike[str], url: str, view: View, *, limit: int = 20, workers: int = 4) -> Verification:
     """Compare the SQLite store at ``source`` with its copy at ``url``: rows per table, then every
     instance's ``view`` (the CLI's: ``inspect --json --all-runs``), record, journal, archive, tasks and inbox,
@@ -295,6 +326,7 @@ def verify(source: str | os.PathLike[str], url: str, view: View, *, limit: int =
         a, b = result.sqlite_rows[table], result.postgres_rows[table]
         if a != b:
             result.differences.append(f"table {table}: {a} row(s) in SQLite, {b} in PostgreSQL")
+    result.differences.extend(_internal_differences(source, url))
     lite: Store = ReadOnlySQLiteStore(source)
     try:
         pg: Store = PostgresStore(url)
