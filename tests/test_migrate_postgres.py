@@ -247,3 +247,14 @@ def test_a_copy_that_does_not_check_out_is_removed_and_the_command_exits_1(
     assert report["verified"] is False and report["differences"][0] == "table journal: 2 row(s) in SQLite, 1 in PostgreSQL"
     assert not any((postgres_table_rows(pg_url) or {}).values())  # removed again: the target is empty
     assert json.loads(zenaton(small, "migrate", "--to", pg_url, "--json").stdout)["verified"] is True
+
+
+def test_every_table_and_column_of_the_sqlite_store_is_copied(tmp_path: Path) -> None:
+    from zenaton_runtime.store.sqlite import SQLiteStore
+
+    SQLiteStore(tmp_path / "z.db").close()
+    with sqlite3.connect(tmp_path / "z.db") as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        columns = {t: tuple(r[1] for r in conn.execute(f"PRAGMA table_info({t})")) for t in tables}
+    skipped = {"schema_version", "daemons", "sqlite_sequence"}  # the daemons' records are not copied
+    assert {t: sorted(c) for t, c in columns.items() if t not in skipped} == {t: sorted(c) for t, c in TABLES.items()}

@@ -28,11 +28,12 @@ from typing import Any
 from urllib.request import pathname2url
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from zenaton_runtime.errors import StoreError
 from zenaton_runtime.models import ArchivedRun, Instance, JournalEntry
 from zenaton_runtime.store import Store
-from zenaton_runtime.store.postgres import PostgresStore, _reason, describe
+from zenaton_runtime.store.postgres import CONNECT_TIMEOUT, PostgresStore, _reason, describe
 from zenaton_runtime.store.postgres_schema import DAEMON_LOCK, SCHEMA
 from zenaton_runtime.store.schema import LATEST as SQLITE_LATEST
 from zenaton_runtime.store.schema import current_version
@@ -136,7 +137,11 @@ def _next_values(conn: sqlite3.Connection) -> dict[str, int]:
 
 def _connect(url: str) -> psycopg.Connection[Any]:
     try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="zenaton migrate")
+        given = conninfo_to_dict(url)
+        options: dict[str, Any] = {"autocommit": True, "application_name": "zenaton migrate"}
+        if "connect_timeout" not in given:
+            options["connect_timeout"] = CONNECT_TIMEOUT
+        conn = psycopg.connect(url, **options)
         conn.execute(f"SET search_path = {SCHEMA}")
     except psycopg.Error as e:
         raise StoreError(f"cannot connect to the PostgreSQL store at {describe(url)}: {_reason(e)}") from None
