@@ -172,6 +172,9 @@ def test_migrate_refuses_a_target_that_is_not_an_empty_postgresql_store(small: P
 def test_migrate_refuses_a_target_a_daemon_holds_and_a_project_already_on_postgresql(small: Path, pg_url: str) -> None:
     from zenaton_runtime.store.postgres_schema import DAEMON_LOCK
 
+    empty = make_project(small.parent / "empty")  # nothing ever ran: no store yet
+    fails(empty, "migrate", "--to", pg_url, match="no store at")
+    assert postgres_table_rows(pg_url) is None  # the target not even touched
     with psycopg.connect(pg_url, autocommit=True) as daemon:  # what a daemon on the database holds
         daemon.execute("SELECT pg_advisory_lock(%s)", (DAEMON_LOCK,))
         fails(small, "migrate", "--to", pg_url, match="a daemon runs on the PostgreSQL store")

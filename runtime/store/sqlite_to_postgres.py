@@ -176,6 +176,7 @@ def _filled(conn: psycopg.Connection[Any]) -> str:
 def migrate(source: str | os.PathLike[str], url: str, view: View) -> tuple[Copied, Verification]:
     """``copy``, then ``verify``; a copy that differs is removed again (``empty_target``). The
     PostgreSQL daemon lock is held throughout: no daemon starts on the copy before it is checked."""
+    open_source(source).close()  # a missing or unreadable store: refused before the target is touched
     prepare_target(url)
     guard = _connect(url)
     try:
