@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.e2e import Daemon, make_project, zenaton
+from tests.postgres_server import pg_server, pg_url  # noqa: F401  (fixtures: a server, a fresh database)
 
 DAY = 86400.0
 
@@ -148,3 +149,32 @@ def test_a_bad_retention_is_one_clear_line(tmp_path: Path) -> None:
             f'error: {root / "zenaton.toml"}: retention.completed must be a positive duration like "90s", "15m",'
             f" \"12h\", \"30d\" or \"2w\", not 'a month'"
         ]
+
+
+def test_prune_on_a_postgresql_store_beside_its_daemon(tmp_path: Path, pg_url: str) -> None:
+    import psycopg
+
+    root = make_project(tmp_path, store_url=pg_url)
+
+    def counts() -> dict[str, int]:
+        listed = json.loads(zenaton(root, "list", "--json").stdout)
+        found: dict[str, int] = {}
+        for item in listed:
+            found[item["status"]] = found.get(item["status"], 0) + 1
+        return found
+
+    daemon = Daemon(root).started()
+    try:
+        dispatch_plain(root, 3)
+        zenaton(root, "dispatch", "Victim", "v1")
+        daemon.wait_until(lambda: counts() == {"completed": 3, "running": 1}, what="3 completed")
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("UPDATE zenaton.instances SET updated_at = updated_at - %s", (2 * DAY,))
+        archive = tmp_path / "pg.jsonl"
+        done = json.loads(zenaton(root, "prune", "--older-than", "1d", "--archive", str(archive), "--json").stdout)
+        assert done["pruned"] == 3 and len(archive.read_text().splitlines()) == 3
+        assert counts() == {"running": 1}
+        refused = zenaton(root, "vacuum", check=False)
+        assert refused.returncode == 1 and "autovacuum" in refused.stderr
+    finally:
+        assert daemon.stop() == 0
