@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import logging.handlers
 import sys
 import threading
 import time
@@ -36,8 +35,10 @@ class StepLog:
         self._lock = threading.Lock()  # the file watcher logs from its own thread
         self._second = -1
         self._stamp = ""
-        self._file: logging.handlers.RotatingFileHandler | None = None
+        self._file: logging.Handler | None = None
         if file is not None:
+            import logging.handlers  # only with a file: the CLI starts without it
+
             file.parent.mkdir(parents=True, exist_ok=True)
             self._file = logging.handlers.RotatingFileHandler(
                 file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"

@@ -31,7 +31,6 @@ from zenaton_runtime.instances import named_by_custom_id, new_instance, no_insta
 from zenaton_runtime.models import CONTROLLABLE, UNFINISHED, InboxKind, Instance, InstanceStatus, Kind, Schedule
 from zenaton_runtime.project.loader import Project
 from zenaton_runtime.project.serializer import Codec
-from zenaton_runtime.replay.calls import found_workflow
 from zenaton_runtime.store import Store, open_store
 from zenaton_runtime.timing.schedules import new_schedule
 
@@ -257,6 +256,9 @@ class ClientRuntime:
         if instance is None:
             return None
         value = api.codec.decode(instance.properties or instance.data)
+        # the replay core (greenlet and all) only when a script finds: the CLI starts without it
+        from zenaton_runtime.replay.calls import found_workflow
+
         return cast(Workflow, found_workflow(workflow_class, value, instance.version))  # as a workflow's find()
 
     def send_event(self, workflow_class: type, custom_id: Any, event: Any) -> None:

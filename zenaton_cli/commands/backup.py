@@ -10,8 +10,6 @@ import click
 from zenaton_runtime.errors import DaemonError, StoreError
 from zenaton_runtime.pidlock import PidLock, lock_path
 from zenaton_runtime.project.config import Config
-from zenaton_runtime.store.sqlite_backup import backup as backup_store
-from zenaton_runtime.store.sqlite_backup import restore as restore_store
 
 from ..render import out, print_json
 from ..state import State, common_options
@@ -38,6 +36,8 @@ def backup(state: State, file: Path, as_json: bool) -> None:
     The copy is the store as of one commit (SQLite's online backup API), checked with SQLite's
     integrity check before it is given its name. FILE must not exist.
     """
+    from zenaton_runtime.store.sqlite_backup import backup as backup_store  # only when it runs: a fast --help
+
     made = backup_store(store_file(state.config, "backup"), file)
     if as_json:
         print_json({"file": str(made.path), "instances": made.instances, "schema": made.version, "bytes": made.size})
@@ -69,6 +69,8 @@ def restore(state: State, file: Path, yes: bool, as_json: bool) -> None:
             if not sys.stdin.isatty():
                 raise click.UsageError("restore replaces the store: confirm with --yes")
             click.confirm(f"Replace the store {path} with {file}?", abort=True)
+        from zenaton_runtime.store.sqlite_backup import restore as restore_store
+
         restored, kept = restore_store(file, path)
     finally:
         lock.release()

@@ -9,8 +9,6 @@ from pathlib import Path
 import click
 
 from zenaton import __version__
-from zenaton_runtime.check.document import export_document, read_document
-from zenaton_runtime.check.report import check_documents, check_store, open_read_only
 from zenaton_runtime.errors import ZenatonError
 
 from ..render import check_report, out, print_json
@@ -37,6 +35,9 @@ def check(state: State, files: tuple[Path, ...], completed: int, name: str | Non
 
     With EXPORT files (written by `zenaton export`), replays those journals instead of the store's.
     """
+    from zenaton_runtime.check.document import read_document  # the replay machinery: only when it runs
+    from zenaton_runtime.check.report import check_documents, check_store, open_read_only
+
     config = state.config
     documents = [read_document(path) for path in files]  # a bad file fails before the project is imported
     project = state.project(load=True)
@@ -74,6 +75,8 @@ def export(state: State, ref: str, name: str | None, output: Path | None) -> Non
     """Write instance ID's journal, and the runs `zenaton rewind` archived, as one JSON document
     (version 1, see docs/cli.md) on stdout or to FILE. `zenaton check FILE` and
     `zenaton.testing.replay(FILE, WorkflowClass)` replay it against the current code."""
+    from zenaton_runtime.check.document import export_document
+
     instance = state.control().resolve(ref, name)
     store = state.store
     document = export_document(

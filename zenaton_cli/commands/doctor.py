@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..doctor import FAIL, Doctor
 from ..render import doctor_report, print_json
 from ..state import State, common_options
 
@@ -23,6 +22,8 @@ def doctor(state: State, task_age: float, as_json: bool) -> int:
     """Check, one line each: the config parses and names a loadable project, its classes import,
     the store opens (schema version, integrity), free disk space, the daemon, stuck instances,
     versions. Exit 1 when a check fails."""
+    from ..doctor import FAIL, Doctor  # imports the project's code and the stores: only when it runs
+
     examined = Doctor(state.project_dir, state.env, task_age=task_age)
     checks = examined.run()
     if as_json:

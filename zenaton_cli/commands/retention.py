@@ -15,7 +15,6 @@ from zenaton_runtime.models import UNFINISHED, Instance, InstanceStatus
 from zenaton_runtime.pidlock import PidLock, lock_path
 from zenaton_runtime.project.config import parse_duration
 from zenaton_runtime.store import Store
-from zenaton_runtime.store.sqlite_vacuum import vacuum as vacuum_store
 
 from ..render import out, print_json
 from ..state import State, common_options
@@ -198,6 +197,8 @@ def vacuum(state: State, as_json: bool) -> None:
     except DaemonError as error:
         raise DaemonError(f"cannot vacuum while the daemon runs: {error}; stop it first (zenaton stop)") from None
     try:
+        from zenaton_runtime.store.sqlite_vacuum import vacuum as vacuum_store  # only when it runs
+
         done = vacuum_store(path)
     finally:
         lock.release()
