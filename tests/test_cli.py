@@ -369,3 +369,17 @@ def test_main_turns_errors_into_one_line(project: Path, monkeypatch: pytest.Monk
         main()
     assert exit_.value.code == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_the_cli_starts_without_what_only_some_commands_need() -> None:
+    """`zenaton --help` (and every command's start) imports no engine step, replay core, web
+    server, database driver or log rotation: those load in the commands that use them."""
+    import subprocess
+
+    heavy = ("greenlet", "zenaton_runtime.replay.run", "zenaton_runtime.engine.engine", "zenaton_runtime.daemon",
+             "logging.handlers", "starlette", "uvicorn", "jinja2", "psycopg", "watchdog", "prometheus_client",
+             "zenaton_runtime.store.sqlite", "zenaton_runtime.store.postgres")
+    code = f"import sys, zenaton_cli.main; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
