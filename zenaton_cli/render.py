@@ -254,13 +254,20 @@ def _grid(columns: tuple[str, ...], rows: list[list[tuple[str, str | None]]]) ->
     grid = Text()
     last = len(columns) - 1
     header: list[tuple[str, str | None]] = [(c, "bold") for c in columns]
+    plain: list[str] = []  # unstyled text since the last styled cell: appended as one span
     for row in [header, *rows]:
-        grid.append(" ")
+        plain.append(" ")
         for n, (text, style) in enumerate(row):
-            grid.append(text, style=style)
+            if style is None:
+                plain.append(text)
+            else:
+                grid.append("".join(plain))
+                grid.append(text, style=style)
+                plain = []
             if n < last:
-                grid.append(" " * (widths[n] - cell_len(text) + 2))
-        grid.append("\n")
+                plain.append(" " * (widths[n] - cell_len(text) + 2))
+        plain.append("\n")
+    grid.append("".join(plain))
     return grid
 
 

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from zenaton_runtime.models import ArchivedRun, Entry, Instance, JournalEntry, Kind
-from zenaton_runtime.project.serializer import display
+from zenaton_runtime.project.serializer import display, display_parsed
 
 STEP_ENTRIES = {
     Entry.TASK_SCHEDULED: "task",
@@ -162,7 +162,7 @@ def _step_for(
         step = _new_step(entry, kind)
         if kind == "task" or kind == "parallel":
             sent = data.get("task") if data else None  # absent from journals written before it was kept
-            _task_step(step, None if sent is None else _task_properties(display(json.dumps(sent))))
+            _task_step(step, None if sent is None else _task_properties(display_parsed(sent)))
         step["status"] = "completed" if kind == "dispatch" else "running"
         if kind == "dispatch":
             step["finished_at"] = iso(entry.created_at)
@@ -198,7 +198,7 @@ def _step_for(
             if data.get("class") == "ChildWorkflowKilled" and child is not None and child["status"] == "running":
                 child["status"] = "killed"  # the child step it waited on ends there
         if entry.type is Entry.COMPLETED and data:
-            step["result"] = data.get("result") and display(json.dumps(data["result"]))
+            step["result"] = data.get("result") and display_parsed(data["result"])
         if entry.type is Entry.REWOUND and data:
             step["result"] = data
         items.append(step)
@@ -254,7 +254,7 @@ def _call_step(step: dict[str, Any], entry: JournalEntry, data: dict[str, Any]) 
         step["result"] = {"action": data.get("action")}
     elif data.get("id") is not None:  # find: what it found then; null when nothing had the id
         properties = data.get("properties")
-        shown_properties = None if properties is None else display(json.dumps(properties))
+        shown_properties = None if properties is None else display_parsed(properties)
         step["result"] = {"status": data.get("status"), "properties": _task_properties(shown_properties)}
 
 
@@ -292,7 +292,7 @@ def _finish_step(step: dict[str, Any], entry: JournalEntry, data: dict[str, Any]
         return
     step["status"] = "completed"
     step["error"] = None
-    step["result"] = display(json.dumps(data.get("result")))
+    step["result"] = display_parsed(data.get("result"))
     _close(step, entry)
 
 
@@ -314,7 +314,7 @@ def _attempt(step: dict[str, Any], entry: JournalEntry, data: dict[str, Any]) ->
     changed: dict[str, Any] = {}
     if after is not None:
         sent = step["task_properties"]
-        changed = _changes(sent if isinstance(sent, dict) else {}, _task_properties(display(json.dumps(after))))
+        changed = _changes(sent if isinstance(sent, dict) else {}, _task_properties(display_parsed(after)))
     step["task_properties_changed"] = changed
 
 
