@@ -3,6 +3,7 @@ in the store (``Heartbeat``)."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ from zenaton_runtime.sdnotify import Notifier
 from zenaton_runtime.store import Store, open_store, redacted
 
 IDLE_POLL = 0.05  # seconds between looks at the store when nothing is happening
+IDLE_FALLBACK = 1.0  # the same, when the store wakes the daemon itself (Store.wakeup_fd): a slow safety net
 STORE_RETRY = 1.0  # seconds between write attempts while the store refuses them (disk full)
 RETENTION_INTERVAL = 2.0  # seconds between two background prunes ([retention] in zenaton.toml)
 RETENTION_BACKLOG = 0.1  # seconds after a full batch: a backlog drains faster, still between steps
@@ -71,6 +73,7 @@ def run_daemon(
             concurrency=workers,
         )
         pool.add_wake_fd(wake_read)
+        store_wake = StoreWake(store, pool)
         pool.warm_up()  # the workers load the project while the engine recovers
         engine = Engine(
             store,
@@ -100,7 +103,10 @@ def run_daemon(
         busy = True
         while not stopping:
             flush_log()
-            timeout = STORE_RETRY if engine.store_failure else 0.0 if busy else _idle_timeout(engine)
+            if not busy:
+                store_wake.refresh()
+            idle_poll = IDLE_POLL if store_wake.fd is None else IDLE_FALLBACK
+            timeout = STORE_RETRY if engine.store_failure else 0.0 if busy else _idle_timeout(engine, idle_poll)
             busy = engine.step(timeout) > 0
             if heartbeat.poll() > 0:
                 busy = True
@@ -213,13 +219,48 @@ class Retention:
         return counts
 
 
-def _idle_timeout(engine: Engine) -> float:
-    """Until the next timer, retry or schedule, at most IDLE_POLL (other writers are seen then)."""
+def _idle_timeout(engine: Engine, idle_poll: float = IDLE_POLL) -> float:
+    """Until the next timer, retry or schedule, at most ``idle_poll`` (other writers are seen
+    then, or sooner when the store wakes the daemon)."""
     try:
         due = engine.lookout.next_due()
     except StoreError:  # the next step meets the same store and handles its failure
         return IDLE_POLL
-    return max(0.0, min(IDLE_POLL, due - engine.clock.now()))
+    return max(0.0, min(idle_poll, due - engine.clock.now()))
+
+
+class StoreWake:
+    """The store's wake-up file descriptor (``Store.wakeup_fd``: on PostgreSQL, the LISTENing
+    connection's socket) in the worker pool's select, beside the workers and the signal pipe:
+    an idle daemon wakes as soon as another process notifies, and the step it then runs reads
+    the notification off (``changes()``), so the fd does not stay readable. Asked again before
+    each idle wait: a reconnection brings a new socket. One closed and reopened under the same
+    number has left the kernel's watch list with the old socket, so the fd is registered again
+    at least every ``renew`` seconds (two system calls)."""
+
+    def __init__(
+        self,
+        store: Store,
+        pool: WorkerPool,
+        *,
+        renew: float = IDLE_FALLBACK,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.pool, self.renew = store, pool, renew
+        self._monotonic = monotonic
+        self.fd: int | None = None  # registered in the pool now
+        self._registered = -math.inf  # monotonic time it was
+
+    def refresh(self) -> None:
+        fd = self.store.wakeup_fd()
+        now = self._monotonic()
+        if fd == self.fd and (fd is None or now - self._registered < self.renew):
+            return
+        if self.fd is not None:
+            self.pool.remove_wake_fd(self.fd)
+        if fd is not None:
+            self.pool.add_wake_fd(fd)
+        self.fd, self._registered = fd, now
 
 
 class Heartbeat:

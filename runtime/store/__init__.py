@@ -148,6 +148,13 @@ class Store(StoreReads, Protocol):
         dispatch, an inbox item, a schedule. The engine skips its look for new work while it
         stays the same (see engine/lookout.py)."""
 
+    def wakeup_fd(self) -> int | None:
+        """A file descriptor that becomes readable when another process may have made work
+        (what ``changes()`` would count), for the daemon to wait on beside its workers; None
+        when the backend has none (the daemon then looks at the store every IDLE_POLL). Reading
+        ``changes()`` consumes what made it readable. It may change (a new connection): the
+        daemon asks again before it waits."""
+
     def close(self) -> None: ...
 
     # -- daemons' records (each its own small transaction, never part of a step) --

@@ -208,6 +208,10 @@ class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind, MemoryMonitoring, Me
     def changes(self) -> object:
         return self._other_writes
 
+    def wakeup_fd(self) -> int | None:
+        """None: a memory store is written in its own process only."""
+        return None
+
     def settle(self) -> None:
         """Nothing to wait for: every write here is done when it returns."""
 

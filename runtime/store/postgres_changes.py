@@ -10,9 +10,11 @@ the notifications that arrive while a query runs are counted as psycopg reads th
 that never asks, a client's, never listens, so its connection never holds a backlog of them.
 
 A notification travels on its own: it may reach the daemon a moment after the client's commit
-returned. The lookout's look at least once a second bounds what a late one costs (a delay).
-The connection's socket also becomes readable when one arrives: what a later slice needs to
-wake an idle daemon at once instead of at its next poll.
+returned. The connection's socket becomes readable when one arrives: the daemon waits on it
+beside its workers (``Store.wakeup_fd``, the pool's ``add_wake_fd``), so an idle daemon wakes
+at once, and its next step's ``changes()`` reads the notification off the socket, which then
+stops being readable. The daemon's idle wait of at most a second (``IDLE_FALLBACK``) and the
+lookout's look at least once a second bound what a late or lost one costs (a delay).
 """
 
 from __future__ import annotations

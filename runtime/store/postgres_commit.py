@@ -87,6 +87,22 @@ class PostgresStepCommits:
             raise self._error(e) from None
         return (self._notifications.received, self._other_writes, self._reconnects)
 
+    def wakeup_fd(self) -> int | None:
+        """The connection's socket, LISTENing from now on: a notification from another session
+        makes it readable, and ``changes()`` reads it off (``consume_input``), so it does not stay
+        readable. None while the connection is lost: this never connects (the next step does,
+        and its failure is the step's to handle); the daemon polls meanwhile. A new connection
+        brings a new socket: the daemon asks each time."""
+        conn = self._conn
+        if conn.closed or conn.broken:
+            return None
+        try:
+            if not self._notifications.listening:
+                self._notifications.listen(conn)
+            return conn.pgconn.socket
+        except psycopg.Error:
+            return None
+
 
 def claim(c: Connection, now: float, limit: int) -> list[TaskRecord]:
     """Up to ``limit`` claimable tasks become running (attempts + 1), oldest run_at first."""

@@ -144,6 +144,11 @@ class SQLiteStepCommits:
     def _changes(self) -> object:
         return self._conn.execute("PRAGMA data_version").fetchone()[0], self._other_writes
 
+    def wakeup_fd(self) -> int | None:
+        """None: SQLite tells nobody of a commit; the daemon looks at ``data_version`` every
+        IDLE_POLL instead (a cheap read of the file's header)."""
+        return None
+
 
 def _apply_and_claim(w: Writer, batch: Batch, now: float, limit: int, only_added: bool) -> list[TaskRecord]:
     w.run(batch)
