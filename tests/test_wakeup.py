@@ -4,9 +4,11 @@ readable, the engine's next look (changes()) reads it off, and the idle poll is 
 fallback. SQLite and the memory store have no such fd: their daemon polls every IDLE_POLL."""
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -52,13 +54,33 @@ def readable(fd: int, timeout: float = 0.0) -> bool:
     return bool(select.select([fd], [], [], timeout)[0])
 
 
-def test_memory_and_sqlite_stores_have_no_wakeup_fd(tmp_path: Path) -> None:
-    sqlite = SQLiteStore(tmp_path / "z.db")
-    try:
-        assert MemoryStore().wakeup_fd() is None and sqlite.wakeup_fd() is None
-    finally:
-        sqlite.close()
+def test_the_memory_store_has_no_wakeup_fd() -> None:
+    assert MemoryStore().wakeup_fd() is None
     assert IDLE_POLL < IDLE_FALLBACK <= 1.0  # the lookout's safety net looks once a second anyway
+
+
+def test_a_sqlite_writer_nudges_the_daemon_s_socket_and_changes_reads_it_off(tmp_path: Path) -> None:
+    daemon_side, client = SQLiteStore(tmp_path / "z.db"), SQLiteStore(tmp_path / "z.db")
+    try:
+        fd = daemon_side.wakeup_fd()
+        assert fd is not None and daemon_side.wakeup_fd() == fd  # bound once
+        assert select.select([fd], [], [], 0)[0] == []
+        before = daemon_side.changes()
+        create(client, "a")  # a dispatch from another process (another store object here)
+        assert select.select([fd], [], [], 5)[0] == [fd]  # readable: the daemon wakes
+        assert daemon_side.changes() != before  # the look that follows sees the dispatch ...
+        assert select.select([fd], [], [], 0)[0] == []  # ... and quiets the socket
+        create(daemon_side, "b")  # the daemon's own writes wake nobody
+        assert select.select([fd], [], [], 0)[0] == []
+        other = SQLiteStore(tmp_path / "other.db")
+        try:
+            create(other, "c")  # another store's writes reach another socket
+            assert select.select([fd], [], [], 0)[0] == []
+        finally:
+            other.close()
+    finally:
+        client.close()
+        daemon_side.close()
 
 
 def test_a_notification_makes_the_fd_readable_and_changes_reads_it_off(pg_clean_url: str) -> None:
@@ -138,9 +160,29 @@ def test_store_wake_follows_the_store_s_fd_and_registers_it_again_now_and_then()
     assert wake.fd is None and pool.calls[5:] == [("remove", 9)]
 
 
+def test_an_idle_sqlite_daemon_picks_up_a_dispatch_at_once_not_at_its_fallback_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    picked_up(tmp_path, f"sqlite:///{tmp_path / 'wake.db'}", monkeypatch)
+
+
 def test_an_idle_daemon_picks_up_a_dispatch_at_once_not_at_its_fallback_poll(
     tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    picked_up(tmp_path, pg_url, monkeypatch)
+
+
+def picked_up(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("wakeflows", "boot"):  # this test's project, imported fresh (the other test had one)
+        sys.modules.pop(name, None)
+    try:
+        _picked_up(tmp_path, url, monkeypatch)
+    finally:
+        for name in ("wakeflows", "boot"):
+            sys.modules.pop(name, None)
+
+
+def _picked_up(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real daemon loop (run_daemon, in this process), its fallback poll set to 60 s: once it
     is idle, nothing but the store's fd can wake it before then (no timer, no task, no signal).
     A dispatch from another process must complete; the helper gives it 30 s, half the fallback,
@@ -149,7 +191,7 @@ def test_an_idle_daemon_picks_up_a_dispatch_at_once_not_at_its_fallback_poll(
     root = tmp_path / "wakeproj"  # a module name of its own: the test project's is imported here already
     root.mkdir()
     (root / "zenaton.toml").write_text(
-        f'[project]\nname = "wake"\nenv = "dev"\nboot = "boot.py"\n\n[store]\nurl = "{pg_url}"\n\n'
+        f'[project]\nname = "wake"\nenv = "dev"\nboot = "boot.py"\n\n[store]\nurl = "{url}"\n\n'
         "[daemon]\nconcurrency = 1\nreload = false\n"
     )
     (root / "boot.py").write_text("import wakeflows  # noqa: F401\n")
@@ -171,13 +213,11 @@ def test_an_idle_daemon_picks_up_a_dispatch_at_once_not_at_its_fallback_poll(
             loops = len(lines)
             instance_id = zenaton(root, "dispatch", "WakeFlow", "5").stdout.split()[0]
             dispatched = time.monotonic()
-            with psycopg.connect(pg_url, autocommit=True) as conn:
-                while time.monotonic() - dispatched < 30:
-                    row = conn.execute("SELECT status FROM zenaton.instances WHERE id = %s", (instance_id,)).fetchone()
-                    if row and row[0] == "completed":
-                        outcome["seconds"] = time.monotonic() - dispatched
-                        break
-                    time.sleep(0.01)
+            while time.monotonic() - dispatched < 30:
+                if json.loads(zenaton(root, "inspect", instance_id, "--json").stdout)["status"] == "completed":
+                    outcome["seconds"] = time.monotonic() - dispatched
+                    break
+                time.sleep(0.01)
             outcome["idle_lines"] = lines[loops:]
         except BaseException as error:  # reported by the test, in the main thread
             outcome["error"] = error

@@ -51,6 +51,7 @@ from zenaton_runtime.store.sqlite_rows import (
     task_row,
 )
 from zenaton_runtime.store.sqlite_schedules import SQLiteSchedules
+from zenaton_runtime.store.sqlite_wake import Waker
 from zenaton_runtime.store.sqlite_writer import Writer
 
 T = TypeVar("T")
@@ -73,6 +74,7 @@ class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonito
         self.path = os.path.abspath(os.fspath(path))
         self.now = now
         self._other_writes = 0  # commits of this connection other than the engine's own steps
+        self._waker = Waker(self.path)
         self._in_flight: PendingCommit | None = None  # a step committing in the background
         self._commit_thread: CommitThread | None = None
         self._reader: sqlite3.Connection | None = None  # reads while the writer commits
@@ -178,6 +180,8 @@ class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonito
         try:
             result = self._retry(attempt)
             self.committed_at = time.time()
+            if not step:
+                self._waker.nudge()  # after the commit: the daemon looks now, not at its next poll
             return result
         finally:
             if not step:
@@ -328,6 +332,7 @@ class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonito
                 self._commit_thread.close()
                 self._reader.close()  # type: ignore[union-attr]
             self._conn.close()
+            self._waker.close()
 
 
 def _is_locked(e: Exception) -> bool:

@@ -25,6 +25,7 @@ from zenaton_runtime.store.ops import Batch
 from zenaton_runtime.store.pending import PendingCommit
 from zenaton_runtime.store.schema import CLAIMABLE
 from zenaton_runtime.store.sqlite_rows import TASK_COLS
+from zenaton_runtime.store.sqlite_wake import Waker
 from zenaton_runtime.store.sqlite_writer import Writer
 
 
@@ -70,6 +71,7 @@ class SQLiteStepCommits:
     _in_flight: PendingCommit | None
     _commit_thread: CommitThread | None
     _other_writes: int
+    _waker: Waker
 
     _connect: Callable[[], sqlite3.Connection]
     _read: Callable[..., list[Any]]
@@ -136,7 +138,9 @@ class SQLiteStepCommits:
 
     def changes(self) -> object:
         """Other connections' commits show in ``data_version``; this one's are counted.
-        While a step commits, what they were when it was written (read again after it lands)."""
+        While a step commits, what they were when it was written (read again after it lands).
+        The wake-up socket is read off first: what woke the daemon is seen by this look."""
+        self._waker.drain()
         if self._in_flight is not None:
             return self._in_flight.changes
         return self._retry(self._changes)
@@ -145,9 +149,10 @@ class SQLiteStepCommits:
         return self._conn.execute("PRAGMA data_version").fetchone()[0], self._other_writes
 
     def wakeup_fd(self) -> int | None:
-        """None: SQLite tells nobody of a commit; the daemon looks at ``data_version`` every
-        IDLE_POLL instead (a cheap read of the file's header)."""
-        return None
+        """The socket other writers nudge after their commits (``sqlite_wake``), bound on the
+        first call (only the daemon asks); None where it cannot be: the daemon then looks at
+        ``data_version`` every IDLE_POLL (a cheap read of the file's header)."""
+        return self._waker.listen()
 
 
 def _apply_and_claim(w: Writer, batch: Batch, now: float, limit: int, only_added: bool) -> list[TaskRecord]:
