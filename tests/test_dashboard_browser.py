@@ -80,6 +80,7 @@ def test_find_a_failed_instance_see_its_error_and_picture_retry_it(served: Serve
     assert "token" not in chrome.current_url  # it became a cookie
     screenshot(chrome, "instances")
     chrome.find_element(By.CSS_SELECTOR, "#counts a.status.paused").click()  # Breakable's paused count
+    WebDriverWait(chrome, LIVE).until(lambda d: "status=paused" in d.current_url)  # the filtered list loaded
     rows = chrome.find_elements(By.CSS_SELECTOR, "#instances tbody tr")
     assert len(rows) == 1 and "Breakable" in rows[0].text
     rows[0].find_element(By.CSS_SELECTOR, "a").click()
@@ -135,7 +136,9 @@ def test_pause_resume_and_kill_a_waiting_instance_from_its_page(served: Served, 
     click(chrome, "resume")
     until_status(chrome, "running")
     click(chrome, "kill")
-    assert "Kill Waiter?" in chrome.find_element(By.TAG_NAME, "h1").text  # asked first
+    WebDriverWait(chrome, LIVE, ignored_exceptions=REDRAWN).until(  # the confirmation page, once it loaded
+        lambda d: "Kill Waiter?" in d.find_element(By.TAG_NAME, "h1").text
+    )
     assert served.view(waiter)["status"] == "running"
     screenshot(chrome, "confirm-kill")
     click(chrome, "confirm")
@@ -150,7 +153,9 @@ def test_errors_schedules_and_daemons_pages(served: Served, chrome: Any) -> None
     zenaton(served.root, "schedule", "Waiter", "0 9 * * 1", "weekly")
     chrome.get(served.url)
     chrome.find_element(By.LINK_TEXT, "Errors").click()
-    assert "2 instance(s)" in chrome.find_element(By.CSS_SELECTOR, "section.group h2").text
+    WebDriverWait(chrome, LIVE, ignored_exceptions=REDRAWN).until(
+        lambda d: "2 instance(s)" in d.find_element(By.CSS_SELECTOR, "section.group h2").text
+    )
     screenshot(chrome, "errors")
     (served.root / "fixed").touch()
     chrome.find_element(By.CSS_SELECTOR, "button.retry-all").click()
