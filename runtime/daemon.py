@@ -107,6 +107,9 @@ def run_daemon(
                 store_wake.refresh()
             idle_poll = IDLE_POLL if store_wake.fd is None else IDLE_FALLBACK
             timeout = STORE_RETRY if engine.store_failure else 0.0 if busy else _idle_timeout(engine, idle_poll)
+            settling = reloader.due_in() if reloader is not None else None
+            if settling is not None:  # changed files: look again once they have settled, not at the next poll
+                timeout = min(timeout, settling)
             busy = engine.step(timeout) > 0
             if heartbeat.poll() > 0:
                 busy = True

@@ -107,8 +107,9 @@ def test_changes_are_released_once_quiet_for_the_delay() -> None:
     debounce.add("b.py", 100.2)  # a second save restarts the quiet period
     assert not debounce.due(100.4)
     assert debounce.due(100.6)
+    assert debounce.due_at() == pytest.approx(100.5)  # when the daemon must look again
     assert debounce.take() == {"a.py", "b.py"}
-    assert not debounce.due(200.0) and debounce.take() == set()
+    assert not debounce.due(200.0) and debounce.take() == set() and debounce.due_at() is None
 
 
 def changes_seen(watcher: Watcher, expected: set[Path], limit: float = 10.0) -> set[Path]:

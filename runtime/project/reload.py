@@ -103,6 +103,10 @@ class Debounce:
     def due(self, now: float) -> bool:
         return self._last is not None and now - self._last >= self.delay
 
+    def due_at(self) -> float | None:
+        """When the changes noted so far will be released if nothing else changes; None: none."""
+        return None if self._last is None else self._last + self.delay
+
     def take(self) -> set[str]:
         paths, self._paths, self._last = self._paths, set(), None
         return paths
@@ -178,6 +182,12 @@ class Watcher:
         for found in path.rglob("*.py"):  # written before its watch existed, or moved in whole
             self.notice(str(found))
 
+    def due_in(self) -> float | None:
+        """Seconds until the changes noted so far have settled, or None when there are none."""
+        with self._lock:
+            at = self._debounce.due_at()
+        return None if at is None else max(0.0, at - time.monotonic())
+
     def take_due(self, now: float | None = None) -> set[Path]:
         """The changed files, once they have been quiet long enough; else an empty set."""
         try:
@@ -228,6 +238,10 @@ class HotReload:
 
     def stop(self) -> None:
         self.watcher.stop()
+
+    def due_in(self) -> float | None:
+        """Seconds until settled changes are due for a reload (what the daemon may sleep at most)."""
+        return self.watcher.due_in()
 
     def poll(self, now: float | None = None) -> bool:
         """Reload if files changed and have settled; True if a reload was attempted."""
