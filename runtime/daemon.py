@@ -89,9 +89,8 @@ def run_daemon(
             from zenaton_runtime.project import reload as hot  # imports watchdog: only when watching
 
             reloader = hot.start(config, engine, pool, log)
-        recovered = store.recover()
-        heartbeat = Heartbeat(store, engine, pool, env=config.env, workers=workers, log=log)
-        heartbeat.start()
+        heartbeat = Heartbeat(store, engine, pool, env=config.env, workers=workers, log=log, lease_ttl=config.lease_ttl)
+        recovered = heartbeat.start()
         retention = Retention(store, engine, config.retention, log=log)
         log(
             f"zenaton daemon started (pid {os.getpid()}, env {config.env}, {workers} workers, "
@@ -126,8 +125,7 @@ def run_daemon(
         engine.take_outcomes(finished)
         engine.step(0.0)
         engine.settle()
-        store.recover()  # attempts cut short run again next time
-        heartbeat.stop()
+        heartbeat.stop()  # attempts cut short run again next time, here or on another daemon
         log(f"zenaton daemon stopped ({len(unfinished)} task(s) re-queued)")
         return 0
     finally:
@@ -222,6 +220,16 @@ class Retention:
         return counts
 
 
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
 def _idle_timeout(engine: Engine, idle_poll: float = IDLE_POLL) -> float:
     """Until the next timer, retry or schedule, at most ``idle_poll`` (other writers are seen
     then, or sooner when the store wakes the daemon)."""
@@ -267,11 +275,17 @@ class StoreWake:
 
 
 class Heartbeat:
-    """The daemon's record in the store (``models.DaemonRecord``): written when it starts, again
-    from its loop once ``interval`` seconds have passed (``poll``, cheap between two beats),
-    removed when it stops cleanly. Each write is its own small transaction, never part of a step.
-    A write that fails (the store refuses writes, the disk is full) is logged once and tried
-    again at the next beat: it never stops the daemon."""
+    """The daemon's record in the store (``models.DaemonRecord``) and its lease: written when it
+    starts, again from its loop once ``interval`` seconds have passed (``poll``, cheap between two
+    beats), removed when it stops cleanly. Each write is its own small transaction, never part of
+    a step. A write that fails (the store refuses writes, the disk is full) is logged once and
+    tried again at the next beat: it never stops the daemon.
+
+    The lease (``Store.take_lease``: what lets several daemons share a PostgreSQL store) is
+    renewed on the loop's thread, never from a side thread: a daemon whose loop is stuck must
+    lose it. A renewal that finds it ran out (the daemon was frozen past ``lease_ttl``) drops
+    every instance the engine held, which other daemons may drive now, and takes a new lease
+    under a new id."""
 
     def __init__(
         self,
@@ -282,11 +296,13 @@ class Heartbeat:
         env: str,
         workers: int,
         log: Callable[[str], None],
+        lease_ttl: float = 15.0,
         interval: float = HEARTBEAT_INTERVAL,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.engine, self.runner = store, engine, runner
         self.env, self.workers, self.log, self.interval = env, workers, log, interval
+        self.lease_ttl = lease_ttl
         self._monotonic = monotonic
         self.id = os.urandom(16).hex()  # one per daemon run
         self.host = socket.gethostname()
@@ -296,17 +312,19 @@ class Heartbeat:
         self._last_steps = 0
         self.failure: Exception | None = None  # the last write that failed, until one succeeds
 
-    def start(self) -> None:
-        """Remove this host's stale records (daemons that died here without removing theirs),
-        then write this one's."""
+    def start(self) -> int:
+        """Remove this host's dead daemons' records (stale, or their process is gone: a daemon
+        killed here, whose lease then ends at once), write this one's and take its lease; how
+        many interrupted tasks were re-queued."""
         try:
             now = self.engine.clock.now()
             for record in self.store.daemons():
-                if record.host == self.host and not record.alive(now):
+                if record.host == self.host and (not record.alive(now) or not _process_exists(record.pid)):
                     self.store.remove_daemon(record.id)
         except Exception as error:
             self.log(f"cannot read the daemons' records in the store: {error}")
         self.beat()
+        return self.store.take_lease(self.id, self.lease_ttl)
 
     def poll(self) -> int:
         """Beat if ``interval`` seconds have passed since the last beat. Returns how many tasks
@@ -324,6 +342,8 @@ class Heartbeat:
         self._last, self._last_steps = monotonic, steps
         try:
             self.store.heartbeat(self.record(round(rate, 2)))
+            if not self.store.renew_lease():
+                self._lease_ran_out()
         except Exception as error:
             if self.failure is None:
                 self.log(f"cannot write the daemon's record to the store: {error}; carrying on")
@@ -354,9 +374,26 @@ class Heartbeat:
             stats=engine.stats.to_json(),
         )
 
-    def stop(self) -> None:
-        """Remove the record (a clean stop)."""
+    def _lease_ran_out(self) -> None:
+        dropped = self.engine.drop_everything()
+        old = self.id
+        self.id = os.urandom(16).hex()
+        self.store.remove_daemon(old)
+        self.store.take_lease(self.id, self.lease_ttl)
+        self.store.heartbeat(self.record(0.0))
+        self.engine.stats.instances_lost += dropped
+        self.log(f"lease expired: dropped {dropped} instance(s); carrying on as {self.id[:8]}")
+
+    def stop(self) -> int:
+        """A clean stop: let go of the lease (the running tasks of its instances back to the
+        queue) and remove the record; how many tasks were re-queued."""
+        requeued = 0
+        try:
+            requeued = self.store.release()
+        except Exception as error:
+            self.log(f"cannot release the daemon's instances: {error}; they are taken over when its lease ends")
         try:
             self.store.remove_daemon(self.id)
         except Exception as error:
             self.log(f"cannot remove the daemon's record from the store: {error}")
+        return requeued

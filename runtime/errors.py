@@ -17,6 +17,15 @@ class StoreError(ZenatonError):
     """The store cannot be opened or written."""
 
 
+class LeaseLost(StoreError):
+    """A step wrote to instances this daemon no longer owns (another daemon took them over while
+    this one's lease had run out): the whole step was refused, nothing of it written."""
+
+    def __init__(self, instance_ids: list[str]) -> None:
+        super().__init__(f"{len(instance_ids)} instance(s) now owned by another daemon: {', '.join(instance_ids[:3])}")
+        self.instance_ids = instance_ids
+
+
 class DuplicateInstanceError(ZenatonError, DuplicateIdError):
     """An unfinished instance of this workflow already has this custom id."""
 

@@ -214,13 +214,14 @@ class DaemonRecord:
 
     ``stats`` is JSON text, every counter since the daemon started::
 
-        {"steps": 1200, "commits": 400,
+        {"steps": 1200, "commits": 400, "instances_lost": 0,
          "task_attempts": {"completed": 390, "failed": 2, "retried": 8},
          "commit_seconds": {"le": [0.001, 0.0025, ..., 5.0],
                             "buckets": [12, 250, ..., 400], "count": 400, "sum": 1.87}}
 
     ``steps``: instance steps committed (one instance's inputs of one engine step, decided and
-    written); ``commits``: the engine's write transactions (a commit holds the steps of every
+    written); ``instances_lost``: instances another daemon took over while this one held them
+    (PostgreSQL: its lease ran out); ``commits``: the engine's write transactions (a commit holds the steps of every
     instance of an engine step, and claims tasks). ``task_attempts``: attempts whose outcome a
     commit recorded: completed, failed for good, or failed and retried automatically.
     ``commit_seconds``: a histogram of the time from ``commit_step`` being called until the
@@ -246,6 +247,19 @@ class DaemonRecord:
     def alive(self, now: float) -> bool:
         """Whether it wrote its record within ``DAEMON_STALE_AFTER`` seconds of ``now``."""
         return now - self.heartbeat_at <= DAEMON_STALE_AFTER
+
+
+class Claimed(NamedTuple):
+    """What a daemon took in one ``Store.claim_instances``: the instances, how many of them it
+    took over from daemons whose lease ran out, and how many of their tasks were running (with
+    the dead owner) and were queued again."""
+
+    ids: list[str]
+    taken_over: int = 0
+    requeued: int = 0
+
+
+NOTHING_CLAIMED = Claimed([])
 
 
 class InstanceCount(NamedTuple):

@@ -95,10 +95,12 @@ def test_the_stats_json_holds_a_cumulative_latency_histogram() -> None:
     stats = EngineStats()
     for seconds in (0.0005, 0.001, 0.003, 0.003, 7.0):  # a bound itself counts in its bucket (le)
         stats.committed(seconds)
-    stats.steps, stats.completed, stats.failed, stats.retried = 9, 4, 1, 2
+    stats.steps, stats.completed, stats.failed, stats.retried, stats.instances_lost = 9, 4, 1, 2, 3
     data = json.loads(stats.to_json())
     histogram = data.pop("commit_seconds")
-    assert data == {"steps": 9, "commits": 5, "task_attempts": {"completed": 4, "failed": 1, "retried": 2}}
+    assert data == {
+        "steps": 9, "commits": 5, "instances_lost": 3, "task_attempts": {"completed": 4, "failed": 1, "retried": 2}
+    }
     assert histogram["le"] == list(COMMIT_BOUNDS)
     assert histogram["buckets"][:4] == [2, 2, 4, 4] and histogram["buckets"][-1] == 4  # 7 s is only in +Inf
     assert histogram["count"] == 5 and histogram["sum"] == pytest.approx(7.0075)

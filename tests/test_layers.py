@@ -12,7 +12,7 @@ RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "models": set(),
-    "project": {"errors"},
+    "project": {"errors", "models"},
     "replay": {"errors", "models"},
     "store": {"errors", "models"},
     "instances": {"models", "project", "store"},

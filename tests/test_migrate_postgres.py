@@ -176,7 +176,7 @@ def test_migrate_refuses_a_target_a_daemon_holds_and_a_project_already_on_postgr
     fails(empty, "migrate", "--to", pg_url, match="no store at")
     assert postgres_table_rows(pg_url) is None  # the target not even touched
     with psycopg.connect(pg_url, autocommit=True) as daemon:  # what a daemon on the database holds
-        daemon.execute("SELECT pg_advisory_lock(%s)", (DAEMON_LOCK,))
+        daemon.execute("SELECT pg_advisory_lock_shared(%s)", (DAEMON_LOCK,))
         fails(small, "migrate", "--to", pg_url, match="a daemon runs on the PostgreSQL store")
     assert not any((postgres_table_rows(pg_url) or {}).values())
     on_postgresql = make_project(small.parent / "pg", store_url=pg_url)

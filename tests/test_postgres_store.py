@@ -59,7 +59,7 @@ def test_the_tables_live_in_the_zenaton_schema_at_the_latest_version(store: Post
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (SCHEMA,))}
         assert tables == {
             "schema_version", "instances", "journal", "journal_archive", "tasks", "timers", "inbox", "schedules",
-            "daemons",
+            "daemons", "leases",
         }
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
         types = dict(conn.execute(
@@ -494,28 +494,6 @@ def test_a_post_committed_while_the_daemon_waits_keeps_the_instance_ready(pg_cle
         assert s.ready_instances(5) == ["w"]
     finally:
         s.close()
-
-
-# -- one daemon per database ---------------------------------------------------------------------
-
-
-def test_a_second_daemon_on_the_same_database_is_refused(pg_clean_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("zenaton_runtime.store.postgres.DAEMON_LOCK_PATIENCE", 0.3)
-    first, second = PostgresStore(pg_clean_url), PostgresStore(pg_clean_url)
-    try:
-        assert first.recover() == 0
-        assert first.recover() == 0  # its own lock, again (the daemon recovers as it stops too)
-        with pytest.raises(StoreError, match="another zenaton daemon is running.*one daemon per database"):
-            second.recover()
-        started_at = time.monotonic()
-        with pytest.raises(StoreError):
-            second.recover()
-        assert time.monotonic() - started_at >= 0.3  # it waited for a dying session's lock first
-        threading.Timer(0.1, first.close).start()  # the first one's session ends while the second waits
-        assert second.recover() == 0  # released with the connection, as after a kill -9
-    finally:
-        first.close()
-        second.close()
 
 
 def test_a_step_that_fails_is_rolled_back_whole(pg_clean_url: str) -> None:

@@ -26,7 +26,7 @@ from zenaton_runtime.engine.lookout import Lookout
 from zenaton_runtime.engine.stats import EngineStats
 from zenaton_runtime.engine.task_activation import TaskActivation
 from zenaton_runtime.engine.workflow_activation import WorkflowActivation
-from zenaton_runtime.errors import StoreError
+from zenaton_runtime.errors import LeaseLost, StoreError
 from zenaton_runtime.models import InboxItem, Instance, Kind, LogLine, TaskRecord, Timer
 from zenaton_runtime.pool.attempts import Attempt, Outcome
 from zenaton_runtime.pool.runner import Runner
@@ -153,6 +153,9 @@ class Engine:
             if landing is not None:
                 handed += self._land()  # commits land in order: the last one before this one is written
             handed += self._commit(batch, work, now, looked, full, claimed)
+        except LeaseLost as lost:
+            self.drop(lost.instance_ids, work)
+            return 1
         except StoreError as error:
             self._keep_for_later(error, work)
             return int(self._landing is not None)  # a commit still in flight is not idle
@@ -278,15 +281,65 @@ class Engine:
         return len(claimed)
 
     def _look(self, now: float, work: Work) -> bool:
-        """Fire due schedules, gather due timers and ready instances; True if there may be more."""
+        """Fire due schedules, take instances no daemon drives (a store shared by several
+        daemons), gather due timers and ready instances; True if there may be more."""
         fire_due(self.store, self.project.codec, now, self.emit)  # committed as it goes; its instances are ready below
+        # As many as the free workers could start (at least one: a busy daemon still takes its
+        # share); those with work are among the ready, the timers and the queued tasks below.
+        limit = min(self.ready_limit, max(self.runner.free_slots(), 1)) if self.claiming else 0
+        claimed = self.store.claim_instances(limit)
+        if claimed.taken_over:
+            self.emit(
+                LogLine(
+                    f"took over {claimed.taken_over} instance(s) from daemons whose lease ran out;"
+                    f" {claimed.requeued} task(s) in flight re-queued",
+                    event="instances_taken_over",
+                )
+            )
         timers = self.store.due_timers(now, self.batch_limit)
         for timer in timers:
             work[timer.instance_id].timers.append(timer)
         ready = self.store.ready_instances(self.ready_limit)
         for instance_id in ready:
             work[instance_id].ready = True
-        return len(timers) >= self.batch_limit or len(ready) >= self.ready_limit
+        more_to_claim = limit > 0 and len(claimed.ids) >= limit
+        return len(timers) >= self.batch_limit or len(ready) >= self.ready_limit or more_to_claim
+
+    def drop(self, instance_ids: Collection[str], work: Work | None = None) -> None:
+        """Another daemon took these instances over (their step was refused whole: ``LeaseLost``).
+        Forget them: their runs, their task attempts (still running ones end, their outcomes
+        are discarded), their inputs; keep this step's other inputs for the next step."""
+        lost = set(instance_ids)
+        for instance_id in lost:
+            self.cache.evict(instance_id)
+        gone = {task_id for task_id, task in self.in_flight.items() if task.instance_id in lost}
+        for task_id in gone:
+            del self.in_flight[task_id]
+        self._pending = [o for o in self._pending if o.task_id not in gone]
+        kept: Work = {}
+        for instance_id, inputs in (work or {}).items():
+            if instance_id not in lost:
+                kept[instance_id] = inputs
+                continue
+            for _, outcome in inputs.outcomes:  # counted as they were sorted into the step
+                self.stats.uncount(outcome.ok, outcome.retry_delay)
+        self._lines.clear()  # what the refused step decided is decided again
+        self._retry_later(kept)
+        self.lookout.store_failed()  # look again: the others' inputs are still in the store
+        self.stats.instances_lost += len(lost)
+        self.emit(LogLine(f"lost {len(lost)} instance(s) to another daemon", event="instances_lost", level="warning"))
+
+    def drop_everything(self) -> int:
+        """The lease ran out (the daemon froze past it): every instance held may be another
+        daemon's now. Forget them all; how many runs were held."""
+        self.settle()
+        held = len(self.cache)
+        self.cache.clear()
+        self.in_flight.clear()
+        self._pending = []
+        self._lines.clear()
+        self.lookout.store_failed()
+        return held
 
     def _keep_for_later(self, error: StoreError, work: Work) -> None:
         """A write failed (disk full, read-only store): nothing of this step is kept in memory
@@ -296,6 +349,11 @@ class Engine:
         self.store_failure = error
         self._lines.clear()  # what it decided is decided (and logged) again
         self.lookout.store_failed()
+        self._retry_later(work)
+
+    def _retry_later(self, work: Work) -> None:
+        """A step was not written: its runs may have moved past the store (evicted), its task
+        outcomes wait in memory for the next step, its other inputs are still in the store."""
         kept = []
         for instance_id, inputs in work.items():
             self.cache.evict(instance_id)  # its run may have moved past what the store holds

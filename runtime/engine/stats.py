@@ -19,7 +19,16 @@ class EngineStats:
     """Steps, commits, task attempts by outcome and the commit latency histogram (plain counts
     per bucket here; ``to_json`` makes them cumulative)."""
 
-    __slots__ = ("commit_buckets", "commit_seconds", "commits", "completed", "failed", "retried", "steps")
+    __slots__ = (
+        "commit_buckets",
+        "commit_seconds",
+        "commits",
+        "completed",
+        "failed",
+        "instances_lost",
+        "retried",
+        "steps",
+    )
 
     def __init__(self) -> None:
         self.steps = 0  # instance steps committed: one instance's inputs of one engine step
@@ -27,6 +36,7 @@ class EngineStats:
         self.completed = 0  # task attempts that succeeded
         self.failed = 0  # task attempts that failed for good (the instance stops with the error)
         self.retried = 0  # task attempts that failed and were re-queued by the task's retry delay
+        self.instances_lost = 0  # instances another daemon took over while this one held them
         self.commit_seconds = 0.0
         self.commit_buckets = [0] * (len(COMMIT_BOUNDS) + 1)  # commits by latency bucket, not cumulative
 
@@ -55,6 +65,7 @@ class EngineStats:
             {
                 "steps": self.steps,
                 "commits": self.commits,
+                "instances_lost": self.instances_lost,
                 "task_attempts": {"completed": self.completed, "failed": self.failed, "retried": self.retried},
                 "commit_seconds": {
                     "le": list(COMMIT_BOUNDS),

@@ -17,6 +17,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from zenaton_runtime.errors import ConfigError
+from zenaton_runtime.models import HEARTBEAT_INTERVAL
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,6 +44,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "cache_size": (int, 1000),
         "stop_grace": ((int, float), 10.0),
         "decision_timeout": ((int, float), 10.0),
+        # seconds a daemon's lease on a shared PostgreSQL store lasts without a heartbeat
+        "lease_ttl": ((int, float), 15.0),
         "log_format": (str, "plain"),
         "log_file": (str, None),
     },
@@ -80,6 +83,7 @@ class Config:
     cache_size: int
     stop_grace: float
     decision_timeout: float
+    lease_ttl: float
     log_format: str  # "plain" or "json"
     log_file: Path | None  # absolute; None: stderr
     dashboard_host: str
@@ -202,6 +206,14 @@ def load_config(
         for status in SCHEMA["retention"]
         if get("retention", status) is not None
     }
+    lease_ttl = float(get("daemon", "lease_ttl"))
+    # The loop renews the lease between two steps, and one decision may hold it that long.
+    shortest = float(get("daemon", "decision_timeout")) + 2 * HEARTBEAT_INTERVAL
+    if lease_ttl < shortest:
+        raise ConfigError(
+            f"{root / CONFIG_FILE}: daemon.lease_ttl must be at least daemon.decision_timeout + "
+            f"{2 * HEARTBEAT_INTERVAL:g} s ({shortest:g}), not {lease_ttl:g}"
+        )
     port = get("dashboard", "port")
     if not 0 <= port <= 65535:
         raise ConfigError(f"{root / CONFIG_FILE}: dashboard.port must be from 0 to 65535, not {port}")
@@ -221,6 +233,7 @@ def load_config(
         cache_size=get("daemon", "cache_size"),
         stop_grace=float(get("daemon", "stop_grace")),
         decision_timeout=float(get("daemon", "decision_timeout")),
+        lease_ttl=lease_ttl,
         log_format=log_format,
         log_file=root / get("daemon", "log_file") if get("daemon", "log_file") else None,
         dashboard_host=get("dashboard", "host"),

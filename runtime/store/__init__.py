@@ -26,6 +26,7 @@ from typing import Protocol
 
 from zenaton_runtime.models import (
     ArchivedRun,
+    Claimed,
     DaemonRecord,
     InboxItem,
     InboxKind,
@@ -134,13 +135,33 @@ class Store(StoreReads, Protocol):
         claim the tasks the batch adds without looking for others. ``background`` allows the
         backend to return before the COMMIT landed (the handle's ``wait()`` lands it); a backend
         that cannot returns it landed. While a commit is in flight, reads show the store without
-        it or with all of it, and any other write waits for it first."""
+        it or with all of it, and any other write waits for it first. A store holding a lease
+        refuses, whole, a step that writes to an instance another daemon took over: LeaseLost."""
 
     def settle(self) -> None:
         """Wait for a commit still in flight, if any; reads show it from then on."""
 
     def recover(self) -> int:
         """Put running tasks back to queued (after a crash); return how many."""
+
+    # -- ownership: which daemon drives which instance (store/postgres_leases.py) --
+    def take_lease(self, daemon_id: str, ttl: float) -> int:
+        """This store becomes the running daemon ``daemon_id``'s, holding a lease of ``ttl``
+        seconds; how many interrupted tasks it re-queued. From then on its reads for the engine
+        (ready instances, timers, claims) are of the instances it owns. A store one daemon has
+        to itself owns everything: ``recover()``."""
+
+    def renew_lease(self) -> bool:
+        """Extend the lease; False when it had run out (the daemon froze past it): what it held
+        may belong to other daemons now, and it takes a new lease."""
+
+    def claim_instances(self, limit: int) -> Claimed:
+        """Take up to ``limit`` instances nobody owns, or whose owner's lease ran out (their
+        running tasks queued again). A store one daemon has to itself: nothing to take."""
+
+    def release(self) -> int:
+        """A clean stop: running tasks back to queued and every instance let go of, for the other
+        daemons to take at once; how many tasks were re-queued."""
 
     def changes(self) -> object:
         """A value that differs between two calls when anything other than ``commit_step``

@@ -36,11 +36,12 @@ from zenaton_runtime.store.ops import (
     NewEntry,
 )
 from zenaton_runtime.store.pending import PendingCommit
+from zenaton_runtime.store.single_daemon import SingleDaemonLeases
 
 _MISSING: Any = object()
 
 
-class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind, MemoryMonitoring, MemoryPrune):
+class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind, MemoryMonitoring, MemoryPrune, SingleDaemonLeases):
     """The Store protocol in memory; safe to share between threads."""
 
     def __init__(self, now: Callable[[], float] = time.time):

@@ -31,6 +31,7 @@ from zenaton_runtime.models import InboxItem, InboxKind, Instance, InstanceStatu
 from zenaton_runtime.store.ops import NewEntry
 from zenaton_runtime.store.postgres_changes import NOTIFY, Notifications
 from zenaton_runtime.store.postgres_commit import PostgresStepCommits
+from zenaton_runtime.store.postgres_leases import PostgresLeases
 from zenaton_runtime.store.postgres_monitoring import PostgresMonitoring
 from zenaton_runtime.store.postgres_prune import PostgresPrune
 from zenaton_runtime.store.postgres_rewind import PostgresRewind
@@ -39,6 +40,7 @@ from zenaton_runtime.store.postgres_schema import (
     DAEMON_LOCK,
     LATEST,
     OPEN_TASK,
+    OWNED_RUNNING_INSTANCE,
     QUEUED_TASK,
     RUNNING_INSTANCE,
     SCHEMA,
@@ -47,7 +49,7 @@ from zenaton_runtime.store.postgres_schema import (
     current_version,
     migrate,
 )
-from zenaton_runtime.store.postgres_writer import Writer
+from zenaton_runtime.store.postgres_writer import Fence, Writer
 from zenaton_runtime.store.sqlite_rows import (
     ENTRIES,
     INBOX_COLS,
@@ -69,7 +71,9 @@ SESSION_ENDED = ("57P01", "57P02", "57P03")  # admin_shutdown, crash_shutdown, c
 TRANSIENT = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 
 
-class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, PostgresMonitoring, PostgresPrune):
+class PostgresStore(
+    PostgresStepCommits, PostgresLeases, PostgresSchedules, PostgresRewind, PostgresMonitoring, PostgresPrune
+):
     """The Store protocol over one PostgreSQL database."""
 
     def __init__(self, url: str, *, now: Callable[[], float] = time.time, durability: str = "full"):
@@ -82,7 +86,10 @@ class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, Post
         self._other_writes = 0  # this store's writes other than steps and heartbeats
         self._reconnects = 0  # a new connection may have missed notifications: a change too
         self._notifications = Notifications()
-        self._daemon_lock = False  # this store is a daemon's: it holds DAEMON_LOCK (see recover)
+        self._daemon_lock = False  # this store is a daemon's: it holds DAEMON_LOCK, shared (see take_lease)
+        self._me: str | None = None  # the lease this store holds (a daemon's id), once take_lease ran
+        self._ttl = 0.0
+        self._held: dict[str, int] = {}  # instance id -> the epoch this store claimed it at
         self._conn = self._connect()
         try:
             self._setup()
@@ -182,10 +189,11 @@ class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, Post
         state = e.sqlstate
         return self._conn.broken or state is None or state.startswith("08") or state in SESSION_ENDED
 
-    def _write(self, fn: Callable[[Writer], T], *, notify: bool = True) -> T:
+    def _write(self, fn: Callable[[Writer], T], *, notify: bool = True, fenced: bool = False) -> T:
         """``fn`` and the Writer's gathered rows in one transaction, tried again after a deadlock,
         or when the session turns out lost at its BEGIN (nothing was written yet). ``notify``: a
-        change other stores' ``changes()`` must see (NOTIFY, delivered at COMMIT)."""
+        change other stores' ``changes()`` must see (NOTIFY, delivered at COMMIT). ``fenced``: a
+        step of a store holding a lease, whose writes as an owner must be to instances it holds."""
         delay = 0.002
         for attempt in range(1, RETRIES + 1):
             conn = self._connection()
@@ -200,7 +208,7 @@ class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, Post
                 raise self._error(e) from None
             try:
                 try:
-                    writer = Writer(conn, self.now)
+                    writer = Writer(conn, self.now, self._fence() if fenced else None)
                     result = fn(writer)
                     writer.flush()
                     if notify:
@@ -223,6 +231,9 @@ class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, Post
                 if notify:
                     self._other_writes += 1  # after the commit (or its failure): never before it
         raise AssertionError("unreachable")
+
+    def _fence(self) -> Fence | None:
+        return None if self._me is None else Fence(self._me, self._held)
 
     def _rollback(self, conn: Connection) -> None:
         if conn.closed or conn.info.transaction_status == TransactionStatus.IDLE:
@@ -344,52 +355,66 @@ class PostgresStore(PostgresStepCommits, PostgresSchedules, PostgresRewind, Post
         return result
 
     # -- daemon --------------------------------------------------------------
+    # Once the store holds a lease (a daemon's), these read only the instances it owns.
     def ready_instances(self, limit: int) -> list[str]:
-        rows = self._read("SELECT id FROM instances WHERE ready ORDER BY created_at, ord LIMIT %s", (max(limit, 0),))
-        return [r[0] for r in rows]
+        if self._me is None:
+            sql, params = "SELECT id FROM instances WHERE ready ORDER BY created_at, ord LIMIT %s", (max(limit, 0),)
+        else:
+            sql = "SELECT id FROM instances WHERE ready AND owner = %s ORDER BY created_at, ord LIMIT %s"
+            params = (self._me, max(limit, 0))  # type: ignore[assignment]
+        return [r[0] for r in self._read(sql, params)]
 
     def due_timers(self, now: float, limit: int) -> list[Timer]:
         """Timers with fire_at <= now, earliest first; they stay until deleted."""
+        owned, params = self._owned_timers()
         rows = self._read(
-            "SELECT instance_id, position, fire_at FROM timers WHERE fire_at <= %s"
+            f"SELECT instance_id, position, fire_at FROM timers WHERE fire_at <= %s{owned}"
             " ORDER BY fire_at, instance_id, position LIMIT %s",
-            (now, max(limit, 0)),
+            (now, *params, max(limit, 0)),
         )
         return [Timer(*r) for r in rows]
 
     def next_due(self, after: float) -> float | None:
+        owned, params = self._owned_timers()
+        running = RUNNING_INSTANCE if self._me is None else OWNED_RUNNING_INSTANCE
         times = self._read(
-            "SELECT (SELECT min(fire_at) FROM timers WHERE fire_at > %s),"
-            f" (SELECT min(run_at) FROM tasks WHERE {QUEUED_TASK} AND run_at > %s AND {RUNNING_INSTANCE}),"
+            f"SELECT (SELECT min(fire_at) FROM timers WHERE fire_at > %s{owned}),"
+            f" (SELECT min(run_at) FROM tasks WHERE {QUEUED_TASK} AND run_at > %s AND {running}),"
             " (SELECT min(next_fire) FROM schedules WHERE next_fire > %s)",
-            (after, after, after),
+            (after, *params, after, *params, after),
         )[0]
         return min((t for t in times if t is not None), default=None)
 
+    def _owned_timers(self) -> tuple[str, tuple[str, ...]]:
+        if self._me is None:
+            return "", ()
+        return " AND instance_id IN (SELECT id FROM instances WHERE owner = %s)", (self._me,)
+
     def recover(self) -> int:
-        """Running tasks back to queued. Only a daemon calls it, as it starts (and as it stops):
-        it first takes the database's daemon lock (a session advisory lock, released when the
-        connection ends, even on kill -9), so that a second daemon on the same database stops
-        with an error instead of re-queueing the tasks the first one runs."""
-        self._take_daemon_lock()
+        """Every running task back to queued, whichever daemon claimed it: for a store no daemon
+        holds a lease on. A daemon uses take_lease and release, which touch only its own."""
         requeue = f"UPDATE tasks SET status = 'queued' WHERE {OPEN_TASK} AND status = 'running'"
         return self._write(lambda w: w.c.execute(requeue).rowcount)
 
     def _take_daemon_lock(self) -> None:
-        """The lock, waiting DAEMON_LOCK_PATIENCE seconds at most: the session of a daemon just
-        killed may take a moment to end on the server (it notices its client is gone when it
-        next reads), and a restart must not fail for that."""
+        """The daemon lock, shared by every daemon on the database and taken exclusively by
+        ``zenaton migrate`` while it copies. Waits DAEMON_LOCK_PATIENCE seconds at most."""
         if self._daemon_lock:
             return
         deadline = time.monotonic() + DAEMON_LOCK_PATIENCE
-        while not self._read("SELECT pg_try_advisory_lock(%s)", (DAEMON_LOCK,))[0][0]:
+        while not self._read("SELECT pg_try_advisory_lock_shared(%s)", (DAEMON_LOCK,))[0][0]:
             if time.monotonic() >= deadline:
                 raise StoreError(
-                    f"another zenaton daemon is running on the PostgreSQL store at {self.where}: "
-                    "run one daemon per database (several daemons sharing one come later)"
+                    f"the PostgreSQL store at {self.where} is locked by `zenaton migrate`, which is copying"
+                    " into it; start the daemon once it is done"
                 )
             time.sleep(0.1)
         self._daemon_lock = True
+
+    def _let_go_of_daemon_lock(self) -> None:
+        if self._daemon_lock:
+            self._daemon_lock = False
+            self._read("SELECT pg_advisory_unlock_shared(%s)", (DAEMON_LOCK,))
 
     def close(self) -> None:
         self._conn.close()

@@ -4,10 +4,15 @@ PostgresStore), and ``changes()``.
 A step is one transaction: every op of the batch (``postgres_writer.py``), then the claim of up to
 ``limit`` queued tasks, due and of a running instance, taken with ``FOR UPDATE SKIP LOCKED``: a
 task another transaction is claiming is passed over, never waited for nor claimed twice, so
-several daemons can later share one queue. The handle comes back landed: the COMMIT has returned
+several daemons share one queue. The handle comes back landed: the COMMIT has returned
 (this backend never commits in the background, which the protocol allows). A step that fails
 is rolled back whole and raises StoreError; the engine keeps its results and tries again.
-A step writes no NOTIFY: the engine knows its own work.
+
+Once the store holds a lease (``postgres_leases.py``) a step is fenced: its writes as an owner
+must be to instances it holds at the epoch it claimed them (``Writer``; else ``LeaseLost``, the
+step refused whole), and it claims only tasks of instances it owns. A step that posts to an inbox
+or creates instances then ends with a NOTIFY: the receiver may be another daemon's, or nobody's
+yet. Otherwise a step writes no NOTIFY: the engine knows its own work.
 """
 
 from __future__ import annotations
@@ -20,18 +25,21 @@ import psycopg
 from zenaton_runtime.models import TaskRecord, TaskStatus
 from zenaton_runtime.store.ops import Batch
 from zenaton_runtime.store.pending import PendingCommit
-from zenaton_runtime.store.postgres_changes import Notifications
-from zenaton_runtime.store.postgres_schema import CLAIMABLE, Connection
+from zenaton_runtime.store.postgres_changes import NOTIFY, Notifications
+from zenaton_runtime.store.postgres_schema import CLAIMABLE, OWNED_CLAIMABLE, Connection
 from zenaton_runtime.store.postgres_writer import Writer
 from zenaton_runtime.store.sqlite_rows import TASK_COLS
 
 # The rows to claim are picked and locked once (MATERIALIZED), then updated; RETURNING has no
 # order of its own: the claimed tasks are sorted as they were picked (run_at, then insertion).
-CLAIM = f"""WITH picked AS MATERIALIZED (
-    SELECT ord FROM tasks WHERE {CLAIMABLE} ORDER BY run_at, ord LIMIT %s FOR UPDATE SKIP LOCKED
+_CLAIM = """WITH picked AS MATERIALIZED (
+    SELECT ord FROM tasks WHERE {claimable} ORDER BY run_at, ord LIMIT %s FOR UPDATE SKIP LOCKED
 )
 UPDATE tasks SET status = 'running', attempts = attempts + 1 FROM picked WHERE tasks.ord = picked.ord
-RETURNING {", ".join(f"tasks.{column.strip()}" for column in TASK_COLS.split(","))}, tasks.ord"""
+RETURNING {columns}, tasks.ord"""
+_COLUMNS = ", ".join(f"tasks.{column.strip()}" for column in TASK_COLS.split(","))
+CLAIM = _CLAIM.format(claimable=CLAIMABLE, columns=_COLUMNS)
+CLAIM_OWNED = _CLAIM.format(claimable=OWNED_CLAIMABLE, columns=_COLUMNS)  # params: now, owner, limit
 
 
 class PostgresStepCommits:
@@ -39,6 +47,8 @@ class PostgresStepCommits:
     connection, ``_write`` and ``_error``)."""
 
     _conn: Connection
+    _me: str | None
+    _held: dict[str, int]
     _other_writes: int
     _reconnects: int
     _notifications: Notifications
@@ -53,19 +63,26 @@ class PostgresStepCommits:
         """The step and its claim in one transaction, landed when it returns (``only_added`` and
         ``background`` change nothing here: the claim query finds the batch's tasks, and the
         COMMIT is never left in flight)."""
+        me = self._me
         if not batch.ops:
             if limit <= 0:
                 return PendingCommit.done([])
-            return PendingCommit.done(self._write(lambda w: claim(w.c, now, limit), notify=False))
+            return PendingCommit.done(self._write(lambda w: claim(w.c, now, limit, me), notify=False))
+        finished: set[str] = set()
 
         def step(w: Writer) -> list[TaskRecord]:
             w.run(batch)
-            if limit <= 0:
-                return []
             w.flush()  # the batch's own task writes first
-            return claim(w.c, now, limit)
+            if me is not None and (batch.posts_to or w.created):
+                w.c.execute(NOTIFY)
+            finished.clear()
+            finished.update(w.finished)
+            return claim(w.c, now, limit, me) if limit > 0 else []
 
-        return PendingCommit.done(self._write(step, notify=False))
+        claimed = self._write(step, notify=False, fenced=True)
+        for instance_id in finished:  # finished instances have no owner any more
+            self._held.pop(instance_id, None)
+        return PendingCommit.done(claimed)
 
     def settle(self) -> None:
         """Nothing to wait for: every commit here has landed when it returns."""
@@ -104,9 +121,13 @@ class PostgresStepCommits:
             return None
 
 
-def claim(c: Connection, now: float, limit: int) -> list[TaskRecord]:
-    """Up to ``limit`` claimable tasks become running (attempts + 1), oldest run_at first."""
-    rows = c.execute(CLAIM, (now, limit)).fetchall()
+def claim(c: Connection, now: float, limit: int, owner: str | None = None) -> list[TaskRecord]:
+    """Up to ``limit`` claimable tasks become running (attempts + 1), oldest run_at first; with an
+    ``owner``, only tasks of the instances it owns."""
+    if owner is None:
+        rows = c.execute(CLAIM, (now, limit)).fetchall()
+    else:
+        rows = c.execute(CLAIM_OWNED, (now, owner, limit)).fetchall()
     rows.sort(key=lambda r: (r[8], r[10]))
     running = TaskStatus.RUNNING
     return [TaskRecord(r[0], r[1], r[2], r[3], r[4], running, r[6], r[7], r[8], r[9]) for r in rows]

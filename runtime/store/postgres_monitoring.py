@@ -1,6 +1,8 @@
 """What a monitor reads, in PostgreSQL (a mixin of PostgresStore): the daemons' records,
 instance counts by kind, name and status, the depth of the task queue.
 
+Removing a daemon's record ends its lease (postgres_leases.py): what it owned can be taken at once.
+
 A heartbeat is its own small transaction, never part of a step, and sends no NOTIFY: it makes
 no work for the engine, so ``changes()`` stays as it was.
 """
@@ -55,10 +57,12 @@ class PostgresMonitoring:
     def remove_daemon(self, daemon_id: str) -> bool:
         if "\x00" in daemon_id:
             return False
-        deleted = self._write(
-            lambda w: w.c.execute("DELETE FROM daemons WHERE id = %s", (daemon_id,)).rowcount, notify=False
-        )
-        return bool(deleted)
+
+        def remove(w: Any) -> int:
+            w.c.execute("UPDATE leases SET until = 0 WHERE id = %s", (daemon_id,))
+            return int(w.c.execute("DELETE FROM daemons WHERE id = %s", (daemon_id,)).rowcount)
+
+        return bool(self._write(remove, notify=False))
 
     def instance_counts(self, env: str | None = None) -> list[InstanceCount]:
         if env is not None and "\x00" in env:

@@ -23,7 +23,9 @@ Connection = PgConnection[TupleRow]
 SCHEMA = "zenaton"
 VERSION_TABLE = "schema_version"
 MIGRATION_LOCK = 0x7A656E61746F6E01  # pg_advisory_xact_lock key of migrations ("zenaton", 1)
-DAEMON_LOCK = 0x7A656E61746F6E02  # pg_try_advisory_lock key the daemon holds (one daemon per database)
+# Held shared by every daemon on the database (``PostgresStore.take_lease``), exclusively by
+# ``zenaton migrate`` while it copies: a migration never runs beside a daemon.
+DAEMON_LOCK = 0x7A656E61746F6E02
 
 # Conditions written once; the partial indexes below hold the same words.
 QUEUED_TASK = "status = 'queued'"
@@ -32,7 +34,14 @@ UNFINISHED_SQL = "status IN ('running', 'paused')"  # models.UNFINISHED: holds i
 FINISHED_SQL = "status IN ('completed', 'killed', 'failed')"  # InstanceStatus.finished: what retention removes
 # Tasks of a paused instance stay queued: a pause starts nothing new, retries included.
 RUNNING_INSTANCE = "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running')"
+# The same, of an instance a lease holds (a daemon's reads: postgres_leases.py).
+OWNED_RUNNING_INSTANCE = (
+    "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running' AND i.owner = %s)"
+)
 CLAIMABLE = f"{QUEUED_TASK} AND run_at <= %s AND {RUNNING_INSTANCE}"
+OWNED_CLAIMABLE = f"{QUEUED_TASK} AND run_at <= %s AND {OWNED_RUNNING_INSTANCE}"
+# What a daemon claims (postgres_leases.py): an instance with work to come, or a request waiting.
+CLAIMABLE_INSTANCE = f"{UNFINISHED_SQL} OR ready"
 CUSTOM_ID_INDEX = "instances_unfinished_custom_id"
 CUSTOM_ID_TARGET = f"(env, name, custom_id) WHERE kind = 'workflow' AND custom_id IS NOT NULL AND {UNFINISHED_SQL}"
 
@@ -172,6 +181,18 @@ MIGRATIONS: list[list[str]] = [
     # 2: retention: finished instances by last update (a partial index: running ones never touch it)
     [
         f"CREATE INDEX instances_finished ON instances (updated_at) WHERE {FINISHED_SQL}",
+    ],
+    # 3: several daemons: a lease per daemon run, an owner and an epoch per instance (see
+    # postgres_leases.py). Only an unfinished or ready instance has an owner.
+    [
+        f"""CREATE TABLE leases (
+            id {ID} PRIMARY KEY,
+            until DOUBLE PRECISION NOT NULL
+        )""",
+        f"ALTER TABLE instances ADD COLUMN owner {ID}",
+        "ALTER TABLE instances ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0",
+        "CREATE INDEX instances_owned ON instances (owner) WHERE owner IS NOT NULL",
+        f"CREATE INDEX instances_unowned ON instances (ord) WHERE owner IS NULL AND ({CLAIMABLE_INSTANCE})",
     ],
 ]
 

@@ -13,17 +13,26 @@ pipelines them: one round trip each): journal rows, new instances without a cust
 tasks, task updates, inbox and timer deletions, and each instance's changed columns as one
 UPDATE. Any other op flushes what is gathered first, so every op sees the effects of those
 before it.
+
+With a ``Fence`` (a step of a store holding a lease, ``postgres_leases.py``), the lock also reads
+each instance's owner and epoch: every instance the batch writes as its owner (all but a ``Post``
+to an inbox, anyone's to make, and the instances it creates) must be held by the fence at the
+epoch it claimed it, else the Writer raises ``LeaseLost`` before writing anything. The owner's row
+lock is held to the COMMIT, so a takeover's claim (which skips locked rows) happens either before
+this step, which then sees the new owner and is refused, or after it, and then replays it: never
+both write. A task update is fenced by its instance's owner in its own statement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 
-from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
+from zenaton_runtime.errors import DuplicateInstanceError, LeaseLost, NotFoundError, StoreError
 from zenaton_runtime.models import (
     UNFINISHED,
     Entry,
@@ -71,14 +80,36 @@ INSERT_SCHEDULE = (
     f"INSERT INTO schedules ({SCHEDULE_COLS}) VALUES ({', '.join(['%s'] * len(SCHEDULE_COLS.split(',')))})"
 )
 _UNFINISHED = {s.value for s in UNFINISHED}
+UPDATE_TASK = (
+    "UPDATE tasks SET status = coalesce(%s, status), retry_index = coalesce(%s, retry_index),"
+    " run_at = coalesce(%s, run_at) WHERE id = %s"
+)
+UPDATE_OWNED_TASK = (
+    UPDATE_TASK + " AND EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.owner = %s)"
+)
+# Ops that write to their instance as its owner (a Post is anyone's to make).
+OWNER_OPS: frozenset[type[Op]] = frozenset(
+    {Append, UpdateInstance, AddTask, CancelTasks, AddTimer, DeleteTimer, DeleteTimers, ConsumeInbox, Rewind}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """Whose step this is: the lease id, and the instances it holds (id -> epoch claimed at)."""
+
+    owner: str
+    held: dict[str, int]
 
 
 class Writer:
     """The ops of a Batch inside one open transaction of ``c``."""
 
-    def __init__(self, c: Connection, now: Callable[[], float]):
+    def __init__(self, c: Connection, now: Callable[[], float], fence: Fence | None = None):
         self.c = c
         self.now = now
+        self.fence = fence
+        self.created: set[str] = set()  # instances this transaction inserts
+        self.finished: set[str] = set()  # instances it moves to a finished status
         self.time = now()  # of the journal entries written: the transaction's, for them all
         self.last_seq: dict[str, int] = {}
         self.named: dict[str, tuple[str, str, str, str | None]] = {}  # id -> kind, env, name, custom id
@@ -103,30 +134,58 @@ class Writer:
 
     def _lock(self, batch: Batch) -> None:
         """Lock the rows of every instance the batch refers to, in one query, in id order (two
-        writers locking in the same order never deadlock), and read their journal length."""
+        writers locking in the same order never deadlock), and read their journal length. With
+        a fence, check the instances written as their owner are held (else LeaseLost)."""
         ids: set[str] = set()
+        owned: set[str] = set()
+        created: set[str] = set()
         for op in batch.ops:
             kind = type(op)
             if kind is Append:
-                ids.add(op.entry.instance_id)  # type: ignore[union-attr]
+                instance_id = op.entry.instance_id  # type: ignore[union-attr]
             elif kind is AddTask:
-                ids.add(op.task.instance_id)  # type: ignore[union-attr]
+                instance_id = op.task.instance_id  # type: ignore[union-attr]
             elif kind is AddTimer:
-                ids.add(op.timer.instance_id)  # type: ignore[union-attr]
-            elif kind is not CreateInstance and kind is not UpdateTask and kind is not AddSchedule:
-                ids.add(op.instance_id)  # type: ignore[union-attr]
+                instance_id = op.timer.instance_id  # type: ignore[union-attr]
+            elif kind is CreateInstance:
+                created.add(op.instance.id)  # type: ignore[union-attr]
+                continue
+            elif kind is UpdateTask or kind is AddSchedule:
+                continue
+            else:
+                instance_id = op.instance_id  # type: ignore[union-attr]
+            ids.add(instance_id)
+            if kind in OWNER_OPS:
+                owned.add(instance_id)
         wanted = sorted(i for i in ids if i not in self.last_seq)
-        if wanted:
-            self._read_locked(wanted)
+        if not wanted:
+            return
+        owners = self._read_locked(wanted)
+        fence = self.fence
+        if fence is not None:
+            lost = sorted(
+                i
+                for i in owned - created
+                if i in owners and (owners[i][0] != fence.owner or owners[i][1] != fence.held.get(i))
+            )
+            if lost:
+                for instance_id in lost:
+                    fence.held.pop(instance_id, None)
+                raise LeaseLost(lost)
 
-    def _read_locked(self, ids: list[str]) -> None:
+    def _read_locked(self, ids: list[str]) -> dict[str, tuple[str | None, int]]:
+        """Lock and read these instances' rows; their owner and epoch, by id."""
         rows = self.c.execute(
-            "SELECT id, last_seq, kind, env, name, custom_id FROM instances WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            "SELECT id, last_seq, kind, env, name, custom_id, owner, epoch FROM instances"
+            " WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
             (ids,),
         ).fetchall()
-        for instance_id, last_seq, *named in rows:
+        owners: dict[str, tuple[str | None, int]] = {}
+        for instance_id, last_seq, kind, env, name, custom_id, owner, epoch in rows:
             self.last_seq[instance_id] = last_seq
-            self.named[instance_id] = tuple(named)
+            self.named[instance_id] = (kind, env, name, custom_id)
+            owners[instance_id] = (owner, epoch)
+        return owners
 
     def flush(self) -> None:
         """Send every gathered row write, in an order where each finds what it needs."""
@@ -139,18 +198,22 @@ class Writer:
             self._insert(f"INSERT INTO tasks ({TASK_COLS}) VALUES ({TASK_MARKS})", rows)
         if self.task_updates:
             rows, self.task_updates = self.task_updates, []
+            fence = self.fence
             with c.cursor() as cur:
-                cur.executemany(
-                    "UPDATE tasks SET status = coalesce(%s, status), retry_index = coalesce(%s, retry_index),"
-                    " run_at = coalesce(%s, run_at) WHERE id = %s",
-                    rows,
-                )
+                if fence is None:
+                    cur.executemany(UPDATE_TASK, rows)
+                else:
+                    cur.executemany(UPDATE_OWNED_TASK, [(*row, fence.owner) for row in rows])
                 updated = cur.rowcount
             if updated != len(rows):
                 ids = [r[3] for r in rows]
-                known = {r[0] for r in c.execute("SELECT id FROM tasks WHERE id = ANY(%s)", (ids,))}
+                known: dict[str, str] = dict(
+                    c.execute("SELECT id, instance_id FROM tasks WHERE id = ANY(%s)", (ids,)).fetchall()
+                )
                 missing = [i for i in ids if i not in known]
-                raise NotFoundError(f"no task with id {(missing or ['?'])[0]!r}")
+                if missing or fence is None:
+                    raise NotFoundError(f"no task with id {(missing or ['?'])[0]!r}")
+                raise LeaseLost(sorted({known[i] for i in ids}))
         if self.entries:
             rows, self.entries = self.entries, []
             self._insert(f"INSERT INTO journal ({JOURNAL_COLS}) VALUES ({JOURNAL_MARKS})", rows)
@@ -250,6 +313,7 @@ class Writer:
         else:
             self.new_instances.append(row)  # no custom id to check: inserted at flush, with the others
         self.last_seq[i.id] = 0
+        self.created.add(i.id)
         self.named[i.id] = (kind.value, i.env, i.name, i.custom_id)
         self.append(started)
         self.moved.discard(i.id)  # inserted with last_seq = 1 already
@@ -300,7 +364,10 @@ class Writer:
         columns = self.instance_sets.setdefault(instance_id, {})
         columns["updated_at"] = self.now()
         if status is not None:
-            columns["status"] = stored_value(status, InstanceStatus)
+            columns["status"] = value = stored_value(status, InstanceStatus)
+            if value not in _UNFINISHED:  # a finished instance has no owner (postgres_leases.py)
+                columns["owner"] = None
+                self.finished.add(instance_id)
         if properties is not UNSET:
             columns["properties"] = properties
         if error is not UNSET:

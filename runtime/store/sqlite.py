@@ -36,6 +36,7 @@ from zenaton_runtime.models import (
 from zenaton_runtime.store.ops import NewEntry
 from zenaton_runtime.store.pending import PendingCommit
 from zenaton_runtime.store.schema import LATEST, OPEN_TASK, QUEUED_TASK, RUNNING_INSTANCE, current_version, migrate
+from zenaton_runtime.store.single_daemon import SingleDaemonLeases
 from zenaton_runtime.store.sqlite_commit import CommitThread, SQLiteStepCommits
 from zenaton_runtime.store.sqlite_monitoring import SQLiteMonitoring
 from zenaton_runtime.store.sqlite_prune import SQLitePrune
@@ -61,7 +62,7 @@ BUSY_TIMEOUT_MS = 10_000
 LOCK_PATIENCE = 60.0  # seconds of retrying "database is locked" before giving up
 
 
-class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonitoring, SQLitePrune):
+class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonitoring, SQLitePrune, SingleDaemonLeases):
     """The Store protocol over one SQLite file (created 0600 in a 0700 directory).
 
     ``durability="fast"`` uses ``synchronous=NORMAL``: a power loss may drop the

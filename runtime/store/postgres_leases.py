@@ -1,0 +1,139 @@
+"""Several daemons on one PostgreSQL database (a mixin of PostgresStore): leases, claims, release.
+
+Every daemon run holds a lease, a row of ``leases``: its id (the daemon record's) and ``until``,
+unix seconds of the **database's** clock (machines' clocks differ), renewed by its heartbeat.
+An instance with work to come (unfinished, or ready: a request waiting) has an ``owner`` (a lease
+id, or NULL: nobody yet) and an ``epoch``, incremented each time it changes hands. Only its owner
+decides it, runs its tasks and fires its timers (the reads of ``PostgresStore`` are filtered by
+owner once the store holds a lease); a step that writes to an instance as its owner is refused
+whole when the row's owner or epoch is not what this store claimed (``Writer``: the check runs
+under the row locks the step takes anyway). A finished instance has no owner.
+
+- ``take_lease``: the daemon's lease, and the shared daemon lock (``zenaton migrate`` takes it
+  exclusively: never beside a daemon).
+- ``claim_instances``: in one transaction, unowned instances, and those of expired leases, oldest
+  first, ``FOR UPDATE SKIP LOCKED``: two daemons claiming at once split them, and a row a step is
+  writing is left for the next look (the taker then replays a journal holding that step). The
+  taken instances' running tasks go back to the queue: the dead owner's attempts in flight run
+  again; what its steps recorded is in the journal and never runs again. A lease whose instances
+  are all taken is deleted. A store whose own lease ran out claims nothing.
+- ``renew_lease``: False when the lease had run out (the daemon froze past it): the daemon drops
+  everything it holds and takes a new lease.
+- ``release``: at a clean stop, the running tasks of its instances back to the queue, its
+  instances unowned, its lease deleted, and a NOTIFY: the others take them at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from zenaton_runtime.models import NOTHING_CLAIMED, Claimed
+from zenaton_runtime.store.postgres_changes import NOTIFY
+from zenaton_runtime.store.postgres_schema import CLAIMABLE_INSTANCE
+from zenaton_runtime.store.postgres_writer import Writer
+
+DB_NOW = "extract(epoch FROM clock_timestamp())::float8"  # the database's clock: every lease's
+
+_CLAIM = """WITH picked AS MATERIALIZED (
+    SELECT ord, owner FROM instances WHERE {who} AND ({claimable})
+    ORDER BY ord LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+)
+UPDATE instances SET owner = %(me)s, epoch = instances.epoch + 1 FROM picked WHERE instances.ord = picked.ord
+RETURNING instances.id, instances.epoch, picked.owner"""
+CLAIM_UNOWNED = _CLAIM.format(who="owner IS NULL", claimable=CLAIMABLE_INSTANCE)
+CLAIM_WITH_EXPIRED = _CLAIM.format(who="(owner IS NULL OR owner = ANY(%(expired)s))", claimable=CLAIMABLE_INSTANCE)
+REQUEUE_TAKEN = "UPDATE tasks SET status = 'queued' WHERE instance_id = ANY(%s) AND status = 'running'"
+# An expired lease none of whose instances is left to take.
+DELETE_DRAINED = (
+    "DELETE FROM leases l WHERE l.id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.owner = l.id)"
+)
+
+
+class PostgresLeases:
+    """The lease of the daemon using this store, and the instances it holds (id -> epoch)."""
+
+    _me: str | None
+    _ttl: float
+    _held: dict[str, int]
+    _write: Callable[..., Any]
+    _read: Callable[..., list[Any]]
+    _take_daemon_lock: Callable[[], None]
+    _let_go_of_daemon_lock: Callable[[], None]
+
+    def take_lease(self, daemon_id: str, ttl: float) -> int:
+        """This store becomes the daemon ``daemon_id``'s, with a lease of ``ttl`` seconds. It
+        owns nothing yet (claim_instances), so nothing is re-queued: 0."""
+        self._take_daemon_lock()
+        self._write(
+            lambda w: w.c.execute(f"INSERT INTO leases (id, until) VALUES (%s, {DB_NOW} + %s)", (daemon_id, ttl)),
+            notify=False,
+        )
+        self._me, self._ttl, self._held = daemon_id, float(ttl), {}
+        return 0
+
+    def renew_lease(self) -> bool:
+        """Extend the lease by ``ttl`` from now; False when it had run out (nothing extended)."""
+        me = self._me
+        if me is None:
+            return True
+        sql = f"UPDATE leases SET until = {DB_NOW} + %s WHERE id = %s AND until > {DB_NOW}"
+        renewed = self._write(lambda w: w.c.execute(sql, (self._ttl, me)).rowcount, notify=False)
+        if not renewed:
+            self._held.clear()
+        return bool(renewed)
+
+    def claim_instances(self, limit: int) -> Claimed:
+        """Take up to ``limit`` instances nobody owns or whose owner's lease ran out."""
+        me = self._me
+        if me is None or limit <= 0:
+            return NOTHING_CLAIMED
+
+        def claim(w: Writer) -> Claimed:
+            expired: list[str] = []
+            mine = False
+            for lease_id, alive in w.c.execute(
+                f"SELECT id, until > {DB_NOW} FROM leases WHERE id = %s OR until <= {DB_NOW}", (me,)
+            ):
+                if lease_id == me:
+                    mine = bool(alive)
+                else:
+                    expired.append(lease_id)
+            if not mine:
+                return NOTHING_CLAIMED  # this store's lease ran out: it claims nothing until it has a new one
+            params = {"me": me, "limit": limit, "expired": expired}
+            rows = w.c.execute(CLAIM_WITH_EXPIRED if expired else CLAIM_UNOWNED, params).fetchall()
+            taken = [r[0] for r in rows if r[2] is not None]
+            requeued = 0
+            if taken:  # their attempts in flight ran with the dead owner: they run again here
+                requeued = w.c.execute(REQUEUE_TAKEN, (taken,)).rowcount
+            if expired:
+                w.c.execute(DELETE_DRAINED, (expired,))
+            for instance_id, epoch, _ in rows:
+                self._held[instance_id] = epoch
+            return Claimed([r[0] for r in rows], len(taken), requeued)
+
+        return self._write(claim, notify=False)
+
+    def release(self) -> int:
+        """A clean stop: the running tasks of this daemon's instances back to the queue, its
+        instances unowned, its lease gone, the others notified; how many tasks were re-queued."""
+        me = self._me
+        if me is None:
+            return 0
+
+        def release(w: Writer) -> int:
+            requeued = w.c.execute(
+                "UPDATE tasks SET status = 'queued' WHERE status = 'running'"
+                " AND instance_id IN (SELECT id FROM instances WHERE owner = %s)",
+                (me,),
+            ).rowcount
+            w.c.execute("UPDATE instances SET owner = NULL WHERE owner = %s", (me,))
+            w.c.execute("DELETE FROM leases WHERE id = %s", (me,))
+            w.c.execute(NOTIFY)
+            return int(requeued)
+
+        requeued = self._write(release, notify=False)
+        self._me, self._held = None, {}
+        self._let_go_of_daemon_lock()
+        return int(requeued)

@@ -1,0 +1,260 @@
+"""Several daemons on one PostgreSQL database, at the store: leases, claims, fencing, release.
+
+Each "daemon" here is a PostgresStore holding a lease. A lease running out is made by setting its
+``until`` in the past (what the database's clock would do after ``lease_ttl`` seconds)."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterator
+
+import psycopg
+import pytest
+
+from tests.postgres_server import _pg_shared_database, pg_clean_url, pg_server, pg_url  # noqa: F401  (fixtures)
+from tests.store_helpers import apply
+from tests.test_store_contract import create, daemon, task
+from zenaton_runtime.errors import LeaseLost, StoreError
+from zenaton_runtime.models import Entry, InboxKind, InstanceStatus, TaskStatus, Timer
+from zenaton_runtime.store import Batch, NewEntry
+from zenaton_runtime.store.postgres import PostgresStore
+from zenaton_runtime.store.postgres_schema import DAEMON_LOCK
+
+TTL = 60.0
+
+
+@pytest.fixture
+def stores(pg_clean_url: str) -> Iterator[list[PostgresStore]]:
+    """A client's store (no lease) and two daemons' (leases "A" and "B")."""
+    opened = [PostgresStore(pg_clean_url) for _ in range(3)]
+    try:
+        opened[1].take_lease("A", TTL)
+        opened[2].take_lease("B", TTL)
+        yield opened
+    finally:
+        for s in opened:
+            s.close()
+
+
+def sql(url: str, statement: str, params: Any = ()) -> list[Any]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET search_path = zenaton")
+        cur = conn.execute(statement, params)
+        return cur.fetchall() if cur.description else []
+
+
+def expire(url: str, lease: str) -> None:
+    sql(url, "UPDATE leases SET until = 0 WHERE id = %s", (lease,))
+
+
+def owners(url: str) -> dict[str, tuple[str | None, int]]:
+    return {r[0]: (r[1], r[2]) for r in sql(url, "SELECT id, owner, epoch FROM instances")}
+
+
+def step(store: PostgresStore, instance_id: str, *, now: float = 1e9, limit: int = 0) -> list[Any]:
+    """A step that appends to ``instance_id`` as its owner would, and claims up to ``limit`` tasks."""
+    batch = Batch()
+    batch.append(NewEntry(instance_id, Entry.EVENT_RECEIVED, name="Ping", data="{}"))
+    return store.commit_step(batch, now, limit).wait()
+
+
+def test_two_daemons_claiming_at_once_split_the_instances(stores: list[PostgresStore], pg_clean_url: str) -> None:
+    client, a, b = stores
+    for n in range(60):
+        create(client, f"w{n:02}")
+    taken: dict[str, list[str]] = {"A": [], "B": []}
+    start = threading.Barrier(2)
+
+    def claim_all(store: PostgresStore, lease: str) -> None:
+        start.wait()
+        while ids := store.claim_instances(7).ids:
+            taken[lease] += ids
+
+    threads = [threading.Thread(target=claim_all, args=(s, n)) for s, n in ((a, "A"), (b, "B"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not set(taken["A"]) & set(taken["B"])
+    assert sorted(taken["A"] + taken["B"]) == [f"w{n:02}" for n in range(60)]
+    assert taken["A"] and taken["B"]
+    held = owners(pg_clean_url)
+    assert {i: o for i, (o, _) in held.items()} == {i: lease for lease, ids in taken.items() for i in ids}
+    assert {epoch for _, epoch in held.values()} == {1}
+    assert client.claim_instances(10).ids == []  # a store without a lease claims nothing
+
+
+def test_a_daemon_reads_and_runs_only_what_it_owns(stores: list[PostgresStore]) -> None:
+    client, a, b = stores
+    create(client, "wa", with_task=task("ta", "wa"))
+    create(client, "wb", with_task=task("tb", "wb"))
+    assert a.claim_instances(1).ids == ["wa"] and b.claim_instances(1).ids == ["wb"]
+    apply(client, _timer("wa", 5.0))
+    apply(client, _timer("wb", 6.0))
+    assert a.ready_instances(10) == ["wa"] and b.ready_instances(10) == ["wb"]
+    assert client.ready_instances(10) == ["wa", "wb"]
+    assert [t.instance_id for t in a.due_timers(10.0, 10)] == ["wa"]
+    assert [t.instance_id for t in b.due_timers(10.0, 10)] == ["wb"]
+    assert a.next_due(1.0) == 5.0 and b.next_due(1.0) == 6.0
+    assert [t.id for t in a.commit_step(Batch(), 1e9, 10).wait()] == ["ta"]
+    assert [t.id for t in b.commit_step(Batch(), 1e9, 10).wait()] == ["tb"]
+
+
+def test_an_expired_owners_instances_are_taken_over_with_their_tasks_in_flight_queued_again(
+    stores: list[PostgresStore], pg_clean_url: str
+) -> None:
+    client, a, b = stores
+    create(client, "w", with_task=task("running", "w"))
+    apply(client, _tasks(task("done", "w", status=TaskStatus.DONE), task("queued", "w", run_at=1e12)))
+    assert a.claim_instances(5).ids == ["w"]
+    assert [t.id for t in a.commit_step(Batch(), 1e9, 5).wait()] == ["running"]  # attempts 1
+    assert b.claim_instances(5).ids == []  # A's lease holds
+    journal = client.journal("w")
+
+    expire(pg_clean_url, "A")
+    assert b.claim_instances(5) == (["w"], 1, 1)
+    assert owners(pg_clean_url) == {"w": ("B", 2)}
+    assert {(t.id, t.status, t.attempts) for t in client.tasks_of("w")} == {
+        ("running", TaskStatus.QUEUED, 1), ("done", TaskStatus.DONE, 0), ("queued", TaskStatus.QUEUED, 0)}
+    assert sql(pg_clean_url, "SELECT id FROM leases") == [("B",)]  # A's, drained, is gone
+
+    with pytest.raises(LeaseLost) as lost:  # A wakes up and writes: refused whole
+        batch = Batch()
+        batch.append(NewEntry("w", Entry.EVENT_RECEIVED, name="Late", data="{}"))
+        batch.update_instance("w", properties='{"late": true}')
+        batch.post("w", InboxKind.EVENT, "Also", "{}")
+        a.commit_step(batch, 1e9, 5)
+    assert lost.value.instance_ids == ["w"] and isinstance(lost.value, StoreError)
+    assert client.journal("w") == journal
+    assert client.inbox("w") == [] and client.get_instance("w").properties is None  # type: ignore[union-attr]
+    assert {t.id: t.status for t in client.tasks_of("w")}["running"] is TaskStatus.QUEUED
+    assert a.claim_instances(5).ids == [] and a.commit_step(Batch(), 1e9, 5).wait() == []
+    assert not a.renew_lease()
+    assert [t.id for t in b.commit_step(Batch(), 1e9, 5).wait()] == ["running"]
+    assert {t.id: t.attempts for t in client.tasks_of("w")}["running"] == 2
+    step(b, "w")  # the new owner writes
+
+
+def test_a_task_update_of_a_lost_instance_is_refused_too(stores: list[PostgresStore], pg_clean_url: str) -> None:
+    client, a, b = stores
+    create(client, "w", with_task=task("t", "w"))
+    a.claim_instances(1).ids
+    a.commit_step(Batch(), 1e9, 1).wait()
+    expire(pg_clean_url, "A")
+    b.claim_instances(1).ids
+    batch = Batch()
+    batch.update_task("t", status=TaskStatus.DONE)
+    with pytest.raises(LeaseLost, match="1 instance"):
+        a.commit_step(batch, 1e9, 0)
+    assert client.tasks_of("w")[0].status is TaskStatus.QUEUED
+
+
+def test_a_step_may_post_to_another_daemons_instance_and_wakes_it(stores: list[PostgresStore]) -> None:
+    client, a, b = stores
+    create(client, "parent")
+    create(client, "child")
+    assert a.claim_instances(1).ids == ["parent"] and b.claim_instances(1).ids == ["child"]
+    a.commit_step(Batch(), 1e9, 0)  # settles A's listening
+    seen = a.changes()
+    batch = Batch()
+    batch.append(NewEntry("child", Entry.COMPLETED, data="{}"))
+    batch.update_instance("child", status=InstanceStatus.COMPLETED)
+    batch.post("parent", InboxKind.CHILD_COMPLETED, None, "{}")
+    b.commit_step(batch, 1e9, 0)
+    _eventually(lambda: a.changes() != seen, "the parent's owner notified")
+    assert a.ready_instances(5) == ["parent"] and b.ready_instances(5) == []
+    assert sql(client.url, "SELECT owner FROM instances WHERE id = 'child'") == [(None,)]  # finished: no owner
+
+
+def test_a_finished_instance_with_a_request_is_claimable(stores: list[PostgresStore]) -> None:
+    client, a, b = stores
+    create(client, "w")
+    a.claim_instances(1).ids
+    batch = Batch()
+    batch.consume_inbox("w", [])  # its start decided: no longer ready
+    batch.append(NewEntry("w", Entry.ERROR, data="{}"))
+    batch.update_instance("w", status=InstanceStatus.FAILED)
+    a.commit_step(batch, 1e9, 0)
+    assert a.claim_instances(5).ids == [] and b.claim_instances(5).ids == []
+    client.post("w", InboxKind.RETRY)
+    assert b.claim_instances(5).ids == ["w"]
+    assert b.ready_instances(5) == ["w"] and a.ready_instances(5) == []
+
+
+def test_release_lets_go_at_once_and_a_removed_record_ends_its_lease(stores: list[PostgresStore], pg_clean_url: str) -> None:
+    client, a, b = stores
+    create(client, "w1", with_task=task("t1", "w1"))
+    create(client, "w2")
+    assert a.claim_instances(5).ids == ["w1", "w2"]
+    a.commit_step(Batch(), 1e9, 5)
+    b.changes()
+    seen = b.changes()
+    assert a.release() == 1
+    assert client.tasks_of("w1")[0].status is TaskStatus.QUEUED
+    assert set(owners(pg_clean_url).values()) == {(None, 1)}
+    assert sql(pg_clean_url, "SELECT id FROM leases") == [("B",)]
+    _eventually(lambda: b.changes() != seen, "the others notified")
+    assert b.claim_instances(5).ids == ["w1", "w2"]
+
+    a.take_lease("A2", TTL)
+    create(client, "w3")
+    assert a.claim_instances(5).ids == ["w3"]
+    client.heartbeat(daemon("A2"))
+    assert client.remove_daemon("A2")  # a dead daemon's record removed: its lease ends with it
+    assert b.claim_instances(5).ids == ["w3"]
+    assert not a.renew_lease()
+
+
+def test_daemons_share_the_database_lock_which_migrate_takes_alone(pg_clean_url: str) -> None:
+    first, second = PostgresStore(pg_clean_url), PostgresStore(pg_clean_url)
+    try:
+        first.take_lease("one", TTL)
+        second.take_lease("two", TTL)  # any number of daemons
+        with psycopg.connect(pg_clean_url, autocommit=True) as migrate:
+            assert migrate.execute("SELECT pg_try_advisory_lock(%s)", (DAEMON_LOCK,)).fetchone() == (False,)
+            first.release()
+            second.release()
+            assert migrate.execute("SELECT pg_try_advisory_lock(%s)", (DAEMON_LOCK,)).fetchone() == (True,)
+            third = PostgresStore(pg_clean_url)
+            try:
+                import zenaton_runtime.store.postgres as postgres
+
+                patience, postgres.DAEMON_LOCK_PATIENCE = postgres.DAEMON_LOCK_PATIENCE, 0.2
+                try:
+                    with pytest.raises(StoreError, match="locked by `zenaton migrate`"):
+                        third.take_lease("three", TTL)
+                finally:
+                    postgres.DAEMON_LOCK_PATIENCE = patience
+            finally:
+                third.close()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_renewing_extends_the_lease_on_the_databases_clock(stores: list[PostgresStore], pg_clean_url: str) -> None:
+    _, a, _ = stores
+    (before,) = sql(pg_clean_url, "SELECT until - extract(epoch FROM clock_timestamp()) FROM leases WHERE id = 'A'")[0]
+    assert TTL - 5 < before <= TTL
+    sql(pg_clean_url, "UPDATE leases SET until = until - 30 WHERE id = 'A'")
+    assert a.renew_lease()
+    (after,) = sql(pg_clean_url, "SELECT until - extract(epoch FROM clock_timestamp()) FROM leases WHERE id = 'A'")[0]
+    assert after > TTL - 5
+
+
+def _timer(instance_id: str, fire_at: float) -> Batch:
+    batch = Batch()
+    batch.add_timer(Timer(instance_id, 1, fire_at))
+    return batch
+
+
+def _tasks(*tasks: Any) -> Batch:
+    batch = Batch()
+    for t in tasks:
+        batch.add_task(t)
+    return batch
+
+
+def _eventually(condition: Any, what: str) -> None:
+    from tests.test_postgres_store import eventually
+
+    eventually(condition, what)
