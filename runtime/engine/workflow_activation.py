@@ -18,7 +18,7 @@ from zenaton_runtime.engine.context import StepContext
 from zenaton_runtime.engine.decisions import DecisionApplier
 from zenaton_runtime.engine.journaling import PAUSED, RUNNING, StepJournal, error_info, outcome_data
 from zenaton_runtime.engine.rewind_step import RewindStep
-from zenaton_runtime.models import Entry, InboxItem, InboxKind, Instance, TaskRecord, TaskStatus, Timer
+from zenaton_runtime.models import Entry, InboxItem, InboxKind, Instance, JournalEntry, TaskRecord, TaskStatus, Timer
 from zenaton_runtime.pool.attempts import Outcome
 from zenaton_runtime.replay import Decision, WorkflowRun
 from zenaton_runtime.replay.journal import Input, InputKind, recorded_requests
@@ -85,7 +85,7 @@ class WorkflowActivation:
         """Replay the whole journal into a fresh run; decide what it adds."""
         j = self.journal
         j.drop_run()
-        journal = j.stored_journal() + [j.as_entry(e) for e in j.appended]
+        journal = self._stored_journal() + [j.as_entry(e) for e in j.appended]
         try:
             workflow = self.ctx.codec.decode(j.instance.data)
         except Exception as error:  # a class gone from the project, a corrupt payload
@@ -102,6 +102,17 @@ class WorkflowActivation:
         j.snapshot()
         self.decisions.apply(decisions)
         return j.run
+
+    def _stored_journal(self) -> list[JournalEntry]:
+        """What the replay needs of the stored journal. A fresh instance's holds its ``started``
+        entry alone, which the replay skips (it neither requests nor delivers anything): when
+        the store read its length with the instance (SQLite), it is not read again."""
+        j = self.journal
+        if j.kept is None:
+            known = getattr(self.ctx.reads, "journal_length", None)
+            if known is not None and known(j.id) == 1:
+                return []
+        return j.stored_journal()
 
     def _deliver_recorded(self, item: Input, entry: Entry, name: str | None, data: str | None) -> None:
         """Deliver an input if the instance runs, then journal it (always, even if it cannot be read)."""

@@ -80,6 +80,7 @@ class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonito
         self._commit_thread: CommitThread | None = None
         self._reader: sqlite3.Connection | None = None  # reads while the writer commits
         self.committed_at = 0.0  # time.time() when this connection's last commit landed
+        self._journal_lengths: dict[str, int] = {}  # of the instances the last get_instances read
         _prepare_file(self.path)
         self._conn = self._connect()
         try:
@@ -260,13 +261,26 @@ class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonito
         return self._write(lambda w: w.post(instance_id, kind, name, data))
 
     def get_instances(self, instance_ids: list[str]) -> dict[str, Instance]:
+        """The instances by id; their journals' lengths (``last_seq``) are read with them and
+        kept until the next call, for ``journal_length``."""
         found: dict[str, Instance] = {}
+        lengths: dict[str, int] = {}
         for start in range(0, len(instance_ids), 500):  # well under SQLite's limit of variables
             chunk = instance_ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            for row in self._read(f"SELECT {INSTANCE_COLS} FROM instances WHERE id IN ({marks})", chunk):
+            for row in self._read(f"SELECT {INSTANCE_COLS}, last_seq FROM instances WHERE id IN ({marks})", chunk):
                 found[row[0]] = instance_row(row)
+                lengths[row[0]] = row[14]
+        self._journal_lengths = lengths
         return found
+
+    def journal_length(self, instance_id: str) -> int | None:
+        """How many entries the instance's journal held when the last ``get_instances`` read it
+        (the engine's read at the start of a step); None if that call did not read it. Only the
+        daemon appends to a journal, and a step reads its instances before it writes them: an
+        activation learns from this that a fresh instance's journal is its ``started`` entry
+        alone, without reading it."""
+        return self._journal_lengths.get(instance_id)
 
     def inboxes(self, instance_ids: list[str]) -> dict[str, list[InboxItem]]:
         found: dict[str, list[InboxItem]] = {i: [] for i in instance_ids}

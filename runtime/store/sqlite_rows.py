@@ -30,7 +30,7 @@ INBOX_KINDS = {k.value: k for k in InboxKind}
 
 
 def instance_row(r: Any) -> Instance:
-    return Instance(r[0], KINDS[r[1]], r[2], r[3], r[4], r[5], INSTANCE_STATUSES[r[6]], *r[7:])
+    return Instance(r[0], KINDS[r[1]], r[2], r[3], r[4], r[5], INSTANCE_STATUSES[r[6]], *r[7:14])
 
 
 def task_row(r: Any) -> TaskRecord:
