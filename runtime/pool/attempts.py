@@ -205,7 +205,6 @@ def _execute(
         task = _decode_task(project, attempt)
     except (Exception, SystemExit) as error:
         return None, None, error, None
-    before = _encoded_task(project, task)
     task_token = current_task_context.set(TaskContext(id=attempt.task_id, retry_index=attempt.retry_index))
     runtime_token = None
     try:
@@ -214,9 +213,9 @@ def _execute(
         if runtime is not None:
             runtime_token = current_runtime.set(runtime)
         value = task.handle() if handler is None else handler(task)
-        return task, project.codec.encode(value, "result"), None, _changed_task(project, task, before)
+        return task, project.codec.encode(value, "result"), None, _changed_task(project, attempt, task)
     except (Exception, SystemExit) as error:  # SystemExit too: sys.exit() in a task fails the attempt
-        return task, None, error, _changed_task(project, task, before)
+        return task, None, error, _changed_task(project, attempt, task)
     finally:
         if runtime_token is not None:
             current_runtime.reset(runtime_token)
@@ -232,10 +231,20 @@ def _encoded_task(project: Any, task: Task) -> str | None:
     return text
 
 
-def _changed_task(project: Any, task: Task, before: str | None) -> str | None:
-    """The task encoded as ``handle()`` left it, if that differs from ``before``; else None."""
+def _changed_task(project: Any, attempt: Attempt, task: Task) -> str | None:
+    """The task encoded as ``handle()`` left it, if that differs from the task as ``handle()``
+    found it; else None. Most tasks leave their attributes alone and encode back to the
+    attempt's data: then nothing else is encoded. Otherwise the attempt's data is decoded again
+    (the task as ``handle()`` found it, which the codec rebuilds the same way each time) and
+    encoded, to tell a change from an encoding that merely differs from the stored text."""
     after = _encoded_task(project, task)
-    return None if after is None or after == before else after
+    if after is None or after == attempt.data:
+        return None
+    try:
+        before = _encoded_task(project, _decode_task(project, attempt))
+    except Exception:  # decoded once already; as an encoding that cannot be compared
+        before = None
+    return None if after == before else after
 
 
 def _decode_task(project: Any, attempt: Attempt) -> Task:
