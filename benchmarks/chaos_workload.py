@@ -16,6 +16,13 @@ recorded) and no completion journaled at its position.
 
 The seed (ZENATON_CHAOS_SEED, or a random one, printed) decides the workload and the kill
 moments, so a failing schedule can be replayed (timing still varies a little).
+
+On PostgreSQL (``store_url``) several daemons can share the store (``daemons``), each from its
+own copy of the project; the kills then alternate between them, each killed daemon restarted at
+once (it finds its predecessor's process gone and ends its lease, so its instances are taken
+over at once, by either daemon). The checks read the run log in the order it was written, so
+they hold with several daemons running at once: an attempt that ran again must have been in
+flight at the kill of the daemon that ran it first.
 """
 from __future__ import annotations
 
@@ -103,14 +110,33 @@ def make_workload(rng: random.Random, count: int) -> list[Spec]:
     return specs
 
 
-def make_chaos_project(directory: Path, concurrency: int = 3) -> Path:
-    root = directory / "chaosproj"
+def make_chaos_project(
+    directory: Path, concurrency: int = 3, *, store_url: str | None = None, name: str = "chaosproj",
+    daemon_settings: str = "",
+) -> Path:
+    root = directory / name
     shutil.copytree(FLOWPROJ, root, ignore=shutil.ignore_patterns("__pycache__"))
+    store = f'\n[store]\nurl = "{store_url}"\n' if store_url else ""
     (root / "zenaton.toml").write_text(
         '[project]\nname = "chaos"\nenv = "dev"\n\n'
-        f"[daemon]\nconcurrency = {concurrency}\nstop_grace = 10\nreload = false\n"
+        f"[daemon]\nconcurrency = {concurrency}\nstop_grace = 10\nreload = false\n{daemon_settings}{store}"
     )
     return root
+
+
+class StoreFiles:
+    """Read-only access to the store the daemons share: the SQLite file, or a PostgreSQL database."""
+
+    def __init__(self, db: Path, store_url: str | None) -> None:
+        self.db, self.store_url = db, store_url
+
+    def exists(self) -> bool:
+        return self.store_url is not None or self.db.exists()
+
+    def connect(self) -> Any:
+        if self.store_url is None:
+            return _connect(self.db)
+        return _connect_postgres(self.store_url)
 
 
 # -- what the store says -------------------------------------------------------------------
@@ -118,17 +144,21 @@ def make_chaos_project(directory: Path, concurrency: int = 3) -> Path:
 
 @dataclass
 class Snapshot:
-    """The store right after a kill: attempts claimed without an outcome, journaled completions."""
+    """The store right after a kill: attempts claimed without an outcome, journaled completions,
+    and how many lines the run log had then (runs written later started after the kill)."""
 
     running: dict[str, int] = field(default_factory=dict)  # task id -> retry index of the attempt in flight
     done: set[str] = field(default_factory=set)  # task ids whose step completed
     completed_positions: set[tuple[str, int]] = field(default_factory=set)
+    log_lines: int = 0
 
 
-def read_snapshot(db: Path) -> Snapshot:
-    with _connect(db) as c:
+def read_snapshot(store: StoreFiles, runlog: Path) -> Snapshot:
+    if not store.exists():
+        return Snapshot()
+    with store.connect() as c:
         c.execute("BEGIN")  # one read transaction: a consistent view
-        snap = Snapshot()
+        snap = Snapshot(log_lines=_count_lines(runlog))
         for task_id, status, retry_index in c.execute("SELECT id, status, retry_index FROM tasks"):
             if status == "running":
                 snap.running[task_id] = retry_index
@@ -138,6 +168,10 @@ def read_snapshot(db: Path) -> Snapshot:
             snap.completed_positions.add((instance_id, position))
         c.execute("COMMIT")
     return snap
+
+
+def _count_lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
 class _connect:
@@ -151,10 +185,24 @@ class _connect:
         self.c.close()
 
 
-def unfinished(db: Path) -> int:
-    if not db.exists():
+class _connect_postgres:
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.c = psycopg.connect(url, autocommit=True)
+        self.c.execute("SET search_path = zenaton")
+
+    def __enter__(self) -> Any:
+        return self.c
+
+    def __exit__(self, *exc: object) -> None:
+        self.c.close()
+
+
+def unfinished(store: StoreFiles) -> int:
+    if not store.exists():
         return 1
-    with _connect(db) as c:
+    with store.connect() as c:
         return c.execute("SELECT count(*) FROM instances WHERE status = 'running'").fetchone()[0]
 
 
@@ -203,24 +251,41 @@ class CrashLoop:
     def __init__(
         self, directory: Path, *, seed: int | None = None, instances: int = 40, kills: int = 6,
         delay: tuple[float, float] = (0.15, 0.9), concurrency: int = 3, log: Callable[[str], None] = print,
+        store_url: str | None = None, daemons: int = 1, daemon_settings: str = "",
     ) -> None:
         env_seed = os.environ.get(SEED_VARIABLE)
         self.seed = seed if seed is not None else int(env_seed) if env_seed else random.randrange(1 << 32)
         self.rng = random.Random(self.seed)
         self.directory = directory
-        self.root = make_chaos_project(directory, concurrency)
+        if daemons > 1 and store_url is None:
+            raise ValueError("several daemons share a PostgreSQL store only")
+        # One copy of the project per daemon: each has its own pid lock and state directory.
+        self.roots = [
+            make_chaos_project(directory, concurrency, store_url=store_url, name=f"chaosproj{'' if n == 0 else n}",
+                               daemon_settings=daemon_settings)
+            for n in range(daemons)
+        ]
+        self.root = self.roots[0]
         self.db = self.root / ".zenaton" / "zenaton.db"
+        self.store = StoreFiles(self.db, store_url)
+        self.started = 0  # daemons started so far: the next one's epoch
+        self.running: list[tuple[int, Daemon]] = []  # (epoch, daemon) of each project copy
+        self.clients: dict[str, subprocess.Popen[str]] = {}
+        self._up: set[int] = set()  # epochs whose "daemon started" was read
+        self._began = time.monotonic()
         self.runlog = directory / "runs.log"
         self.instances = instances
         self.kills = kills
         self.delay = delay
         self.log = log
         self.specs = make_workload(self.rng, instances)
-        self.snapshots: list[Snapshot] = []  # index e: the store right after daemon e was killed
+        self.snapshots: dict[int, Snapshot] = {}  # epoch e: the store right after daemon e was killed
         self.report = Report(self.seed, instances_expected=instances)
 
-    def _daemon(self, epoch: int) -> Daemon:
-        return Daemon(self.root, env={"CHAOS_LOG": str(self.runlog), "CHAOS_EPOCH": str(epoch)})
+    def _daemon(self, slot: int = 0) -> tuple[int, Daemon]:
+        """A new daemon in project copy ``slot``, and its epoch."""
+        epoch, self.started = self.started, self.started + 1
+        return epoch, Daemon(self.roots[slot], env={"CHAOS_LOG": str(self.runlog), "CHAOS_EPOCH": str(epoch)})
 
     def _client(self, code: str, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -229,59 +294,105 @@ class CrashLoop:
         )
 
     def run(self, timeout: float = 120.0) -> Report:
-        started = time.monotonic()
+        """Dispatch the workload while killing the daemons on the seed's schedule; check."""
+        # Schedule of the chaos: each daemon lives a random time; a few are killed while starting.
+        lives = [(self.rng.uniform(*self.delay), self.rng.random() < 0.2) for _ in range(self.kills)]
+        self.start_daemons()
+        for other in self.running[1:]:
+            self.see_started(*other)  # the first may be killed while it starts; the others are up first
+        self.start_clients(spread=self.kills * sum(self.delay) / 2 * 0.8)  # during most of the chaos
+        try:
+            for kill, (life, during_start) in enumerate(lives):
+                slot = kill % len(self.running)  # the kills alternate between the daemons
+                epoch, daemon = self.running[slot]
+                if not during_start:
+                    self.see_started(epoch, daemon)
+                pump(self.running, life if not during_start else life / 5)
+                self.kill(slot)
+                self.running[slot] = self._daemon(slot)
+            self.finish(timeout)
+        finally:
+            self.clean_up()
+        Checker(self).check()
+        return self.report
+
+    # -- the pieces of a run, for scenarios of their own (tests/test_postgres_daemons_e2e.py) --
+    def start_daemons(self) -> None:
+        self._began = time.monotonic()
         self.log(f"crash loop: seed {self.seed} (replay with {SEED_VARIABLE}={self.seed}), "
-                 f"{self.instances} instances, {self.kills} kills")
-        spread = self.kills * sum(self.delay) / 2 * 0.8  # dispatches go on during most of the chaos
+                 f"{self.instances} instances, {self.kills} kills, {len(self.roots)} daemon(s)")
+        self.running = [self._daemon(slot) for slot in range(len(self.roots))]
+
+    def see_started(self, epoch: int, daemon: Daemon) -> None:
+        """Read a daemon's log up to its "daemon started" line, once."""
+        if epoch not in self._up:
+            if not any("daemon started" in line for line in daemon.log):  # not read by a pump already
+                daemon.started()
+            self._up.add(epoch)
+
+    def start_clients(self, spread: float = 0.0) -> None:
+        """The dispatcher (half the workload at once, the rest over ``spread`` seconds: its
+        schedule, not a wait for work) and the event sender (each waiter gets its event a little
+        after its dispatch, maybe after its timeout)."""
         specs_file, plan_file = self.directory / "specs.json", self.directory / "events.json"
-        # The first half is dispatched at once, the rest over the chaos (its schedule, not a wait
-        # for work); each waiter gets its event a little after its dispatch, maybe after its timeout.
         due = [0.0 if i < len(self.specs) // 2 else spread * i / len(self.specs) for i in range(len(self.specs))]
         specs_file.write_text(json.dumps([{**s.__dict__, "due": d} for s, d in zip(self.specs, due)]))
         plan = [[s.key, round(d + self.rng.uniform(0.05, 2.0), 2), f"go-{s.key}"]
                 for s, d in zip(self.specs, due) if s.kind == "ChaosWaiter"]
         plan_file.write_text(json.dumps(plan))
-        # Schedule of the chaos: each daemon lives a random time; a few are killed while starting.
-        lives = [(self.rng.uniform(*self.delay), self.rng.random() < 0.2) for _ in range(self.kills)]
+        self.clients = {"dispatcher": self._client(DISPATCHER, str(specs_file)),
+                        "events": self._client(EVENTS, str(plan_file))}
 
-        daemon = self._daemon(0)
-        clients = {"dispatcher": self._client(DISPATCHER, str(specs_file)),
-                   "events": self._client(EVENTS, str(plan_file))}
-        try:
-            for epoch, (life, during_start) in enumerate(lives):
-                if not during_start:
-                    daemon.started()
-                daemon.pump(life if not during_start else life / 5)
-                daemon.kill9()
-                self.snapshots.append(read_snapshot(self.db) if self.db.exists() else Snapshot())
-                self.report.kills += 1
-                daemon = self._daemon(epoch + 1)
-            daemon.started()
-            for name, client in clients.items():
-                while client.poll() is None:
-                    if time.monotonic() - started > timeout:
-                        client.kill()
-                        self.report.problems.append(f"client {name} still running after {timeout} s")
-                    daemon.pump(0.1)
-                out, err = client.communicate()
-                self.report.clients[name] = out.strip()
-                if client.returncode != 0 or err.strip():
-                    self.report.problems.append(f"client {name} exited {client.returncode}: {err.strip()[-2000:]}")
-            remaining = timeout - (time.monotonic() - started)
-            daemon.wait_until(lambda: unfinished(self.db) == 0, max(remaining, 5.0), "every instance finished")
+    def kill(self, slot: int) -> None:
+        """SIGKILL the daemon of ``slot``, then read the store as it left it."""
+        epoch, daemon = self.running[slot]
+        daemon.kill9()
+        self.snapshots[epoch] = read_snapshot(self.store, self.runlog)
+        self.report.kills += 1
+
+    def finish(self, timeout: float) -> None:
+        """Wait for the clients and for every instance to finish; stop the daemons cleanly."""
+        for name, client in self.clients.items():
+            while client.poll() is None:
+                if time.monotonic() - self._began > timeout:
+                    client.kill()
+                    self.report.problems.append(f"client {name} still running after {timeout} s")
+                pump(self.running, 0.1)
+            out, err = client.communicate()
+            self.report.clients[name] = out.strip()
+            if client.returncode != 0 or err.strip():
+                self.report.problems.append(f"client {name} exited {client.returncode}: {err.strip()[-2000:]}")
+        deadline = self._began + max(timeout, time.monotonic() - self._began + 5.0)
+        while unfinished(self.store) != 0:
+            if time.monotonic() > deadline:
+                self.report.problems.append(f"instances still unfinished after {timeout} s")
+                break
+            pump(self.running, 0.25)
+        for _, daemon in self.running:
             code = daemon.stop()
             if code != 0:
-                self.report.problems.append(f"the last daemon exited {code}")
-        finally:
-            for client in clients.values():
-                if client.poll() is None:
-                    client.kill()
-                    client.wait()
+                self.report.problems.append(f"a last daemon exited {code}: {daemon.log[-5:]}")
+
+    def clean_up(self) -> None:
+        for client in self.clients.values():
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+        for _, daemon in self.running:
             if daemon.process.poll() is None:
                 daemon.kill9()
-        self.report.seconds = time.monotonic() - started
-        Checker(self).check()
-        return self.report
+        self.report.seconds = time.monotonic() - self._began
+
+
+def pump(daemons: list[tuple[int, Daemon]], seconds: float) -> None:
+    """Read every daemon's log for ``seconds`` (none may block on a full pipe)."""
+    if len(daemons) == 1:
+        daemons[0][1].pump(seconds)
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for _, daemon in daemons:
+            daemon.pump(min(0.02, max(deadline - time.monotonic(), 0.0)))
 
 
 # -- the checks -------------------------------------------------------------------------------
@@ -303,8 +414,12 @@ class Row:
 
 
 class Checker:
-    def __init__(self, loop: CrashLoop) -> None:
+    """``runs``: also check the task runs against the kills (off when a daemon was frozen rather
+    than killed: its workers go on, so an attempt may run on after another daemon ran it again)."""
+
+    def __init__(self, loop: CrashLoop, *, runs: bool = True) -> None:
         self.loop = loop
+        self.check_runs = runs
         self.report = loop.report
         self.problems = loop.report.problems
 
@@ -340,10 +455,11 @@ class Checker:
         for row in rows.values():
             if row.id not in expected:
                 self.problems.append(f"unexpected instance {row.name} {row.custom_id} {row.id}")
-        self._runs(rows, tasks)
+        if self.check_runs:
+            self._runs(rows, tasks)
 
     def _read(self) -> tuple[dict[str, Row], dict[str, tuple[str, int, str, int, int]]]:
-        with _connect(self.loop.db) as c:
+        with self.loop.store.connect() as c:
             rows = {r[0]: Row(*r) for r in c.execute(
                 "SELECT id, name, custom_id, status, parent_id, error FROM instances")}
             for instance_id, type_, position, name, data in c.execute(
@@ -427,11 +543,12 @@ class Checker:
 
     # -- side effects against the journal ---------------------------------------------------
     def _runs(self, rows: dict[str, Row], tasks: dict[str, tuple[str, int, str, int, int]]) -> None:
-        runs: dict[str, list[tuple[int, int]]] = defaultdict(list)  # task id -> [(retry index, epoch)]
+        # task id -> [(retry index, epoch, line number)], in the order the runs started
+        runs: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
         lines = self.loop.runlog.read_text().splitlines() if self.loop.runlog.exists() else []
-        for line in lines:
+        for number, line in enumerate(lines):
             _, run_task, run_retry, run_epoch, _label = line.split(" ", 4)
-            runs[run_task].append((int(run_retry), int(run_epoch)))
+            runs[run_task].append((int(run_retry), int(run_epoch), number))
         self.report.runs = len(lines)
         kills = self.report.kills
         for task_id in runs.keys() - tasks.keys():
@@ -452,25 +569,26 @@ class Checker:
                 if len(set(epochs)) != len(epochs):
                     self.report.duplicate_results += 1
                     self.problems.append(f"{label}: attempt {retry_index} ran twice under one daemon: epochs {epochs}")
-                for epoch in sorted(set(epochs))[:-1]:  # every run but the last was cut short by a kill
+                for epoch in epochs[:-1]:  # every run but the last was cut short by the kill of its daemon
                     self.report.reruns_in_flight += 1
-                    at_kill = self.loop.snapshots[epoch] if epoch < len(self.loop.snapshots) else None
+                    at_kill = self.loop.snapshots.get(epoch)
                     if (at_kill is None or at_kill.running.get(task_id) != retry_index
                             or (instance_id, position) in at_kill.completed_positions):
                         self.report.duplicate_results += 1
                         self.problems.append(
                             f"{label}: attempt {retry_index} ran again after epoch {epoch}, although it was not in "
                             f"flight at that kill")
-            for epoch, snap in enumerate(self.loop.snapshots):
-                later = [e for _, e in mine if e > epoch]
+            for epoch, snap in self.loop.snapshots.items():
+                later = [e for _, e, number in mine if number >= snap.log_lines]
                 if task_id in snap.done and later:
                     self.report.duplicate_results += 1
                     self.problems.append(f"{label}: completed before kill {epoch}, ran again in epochs {later}")
 
 
-def _group(runs: list[tuple[int, int]]) -> dict[int, list[int]]:
+def _group(runs: list[tuple[int, int, int]]) -> dict[int, list[int]]:
+    """Each attempt's epochs, in the order its runs started."""
     grouped: dict[int, list[int]] = defaultdict(list)
-    for retry_index, epoch in runs:
+    for retry_index, epoch, _ in runs:
         grouped[retry_index].append(epoch)
     return grouped
 

@@ -31,8 +31,7 @@ def test_crash_loop_loses_nothing_and_reruns_only_steps_in_flight(tmp_path):
     tasks = sqlite3.connect(loop.db)
     task_id, instance_id, position = tasks.execute(
         "SELECT id, instance_id, position FROM tasks WHERE status = 'done' ORDER BY ord LIMIT 1").fetchone()
-    first_done = next(e for e, snap in enumerate(loop.snapshots) if task_id in snap.done) if any(
-        task_id in snap.done for snap in loop.snapshots) else None
+    first_done = next((e for e, snap in sorted(loop.snapshots.items()) if task_id in snap.done), None)
     with open(loop.runlog, "a") as runs:
         runs.write(f"run {task_id} 0 {loop.report.kills} forged\n")
     last_seq = tasks.execute("SELECT max(seq) FROM journal WHERE instance_id = ?", (instance_id,)).fetchone()[0]

@@ -258,3 +258,20 @@ def _eventually(condition: Any, what: str) -> None:
     from tests.test_postgres_store import eventually
 
     eventually(condition, what)
+
+
+def test_the_session_of_an_expired_lease_is_ended_so_its_row_locks_go(
+    stores: list[PostgresStore], pg_clean_url: str
+) -> None:
+    client, a, b = stores
+    create(client, "w")
+    assert a.claim_instances(1).ids == ["w"]
+    a._conn.execute("BEGIN")  # A froze in the middle of a step: it holds the row lock of its instance
+    a._conn.execute("SELECT 1 FROM instances WHERE id = 'w' FOR UPDATE")
+    expire(pg_clean_url, "A")
+    # B's claim ends A's session (its transaction rolls back, its lock goes) and takes w, at once
+    # or at its next look
+    _eventually(lambda: b.claim_instances(1).ids == ["w"], "the takeover once A's session is gone")
+    assert owners(pg_clean_url) == {"w": ("B", 2)}
+    with pytest.raises(LeaseLost):  # A wakes up on a new session: its step is refused
+        step(a, "w")

@@ -47,6 +47,7 @@ from zenaton_runtime.store.postgres_schema import (
     Connection,
     ForeignSchema,
     current_version,
+    idle_limit,
     migrate,
 )
 from zenaton_runtime.store.postgres_writer import Fence, Writer
@@ -113,6 +114,8 @@ class PostgresStore(
             conn.execute(f"SET search_path = {SCHEMA}")
             conn.execute("SET client_encoding = 'UTF8'")
             conn.execute("SET synchronous_commit = " + ("on" if self.durability == "full" else "off"))
+            if self._me is not None:
+                conn.execute(idle_limit(self._ttl))
         except psycopg.Error as e:
             conn.close()
             raise StoreError(f"cannot set up the PostgreSQL store at {self.where}: {_reason(e)}") from None
@@ -234,6 +237,13 @@ class PostgresStore(
 
     def _fence(self) -> Fence | None:
         return None if self._me is None else Fence(self._me, self._held)
+
+    def _set(self, setting: str) -> None:
+        """A session setting (``SET ...``) on the store's connection."""
+        try:
+            self._connection().execute(setting)
+        except psycopg.Error as e:
+            raise self._error(e) from None
 
     def _rollback(self, conn: Connection) -> None:
         if conn.closed or conn.info.transaction_status == TransactionStatus.IDLE:

@@ -16,7 +16,12 @@ under the row locks the step takes anyway). A finished instance has no owner.
   writing is left for the next look (the taker then replays a journal holding that step). The
   taken instances' running tasks go back to the queue: the dead owner's attempts in flight run
   again; what its steps recorded is in the journal and never runs again. A lease whose instances
-  are all taken is deleted. A store whose own lease ran out claims nothing.
+  are all taken is deleted. A store whose own lease ran out claims nothing. The session of an
+  expired lease that is still open (a daemon frozen, maybe in the middle of a step, holding row
+  locks) is ended first (``pg_terminate_backend``; each lease records its session): a frozen
+  daemon cannot keep its instances locked. A daemon's session also ends by itself when it leaves
+  a transaction open for a third of ``lease_ttl`` (``idle_in_transaction_session_timeout``), for
+  roles that may not end other sessions.
 - ``renew_lease``: False when the lease had run out (the daemon froze past it): the daemon drops
   everything it holds and takes a new lease.
 - ``release``: at a clean stop, the running tasks of its instances back to the queue, its
@@ -28,9 +33,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+
 from zenaton_runtime.models import NOTHING_CLAIMED, Claimed
 from zenaton_runtime.store.postgres_changes import NOTIFY
-from zenaton_runtime.store.postgres_schema import CLAIMABLE_INSTANCE
+from zenaton_runtime.store.postgres_schema import CLAIMABLE_INSTANCE, idle_limit
 from zenaton_runtime.store.postgres_writer import Writer
 
 DB_NOW = "extract(epoch FROM clock_timestamp())::float8"  # the database's clock: every lease's
@@ -43,6 +50,19 @@ UPDATE instances SET owner = %(me)s, epoch = instances.epoch + 1 FROM picked WHE
 RETURNING instances.id, instances.epoch, picked.owner"""
 CLAIM_UNOWNED = _CLAIM.format(who="owner IS NULL", claimable=CLAIMABLE_INSTANCE)
 CLAIM_WITH_EXPIRED = _CLAIM.format(who="(owner IS NULL OR owner = ANY(%(expired)s))", claimable=CLAIMABLE_INSTANCE)
+# The session that holds a lease (its server process and when it started: a pid alone may have
+# been reused), written with the lease and again at each renewal (a reconnection brings another).
+SESSION = (
+    "pg_backend_pid(), (SELECT extract(epoch FROM backend_start)::float8 FROM pg_stat_activity"
+    " WHERE pid = pg_backend_pid())"
+)
+# The sessions still open of expired leases: a daemon frozen in the middle of a step holds the row
+# locks of its instances until its session ends, and a claim skips locked rows.
+END_EXPIRED_SESSIONS = (
+    "SELECT pg_terminate_backend(a.pid) FROM leases l JOIN pg_stat_activity a ON a.pid = l.backend"
+    " AND extract(epoch FROM a.backend_start)::float8 = l.backend_start"
+    " WHERE l.id = ANY(%s) AND a.pid <> pg_backend_pid()"
+)
 REQUEUE_TAKEN = "UPDATE tasks SET status = 'queued' WHERE instance_id = ANY(%s) AND status = 'running'"
 # An expired lease none of whose instances is left to take.
 DELETE_DRAINED = (
@@ -60,13 +80,18 @@ class PostgresLeases:
     _read: Callable[..., list[Any]]
     _take_daemon_lock: Callable[[], None]
     _let_go_of_daemon_lock: Callable[[], None]
+    _set: Callable[[str], None]
 
     def take_lease(self, daemon_id: str, ttl: float) -> int:
         """This store becomes the daemon ``daemon_id``'s, with a lease of ``ttl`` seconds. It
         owns nothing yet (claim_instances), so nothing is re-queued: 0."""
         self._take_daemon_lock()
+        self._set(idle_limit(ttl))
         self._write(
-            lambda w: w.c.execute(f"INSERT INTO leases (id, until) VALUES (%s, {DB_NOW} + %s)", (daemon_id, ttl)),
+            lambda w: w.c.execute(
+                f"INSERT INTO leases (id, until, backend, backend_start) VALUES (%s, {DB_NOW} + %s, {SESSION})",
+                (daemon_id, ttl),
+            ),
             notify=False,
         )
         self._me, self._ttl, self._held = daemon_id, float(ttl), {}
@@ -77,7 +102,10 @@ class PostgresLeases:
         me = self._me
         if me is None:
             return True
-        sql = f"UPDATE leases SET until = {DB_NOW} + %s WHERE id = %s AND until > {DB_NOW}"
+        sql = (
+            f"UPDATE leases SET until = {DB_NOW} + %s, (backend, backend_start) = ({SESSION})"
+            f" WHERE id = %s AND until > {DB_NOW}"
+        )
         renewed = self._write(lambda w: w.c.execute(sql, (self._ttl, me)).rowcount, notify=False)
         if not renewed:
             self._held.clear()
@@ -101,6 +129,8 @@ class PostgresLeases:
                     expired.append(lease_id)
             if not mine:
                 return NOTHING_CLAIMED  # this store's lease ran out: it claims nothing until it has a new one
+            if expired:
+                self._end_sessions(w, expired)
             params = {"me": me, "limit": limit, "expired": expired}
             rows = w.c.execute(CLAIM_WITH_EXPIRED if expired else CLAIM_UNOWNED, params).fetchall()
             taken = [r[0] for r in rows if r[2] is not None]
@@ -113,7 +143,19 @@ class PostgresLeases:
                 self._held[instance_id] = epoch
             return Claimed([r[0] for r in rows], len(taken), requeued)
 
-        return self._write(claim, notify=False)
+        claimed: Claimed = self._write(claim, notify=False)
+        return claimed
+
+    def _end_sessions(self, w: Writer, expired: list[str]) -> None:
+        """End the sessions still open of these expired leases (their transactions roll back,
+        their row locks go): the next claim takes their instances. A role that may not end
+        them (not the same role, nor a member of pg_signal_backend) waits for the server's
+        idle-in-transaction limit instead."""
+        try:
+            with w.c.transaction():  # a savepoint: a refusal leaves the claim's transaction usable
+                w.c.execute(END_EXPIRED_SESSIONS, (expired,))
+        except psycopg.errors.InsufficientPrivilege:
+            pass
 
     def release(self) -> int:
         """A clean stop: the running tasks of this daemon's instances back to the queue, its

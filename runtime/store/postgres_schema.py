@@ -47,6 +47,15 @@ CUSTOM_ID_TARGET = f"(env, name, custom_id) WHERE kind = 'workflow' AND custom_i
 
 ID = 'TEXT COLLATE "C"'  # ids, names, statuses: compared and sorted byte by byte
 
+
+def idle_limit(ttl: float) -> str:
+    """A daemon's session ends (the server rolls back its transaction) when it leaves a transaction
+    open this long: a daemon frozen in the middle of a step (SIGSTOP, a pause) must not hold the
+    row locks of its instances past its lease, or no other daemon could take them over. Its own
+    steps never wait between two statements anywhere near that long."""
+    return f"SET idle_in_transaction_session_timeout = {max(1000, int(ttl * 1000 / 3))}"
+
+
 _BOOTSTRAP = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.{VERSION_TABLE} (
@@ -187,7 +196,9 @@ MIGRATIONS: list[list[str]] = [
     [
         f"""CREATE TABLE leases (
             id {ID} PRIMARY KEY,
-            until DOUBLE PRECISION NOT NULL
+            until DOUBLE PRECISION NOT NULL,
+            backend INTEGER,
+            backend_start DOUBLE PRECISION
         )""",
         f"ALTER TABLE instances ADD COLUMN owner {ID}",
         "ALTER TABLE instances ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0",
