@@ -188,51 +188,54 @@ class Writer:
         return owners
 
     def flush(self) -> None:
-        """Send every gathered row write, in an order where each finds what it needs."""
+        """Send every gathered row write, in an order where each finds what it needs: in one
+        pipeline (one round trip to the server for them all), but the instances' UPDATEs, whose
+        custom-id clash is named from the rows it came from."""
         c = self.c
-        if self.new_instances:
-            rows, self.new_instances = self.new_instances, []
-            self._insert(INSERT_INSTANCE, rows)
-        if self.new_tasks:
-            rows, self.new_tasks = self.new_tasks, []
-            self._insert(f"INSERT INTO tasks ({TASK_COLS}) VALUES ({TASK_MARKS})", rows)
-        if self.task_updates:
-            rows, self.task_updates = self.task_updates, []
-            fence = self.fence
-            with c.cursor() as cur:
-                if fence is None:
-                    cur.executemany(UPDATE_TASK, rows)
-                else:
-                    cur.executemany(UPDATE_OWNED_TASK, [(*row, fence.owner) for row in rows])
-                updated = cur.rowcount
+        updating: tuple[list[tuple[Any, ...]], Any] | None = None
+        try:
+            with c.pipeline(), c.cursor() as cur:
+                if self.new_instances:
+                    rows, self.new_instances = self.new_instances, []
+                    cur.executemany(INSERT_INSTANCE, rows)
+                if self.new_tasks:
+                    rows, self.new_tasks = self.new_tasks, []
+                    cur.executemany(f"INSERT INTO tasks ({TASK_COLS}) VALUES ({TASK_MARKS})", rows)
+                if self.task_updates:
+                    rows, self.task_updates = self.task_updates, []
+                    counted = c.cursor()  # its own: its rowcount is read once the pipeline has synced
+                    if self.fence is None:
+                        counted.executemany(UPDATE_TASK, rows)
+                    else:
+                        counted.executemany(UPDATE_OWNED_TASK, [(*row, self.fence.owner) for row in rows])
+                    updating = (rows, counted)
+                if self.entries:
+                    rows, self.entries = self.entries, []
+                    cur.executemany(f"INSERT INTO journal ({JOURNAL_COLS}) VALUES ({JOURNAL_MARKS})", rows)
+                if self.inbox_deletes:
+                    items, self.inbox_deletes = self.inbox_deletes, []
+                    cur.executemany("DELETE FROM inbox WHERE id = %s AND instance_id = %s", items)
+                if self.timer_deletes:
+                    timers, self.timer_deletes = self.timer_deletes, []
+                    cur.executemany("DELETE FROM timers WHERE instance_id = %s AND position = %s", timers)
+                if self.all_timer_deletes:
+                    owners, self.all_timer_deletes = self.all_timer_deletes, []
+                    cur.executemany("DELETE FROM timers WHERE instance_id = %s", owners)
+                if self.ready_checks:
+                    checks, self.ready_checks = self.ready_checks, []
+                    cur.executemany(
+                        "UPDATE instances SET ready = EXISTS (SELECT 1 FROM inbox WHERE instance_id = %s)"
+                        " WHERE id = %s",
+                        checks,
+                    )
+        except pg_errors.UniqueViolation as e:  # a random id met twice: nothing of the batch is kept
+            raise StoreError(f"cannot insert: {_first_line(e)}") from e
+        if updating is not None:
+            rows, counted = updating
+            updated = counted.rowcount
+            counted.close()
             if updated != len(rows):
-                ids = [r[3] for r in rows]
-                known: dict[str, str] = dict(
-                    c.execute("SELECT id, instance_id FROM tasks WHERE id = ANY(%s)", (ids,)).fetchall()
-                )
-                missing = [i for i in ids if i not in known]
-                if missing or fence is None:
-                    raise NotFoundError(f"no task with id {(missing or ['?'])[0]!r}")
-                raise LeaseLost(sorted({known[i] for i in ids}))
-        if self.entries:
-            rows, self.entries = self.entries, []
-            self._insert(f"INSERT INTO journal ({JOURNAL_COLS}) VALUES ({JOURNAL_MARKS})", rows)
-        with c.cursor() as cur:
-            if self.inbox_deletes:
-                items, self.inbox_deletes = self.inbox_deletes, []
-                cur.executemany("DELETE FROM inbox WHERE id = %s AND instance_id = %s", items)
-            if self.timer_deletes:
-                timers, self.timer_deletes = self.timer_deletes, []
-                cur.executemany("DELETE FROM timers WHERE instance_id = %s AND position = %s", timers)
-            if self.all_timer_deletes:
-                owners, self.all_timer_deletes = self.all_timer_deletes, []
-                cur.executemany("DELETE FROM timers WHERE instance_id = %s", owners)
-            if self.ready_checks:
-                checks, self.ready_checks = self.ready_checks, []
-                cur.executemany(
-                    "UPDATE instances SET ready = EXISTS (SELECT 1 FROM inbox WHERE instance_id = %s) WHERE id = %s",
-                    checks,
-                )
+                self._task_update_refused([r[3] for r in rows])
         for instance_id in self.moved:
             self.instance_sets.setdefault(instance_id, {})["last_seq"] = self.last_seq[instance_id]
         self.moved = set()
@@ -240,12 +243,16 @@ class Writer:
             changes, self.instance_sets = self.instance_sets, {}
             self._update_instances(changes)
 
-    def _insert(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        try:
-            with self.c.cursor() as cur:
-                cur.executemany(sql, rows)
-        except pg_errors.UniqueViolation as e:  # a random id met twice: nothing of the batch is kept
-            raise StoreError(f"cannot insert: {_first_line(e)}") from e
+    def _task_update_refused(self, ids: list[str]) -> None:
+        """Fewer tasks updated than asked: a task that does not exist, or (fenced) one of an
+        instance another daemon owns now."""
+        known: dict[str, str] = dict(
+            self.c.execute("SELECT id, instance_id FROM tasks WHERE id = ANY(%s)", (ids,)).fetchall()
+        )
+        missing = [i for i in ids if i not in known]
+        if missing or self.fence is None:
+            raise NotFoundError(f"no task with id {(missing or ['?'])[0]!r}")
+        raise LeaseLost(sorted({known[i] for i in ids}))
 
     def _update_instances(self, changes: dict[str, dict[str, Any]]) -> None:
         """One UPDATE per instance, sent as one executemany per set of columns. Every instance
