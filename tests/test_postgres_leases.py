@@ -23,8 +23,10 @@ TTL = 60.0
 
 
 @pytest.fixture
-def stores(pg_clean_url: str) -> Iterator[list[PostgresStore]]:
-    """A client's store (no lease) and two daemons' (leases "A" and "B")."""
+def stores(pg_clean_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[PostgresStore]]:
+    """A client's store (no lease) and two daemons' (leases "A" and "B"), which look for expired
+    leases at every claim (a daemon does once a second)."""
+    monkeypatch.setattr("zenaton_runtime.store.postgres_leases.LEASES_LOOK", 0.0)
     opened = [PostgresStore(pg_clean_url) for _ in range(3)]
     try:
         opened[1].take_lease("A", TTL)
@@ -275,3 +277,27 @@ def test_the_session_of_an_expired_lease_is_ended_so_its_row_locks_go(
     assert owners(pg_clean_url) == {"w": ("B", 2)}
     with pytest.raises(LeaseLost):  # A wakes up on a new session: its step is refused
         step(a, "w")
+
+
+def test_between_two_looks_at_the_leases_a_claim_takes_the_unowned_alone(
+    stores: list[PostgresStore], pg_clean_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    import zenaton_runtime.store.postgres_leases as leases
+
+    clock = [100.0]
+    monkeypatch.setattr(leases, "LEASES_LOOK", 1.0)
+    monkeypatch.setattr(leases, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    client, a, b = stores
+    create(client, "w1")
+    assert a.claim_instances(5).ids == ["w1"]
+    assert b.claim_instances(5).ids == []  # its look at the leases: none expired
+    expire(pg_clean_url, "A")
+    create(client, "w2")
+    clock[0] = 100.5
+    assert b.claim_instances(5) == (["w2"], 0, 0)  # one statement: the unowned only
+    assert a.claim_instances(5).ids == []  # A's lease ran out: it takes nothing, even unowned
+    create(client, "w3")
+    clock[0] = 101.0
+    assert b.claim_instances(5) == (["w1", "w3"], 1, 0)  # its next look: A's instance taken over

@@ -16,6 +16,7 @@ records. Other processes' writes reach ``changes()`` by LISTEN/NOTIFY (``postgre
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -91,6 +92,7 @@ class PostgresStore(
         self._me: str | None = None  # the lease this store holds (a daemon's id), once take_lease ran
         self._ttl = 0.0
         self._held: dict[str, int] = {}  # instance id -> the epoch this store claimed it at
+        self._leases_looked = -math.inf
         self._conn = self._connect()
         try:
             self._setup()

@@ -11,8 +11,9 @@ under the row locks the step takes anyway). A finished instance has no owner.
 
 - ``take_lease``: the daemon's lease, and the shared daemon lock (``zenaton migrate`` takes it
   exclusively: never beside a daemon).
-- ``claim_instances``: in one transaction, unowned instances, and those of expired leases, oldest
-  first, ``FOR UPDATE SKIP LOCKED``: two daemons claiming at once split them, and a row a step is
+- ``claim_instances``: in one transaction, unowned instances, and those of expired leases (looked
+  for once a second at most; in between, the unowned alone in one statement), oldest first,
+  ``FOR UPDATE SKIP LOCKED``: two daemons claiming at once split them, and a row a step is
   writing is left for the next look (the taker then replays a journal holding that step). The
   taken instances' running tasks go back to the queue: the dead owner's attempts in flight run
   again; what its steps recorded is in the journal and never runs again. A lease whose instances
@@ -30,6 +31,7 @@ under the row locks the step takes anyway). A finished instance has no owner.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +52,13 @@ UPDATE instances SET owner = %(me)s, epoch = instances.epoch + 1 FROM picked WHE
 RETURNING instances.id, instances.epoch, picked.owner"""
 CLAIM_UNOWNED = _CLAIM.format(who="owner IS NULL", claimable=CLAIMABLE_INSTANCE)
 CLAIM_WITH_EXPIRED = _CLAIM.format(who="(owner IS NULL OR owner = ANY(%(expired)s))", claimable=CLAIMABLE_INSTANCE)
+# Between two looks at the leases: the unowned instances, in one statement (its own transaction,
+# one round trip), if this store's lease is alive.
+CLAIM_UNOWNED_ALONE = _CLAIM.format(
+    who=f"owner IS NULL AND EXISTS (SELECT 1 FROM leases WHERE id = %(me)s AND until > {DB_NOW})",
+    claimable=CLAIMABLE_INSTANCE,
+)
+LEASES_LOOK = 1.0  # seconds between two looks for expired leases (a takeover waits that much more at most)
 # The session that holds a lease (its server process and when it started: a pid alone may have
 # been reused), written with the lease and again at each renewal (a reconnection brings another).
 SESSION = (
@@ -76,6 +85,7 @@ class PostgresLeases:
     _me: str | None
     _ttl: float
     _held: dict[str, int]
+    _leases_looked: float  # time.monotonic() of the last look for expired leases
     _write: Callable[..., Any]
     _read: Callable[..., list[Any]]
     _take_daemon_lock: Callable[[], None]
@@ -116,6 +126,12 @@ class PostgresLeases:
         me = self._me
         if me is None or limit <= 0:
             return NOTHING_CLAIMED
+        now = time.monotonic()
+        if now - self._leases_looked < LEASES_LOOK:
+            rows = self._read(CLAIM_UNOWNED_ALONE, {"me": me, "limit": limit})
+            for instance_id, epoch, _ in rows:
+                self._held[instance_id] = epoch
+            return Claimed([r[0] for r in rows]) if rows else NOTHING_CLAIMED
 
         def claim(w: Writer) -> Claimed:
             expired: list[str] = []
@@ -141,6 +157,8 @@ class PostgresLeases:
                 w.c.execute(DELETE_DRAINED, (expired,))
             for instance_id, epoch, _ in rows:
                 self._held[instance_id] = epoch
+            if not (expired and len(rows) >= limit):  # else more may be left to take over: look again
+                self._leases_looked = now
             return Claimed([r[0] for r in rows], len(taken), requeued)
 
         claimed: Claimed = self._write(claim, notify=False)

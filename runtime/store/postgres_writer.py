@@ -163,6 +163,9 @@ class Writer:
         owners = self._read_locked(wanted)
         fence = self.fence
         if fence is not None:
+            for i in owned:  # claimed by this lease, the claim's answer lost with a connection
+                if i in owners and owners[i][0] == fence.owner and i not in fence.held:
+                    fence.held[i] = owners[i][1]
             lost = sorted(
                 i
                 for i in owned - created
@@ -189,10 +192,16 @@ class Writer:
 
     def flush(self) -> None:
         """Send every gathered row write, in an order where each finds what it needs: in one
-        pipeline (one round trip to the server for them all), but the instances' UPDATEs, whose
-        custom-id clash is named from the rows it came from."""
+        pipeline (one round trip to the server for them all). The instances' UPDATEs go last, in
+        it too unless one brings an instance back to unfinished: its custom-id clash, if any, is
+        named from the rows it came from."""
         c = self.c
         updating: tuple[list[tuple[Any, ...]], Any] | None = None
+        for instance_id in self.moved:
+            self.instance_sets.setdefault(instance_id, {})["last_seq"] = self.last_seq[instance_id]
+        self.moved = set()
+        changes, self.instance_sets = self.instance_sets, {}
+        clashless = all(columns.get("status") not in _UNFINISHED for columns in changes.values())
         try:
             with c.pipeline(), c.cursor() as cur:
                 if self.new_instances:
@@ -228,6 +237,9 @@ class Writer:
                         " WHERE id = %s",
                         checks,
                     )
+                if changes and clashless:
+                    for _, sql, rows in _instance_updates(changes):
+                        cur.executemany(sql, rows)
         except pg_errors.UniqueViolation as e:  # a random id met twice: nothing of the batch is kept
             raise StoreError(f"cannot insert: {_first_line(e)}") from e
         if updating is not None:
@@ -236,11 +248,7 @@ class Writer:
             counted.close()
             if updated != len(rows):
                 self._task_update_refused([r[3] for r in rows])
-        for instance_id in self.moved:
-            self.instance_sets.setdefault(instance_id, {})["last_seq"] = self.last_seq[instance_id]
-        self.moved = set()
-        if self.instance_sets:
-            changes, self.instance_sets = self.instance_sets, {}
+        if changes and not clashless:
             self._update_instances(changes)
 
     def _task_update_refused(self, ids: list[str]) -> None:
@@ -255,14 +263,8 @@ class Writer:
         raise LeaseLost(sorted({known[i] for i in ids}))
 
     def _update_instances(self, changes: dict[str, dict[str, Any]]) -> None:
-        """One UPDATE per instance, sent as one executemany per set of columns. Every instance
-        here was locked (``require``), so each exists."""
-        shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        for instance_id, columns in changes.items():
-            shape = tuple(columns)
-            shapes.setdefault(shape, []).append((*columns.values(), instance_id))
-        for shape, rows in shapes.items():
-            sql = f"UPDATE instances SET {', '.join(f'{name} = %s' for name in shape)} WHERE id = %s"
+        """The instances' UPDATEs, one at a time, each failure named."""
+        for shape, sql, rows in _instance_updates(changes):
             try:
                 with self.c.cursor() as cur:
                     cur.executemany(sql, rows)
@@ -477,6 +479,20 @@ class Writer:
             self.c.execute(INSERT_SCHEDULE, schedule_values(schedule))
         except pg_errors.UniqueViolation as e:  # a random id met twice: nothing of the batch is kept
             raise StoreError(f"cannot add schedule {schedule.id!r}: {_first_line(e)}") from e
+
+
+def _instance_updates(
+    changes: dict[str, dict[str, Any]],
+) -> list[tuple[tuple[str, ...], str, list[tuple[Any, ...]]]]:
+    """One UPDATE per instance, as one executemany per set of columns (its shape). Every instance
+    here was locked (``require``), so each exists."""
+    shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for instance_id, columns in changes.items():
+        shapes.setdefault(tuple(columns), []).append((*columns.values(), instance_id))
+    return [
+        (shape, f"UPDATE instances SET {', '.join(f'{name} = %s' for name in shape)} WHERE id = %s", rows)
+        for shape, rows in shapes.items()
+    ]
 
 
 def _create_child(w: Writer, op: CreateInstance) -> None:
