@@ -146,6 +146,36 @@ def test_the_watcher_reports_python_files_including_in_new_directories(tmp_path:
         watcher.stop()
 
 
+def test_writes_to_a_file_kept_open_in_the_project_wake_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon log in the project (log_file = "logs/daemon.log") is appended to, never closed:
+    the kernel reports none of its writes to the watcher, whose threads stay asleep."""
+    root = tmp_path.resolve()
+    (root / "logs").mkdir()
+    events: list[tuple[str, str]] = []
+    from zenaton_runtime.project import reload as hot
+
+    dispatch = hot._Handler.dispatch
+
+    def noting(self: Any, event: Any) -> None:
+        events.append((event.event_type, event.src_path))
+        dispatch(self, event)
+
+    monkeypatch.setattr(hot._Handler, "dispatch", noting)
+    watcher = Watcher(root)
+    try:
+        with open(root / "logs" / "daemon.log", "w") as log:
+            for n in range(50):
+                log.write(f"line {n}\n")
+                log.flush()
+            (root / "logs" / "mod.py").write_text("x = 1\n")  # then a saved source: seen, after them
+            assert changes_seen(watcher, {root / "logs" / "mod.py"}) == {root / "logs" / "mod.py"}
+        assert [kind for kind, path in events if path.endswith("daemon.log")] in (["created"], ["created", "closed"])
+    finally:
+        watcher.stop()
+
+
 def test_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.py"
     path.write_text("x = 1\ndef f(:\n    pass\n")
