@@ -71,9 +71,9 @@ LOG_OUTSIDE = False  # --log-outside: the daemon's output in a file beside the p
 
 class Running:
     """`zenaton start`, as a user types it, in ``root``. Its output goes to ``daemon.log`` in the
-    project's folder, which the hot reload watches: every line the daemon writes wakes the
-    watcher's threads (an inotify event for a file that is not Python), which then take turns with
-    the engine's thread. With ``LOG_OUTSIDE`` the file is beside the project, as a terminal is."""
+    project's folder, which the hot reload watches (before it watched only closed writes, every
+    line woke the watcher's threads, which took turns with the engine's). With ``LOG_OUTSIDE``
+    the file is beside the project, as a terminal is."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
