@@ -351,7 +351,10 @@ class CrashLoop:
         self.report.kills += 1
 
     def finish(self, timeout: float) -> None:
-        """Wait for the clients and for every instance to finish; stop the daemons cleanly."""
+        """Wait for the daemons' start, the clients and every instance to finish; stop the daemons
+        cleanly (a daemon stopped before it started would die of the signal, not stop)."""
+        for running in self.running:
+            self.see_started(*running)
         for name, client in self.clients.items():
             while client.poll() is None:
                 if time.monotonic() - self._began > timeout:
