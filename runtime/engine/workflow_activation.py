@@ -108,10 +108,8 @@ class WorkflowActivation:
         entry alone, which the replay skips (it neither requests nor delivers anything): when
         the store read its length with the instance (SQLite), it is not read again."""
         j = self.journal
-        if j.kept is None:
-            known = getattr(self.ctx.reads, "journal_length", None)
-            if known is not None and known(j.id) == 1:
-                return []
+        if j.kept is None and self.ctx.reads.journal_length(j.id) == 1:
+            return []
         return j.stored_journal()
 
     def _deliver_recorded(self, item: Input, entry: Entry, name: str | None, data: str | None) -> None:

@@ -70,6 +70,13 @@ class StoreReads(Protocol):
     def journal(self, instance_id: str, after_seq: int = 0) -> list[JournalEntry]:
         """Entries with seq > after_seq, in seq order."""
 
+    def journal_length(self, instance_id: str) -> int | None:
+        """How many entries the instance's journal held when the last ``get_instances`` read it
+        (the engine's read at the start of a step), or None if that call did not read it. Only
+        the daemon appends to a journal, and a step reads its instances before it writes them: an
+        activation learns from this that a fresh instance's journal is its ``started`` entry
+        alone, without reading it back."""
+
     def open_tasks_of(self, instance_id: str) -> list[TaskRecord]:
         """The instance's queued, running and failed tasks in creation order (what the daemon needs)."""
 

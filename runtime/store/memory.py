@@ -172,6 +172,10 @@ class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind, MemoryMonitoring, Me
         with self._lock:
             return {i: self._instances[i] for i in instance_ids if i in self._instances}
 
+    def journal_length(self, instance_id: str) -> int | None:
+        with self._lock:
+            return len(self._journal.get(instance_id, [])) if instance_id in self._instances else None
+
     def inboxes(self, instance_ids: list[str]) -> dict[str, list[InboxItem]]:
         with self._lock:
             return {i: sorted(self._inbox.get(i, {}).values(), key=lambda item: item.id) for i in instance_ids}

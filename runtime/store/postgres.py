@@ -93,6 +93,7 @@ class PostgresStore(
         self._ttl = 0.0
         self._held: dict[str, int] = {}  # instance id -> the epoch this store claimed it at
         self._leases_looked = -math.inf
+        self._journal_lengths: dict[str, int] = {}  # of the instances the last get_instances read
         self._conn = self._connect()
         try:
             self._setup()
@@ -338,11 +339,15 @@ class PostgresStore(
         return self._write(lambda w: w.post(instance_id, kind, name, data))
 
     def get_instances(self, instance_ids: list[str]) -> dict[str, Instance]:
+        """The instances by id; their journals' lengths (``last_seq``) are read with them and
+        kept until the next call, for ``journal_length``."""
         ids = [i for i in instance_ids if storable(i)]
-        if not ids:
-            return {}
-        rows = self._read(f"SELECT {INSTANCE_COLS} FROM instances WHERE id = ANY(%s)", (ids,))
+        rows = self._read(f"SELECT {INSTANCE_COLS}, last_seq FROM instances WHERE id = ANY(%s)", (ids,)) if ids else []
+        self._journal_lengths = {row[0]: row[14] for row in rows}
         return {row[0]: instance_row(row) for row in rows}
+
+    def journal_length(self, instance_id: str) -> int | None:
+        return self._journal_lengths.get(instance_id)
 
     def inboxes(self, instance_ids: list[str]) -> dict[str, list[InboxItem]]:
         found: dict[str, list[InboxItem]] = {i: [] for i in instance_ids}
