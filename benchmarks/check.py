@@ -35,7 +35,7 @@ from zenaton_runtime.project.loader import load_project
 from zenaton_runtime.store import open_store
 from zenaton_runtime.timing.clock import FakeClock
 
-from .harness import ZENATON, project_env
+from .harness import ZENATON, print_results, project_env
 
 WAIT = "        Wait(UserActivated).seconds(1).execute()\n"
 BREAKING = "        SendWelcomeEmail(self.email).execute()\n"  # a task where the journals hold the wait
@@ -120,10 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         results.update(build(root, instances))
         assert results["running"] == instances, results
         results.update(measure(root, runs, instances))
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json_path:
-        Path(args.json_path).write_text(text + "\n")
+    print_results(results, args.json_path)
     verdict = "met" if results["check_s"] < TARGET_S else "NOT met"
     figure = f"{results['check_s']:.2f} s (target < {TARGET_S:g} s: {verdict})"
     print(f"zenaton check, {instances:,} running instances: {figure}", file=sys.stderr)

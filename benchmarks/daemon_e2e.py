@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine_scenarios import sqlite_baseline
-from .harness import PROJECT, ZENATON, project_env
+from .harness import PROJECT, ZENATON, print_results, project_env
 
 FULL = {"one": 500, "ten": 200, "long": 2000, "singles": 5000, "latency": 300}
 QUICK = {"one": 50, "ten": 20, "long": 200, "singles": 300, "latency": 30}
@@ -149,7 +149,11 @@ def workflows(directory: Path, name: str, count: int, steps: int) -> dict[str, A
         wait_completed(root, count)
     finally:
         daemon.stop()
-    seconds = last_completion(root) - sent["start"]
+    return workflow_rates(count, steps, last_completion(root) - sent["start"])
+
+
+def workflow_rates(count: int, steps: int, seconds: float) -> dict[str, Any]:
+    """``count`` workflows of ``steps`` steps done in ``seconds``."""
     return {
         "instances": count,
         "steps": steps,
@@ -254,10 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     lat = results["latency"]
     print(f"dispatch -> first task (ms): {lat['dispatch_to_first_task_ms']}")
     print(f"task end -> next start (ms): {lat['task_end_to_next_start_ms']}")
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    print_results(results, args.json)
     return 0
 
 

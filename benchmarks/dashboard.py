@@ -41,7 +41,7 @@ from zenaton_runtime.store import open_store
 from zenaton_runtime.store.ops import NewEntry
 
 from .engine_scenarios import PROJECT, long_workflow
-from .harness import ZENATON, Daemon, make_project, project_env, store_path
+from .harness import ZENATON, Daemon, make_project, print_results, project_env, store_path
 
 # task_ms: the live figure's tasks last from 0.6 to 1.4 times this (0.6-1.4 s: completions land
 # anywhere in the poll's 0.5 s)
@@ -467,10 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |")
         if number == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    print_results(results, args.json)
     return 0
 
 

@@ -40,6 +40,14 @@ def store_path(root: Path) -> Path:
     return root / ".zenaton" / "zenaton.db"
 
 
+def print_results(results: dict[str, Any], path: Path | None) -> None:
+    """Print a benchmark's figures as JSON, and write them to ``path`` too when given."""
+    text = json.dumps(results, indent=2)
+    print(text)
+    if path:
+        Path(path).write_text(text + "\n")
+
+
 def project_env() -> dict[str, str]:
     env = dict(os.environ)
     for name in ("ZENATON_APP_ENV", "ZENATON_APP_ID", "ZENATON_API_TOKEN"):

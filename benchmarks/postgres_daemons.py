@@ -33,8 +33,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .daemon_e2e import CLIENT
-from .harness import PROJECT, ZENATON, project_env
+from .daemon_e2e import CLIENT, workflow_rates
+from .harness import PROJECT, ZENATON, print_results, project_env
 
 FULL = {"one": 500, "ten": 200, "long": 2000, "singles": 5000, "takeover": 100}
 QUICK = {"one": 50, "ten": 20, "long": 200, "singles": 300, "takeover": 30}
@@ -135,14 +135,7 @@ def workflows(directory: Path, url: str, daemons: int, count: int, steps: int) -
         running.wait_completed(count)
     finally:
         running.stop()
-    seconds = last_completion(url) - sent["start"]
-    return {
-        "instances": count,
-        "steps": steps,
-        "seconds": round(seconds, 3),
-        "workflows_per_s": round(count / seconds, 1),
-        "steps_per_s": round(count * steps / seconds, 1),
-    }
+    return workflow_rates(count, steps, last_completion(url) - sent["start"])
 
 
 def long_workflow(directory: Path, url: str, daemons: int, steps: int) -> dict[str, Any]:
@@ -273,10 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         f"takeover after SIGKILL: {t['seconds_to_take_over']} s"
         f" (lease_ttl {t['lease_ttl']} s, {t['instances_held_at_kill']} held)"
     )
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    print_results(results, args.json)
     return 0
 
 

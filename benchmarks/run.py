@@ -14,7 +14,6 @@ dashboard (a real `zenaton dashboard`; see dashboard.py).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -27,6 +26,7 @@ from typing import Any
 
 from . import cli_scenarios, daemon_scenarios, dashboard
 from .engine_scenarios import PROJECT, long_workflow, sqlite_baseline, workflows
+from .harness import print_results
 from .report import table
 
 FULL = dict(one=500, ten=200, long=2000, singles=5000, bulk=100_000, waiters=10_000, recovery=10_000,
@@ -149,10 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     print("load average (1 min) before -> after: " + "; ".join(
         f"{name} {r['load_average_before'][0]} -> {r['load_average_after'][0]}" for name, r in results["runs"].items()))
     print(table(results))
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    print_results(results, args.json)
     return 0
 
 

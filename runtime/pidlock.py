@@ -1,6 +1,8 @@
-"""The daemon's pid lock: one daemon per store, and who holds it (for status and stop).
+"""The daemon's pid lock: one daemon per SQLite store (on PostgreSQL, per project copy: several
+daemons share one database through leases), and who holds it (for status and stop).
 
-An flock on a file beside the store: the kernel releases it even after kill -9.
+An flock on a file beside the store, or in the project's .zenaton/: the kernel releases it even
+after kill -9.
 """
 
 from __future__ import annotations

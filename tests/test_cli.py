@@ -353,6 +353,16 @@ def test_unknown_key_in_zenaton_toml_is_named(project: Path) -> None:
     fails(project, "dispatch", "WelcomeFlow", ADA, match="daemon.concurrency must be")
 
 
+def test_a_lease_shorter_than_a_decision_and_two_heartbeats_is_refused(project: Path) -> None:
+    (project / "zenaton.toml").write_text('[daemon]\nlease_ttl = 10\n')
+    line = fails(project, "start", match="daemon.lease_ttl must be at least daemon.decision_timeout")
+    assert "(14)" in line and "not 10" in line
+    (project / "zenaton.toml").write_text('[daemon]\nlease_ttl = "long"\n')
+    fails(project, "status", match="daemon.lease_ttl must be")
+    (project / "zenaton.toml").write_text('[daemon]\nlease_ttl = 6\ndecision_timeout = 2\n')
+    assert zenaton(project, "status").returncode == 0
+
+
 def test_no_project_found(tmp_path: Path) -> None:
     fails(tmp_path, "list", match="no zenaton project found")
 
