@@ -1,6 +1,7 @@
 """The daemon end to end, as a user runs it: `zenaton start` with the default settings (full
 durability, reload on, 8 workers) in a copy of benchmarks/project, the work dispatched one
-instance at a time by a plain client script, the clock read from what the store recorded.
+instance at a time by a plain client script once the daemon logged its workers ready (none is
+still loading the project as the clock runs), the clock read from what the store recorded.
 
     python -m benchmarks.daemon_e2e [--quick] [--json FILE]
 
@@ -83,7 +84,7 @@ class Running:
             [ZENATON, "start"], cwd=root, env=project_env(), stdout=self.log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 60
-        while b"daemon started" not in self.path.read_bytes():
+        while b"workers ready" not in self.path.read_bytes():  # none still loading the project as the clock runs
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(self.path.read_text()[-2000:])
             time.sleep(0.02)

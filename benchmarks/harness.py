@@ -49,8 +49,11 @@ def print_results(results: dict[str, Any], path: Path | None) -> None:
 
 
 def project_env() -> dict[str, str]:
+    """The environment of the commands a benchmark runs, as a user's shell has it: no app
+    credentials, and bytecode written and read (PYTHONDONTWRITEBYTECODE, which some machines
+    set, would make every command compile its modules again: a tenth of a second or more)."""
     env = dict(os.environ)
-    for name in ("ZENATON_APP_ENV", "ZENATON_APP_ID", "ZENATON_API_TOKEN"):
+    for name in ("ZENATON_APP_ENV", "ZENATON_APP_ID", "ZENATON_API_TOKEN", "PYTHONDONTWRITEBYTECODE"):
         env.pop(name, None)
     return env
 

@@ -1,6 +1,7 @@
 """Daemons sharing one PostgreSQL database, end to end: `zenaton start` in one or two copies of
 benchmarks/project pointed at the same database, the work dispatched one instance at a time by a
-plain client script, the clock read from what the store recorded.
+plain client script once every daemon logged its workers ready, the clock read from what the
+store recorded.
 
     python -m benchmarks.postgres_daemons [--quick] [--url postgresql://user@host] [--json FILE]
 
@@ -89,7 +90,7 @@ class Daemons:
             )
         deadline = time.monotonic() + 60
         for process, log in zip(self.processes, self.logs, strict=True):
-            while b"daemon started" not in log.read_bytes():
+            while b"workers ready" not in log.read_bytes():  # none still loading the project as the clock runs
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(log.read_text()[-2000:])
                 time.sleep(0.02)

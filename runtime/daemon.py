@@ -99,11 +99,11 @@ def run_daemon(
         )
         systemd.send(READY="1", STATUS=f"running, {workers} workers, env {config.env}")
         flush_log = getattr(log, "flush", lambda: None)  # a log may gather a step's lines
-        busy = True
+        busy, warm = True, False
         while not stopping:
             flush_log()
             if not busy:
-                store_wake.refresh()
+                store_wake.refresh(wanted=engine.lookout.change_due_in() == math.inf)
             idle_poll = IDLE_POLL if store_wake.fd is None else IDLE_FALLBACK
             timeout = STORE_RETRY if engine.store_failure else 0.0 if busy else _idle_timeout(engine, idle_poll)
             settling = reloader.due_in() if reloader is not None else None
@@ -116,6 +116,9 @@ def run_daemon(
                 busy = True
             if reloader is not None and reloader.poll():
                 busy = True
+            if not warm and pool.all_ready():  # said once: from now on no task waits for a worker to start
+                warm = True
+                log(f"{workers} workers ready")
         engine.settle()  # a step still committing: logged, and its tasks go to the workers like the others
         log("stopping: waiting for running tasks to finish")
         systemd.send(STOPPING="1", STATUS="stopping: waiting for running tasks to finish")
@@ -231,13 +234,13 @@ def _process_exists(pid: int) -> bool:
 
 
 def _idle_timeout(engine: Engine, idle_poll: float = IDLE_POLL) -> float:
-    """Until the next timer, retry or schedule, at most ``idle_poll`` (other writers are seen
-    then, or sooner when the store wakes the daemon)."""
+    """Until the next timer, retry or schedule, or a change waiting out the store's look delay;
+    at most ``idle_poll`` (other writers are seen then, or sooner when the store wakes the daemon)."""
     try:
         due = engine.lookout.next_due()
     except StoreError:  # the next step meets the same store and handles its failure
         return IDLE_POLL
-    return max(0.0, min(idle_poll, due - engine.clock.now()))
+    return max(0.0, min(idle_poll, due - engine.clock.now(), engine.lookout.change_due_in()))
 
 
 class StoreWake:
@@ -247,7 +250,10 @@ class StoreWake:
     the notification off (``changes()``), so the fd does not stay readable. Asked again before
     each idle wait: a reconnection brings a new socket. One closed and reopened under the same
     number has left the kernel's watch list with the old socket, so the fd is registered again
-    at least every ``renew`` seconds (two system calls)."""
+    at least every ``renew`` seconds (two system calls). Not wanted while a change already seen
+    waits out the store's look delay (the daemon wakes for it then): the notifications that come
+    meanwhile are taken in by that look, never each one by a step of its own (news of its own
+    instances among them waits as long, FOLLOWER_DELAY at most)."""
 
     def __init__(
         self,
@@ -262,8 +268,8 @@ class StoreWake:
         self.fd: int | None = None  # registered in the pool now
         self._registered = -math.inf  # monotonic time it was
 
-    def refresh(self) -> None:
-        fd = self.store.wakeup_fd()
+    def refresh(self, wanted: bool = True) -> None:
+        fd = self.store.wakeup_fd() if wanted else None
         now = self._monotonic()
         if fd == self.fd and (fd is None or now - self._registered < self.renew):
             return

@@ -163,3 +163,45 @@ def test_a_task_found_while_every_worker_is_busy_runs_when_one_frees(harness: Ha
     runner.slots = 1
     h.run()
     assert h.status(instance_id) == "completed"
+
+
+class DelayedStore:
+    """What the lookout asks of a store shared by several daemons, as a daemon after the first
+    sees it: others' changes are looked at ``delay`` seconds after they were noticed."""
+
+    def __init__(self, delay: float) -> None:
+        self.moves, self.delay = 0, delay
+
+    def changes(self) -> object:
+        return self.moves
+
+    def look_delay(self, since: object) -> float:
+        return self.delay
+
+    def next_due(self, after: float) -> None:
+        return None
+
+
+def test_a_change_is_looked_at_once_the_stores_look_delay_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zenaton_runtime.engine import lookout as lookout_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(lookout_module.time, "monotonic", lambda: clock[0])
+    store = DelayedStore(0.5)
+    lookout = lookout_module.Lookout(store)  # type: ignore[arg-type]
+    assert lookout.must_look(0.0)  # the first look
+    assert not lookout.must_look(0.0)
+    assert lookout.change_due_in() == math.inf
+    store.moves += 1  # a client dispatched
+    clock[0] += 0.125
+    assert not lookout.must_look(0.0)
+    assert lookout.change_due_in() == 0.5  # the daemon's idle wait ends then
+    store.moves += 1  # more come meanwhile: the same look takes them in
+    clock[0] += 0.25
+    assert not lookout.must_look(0.0) and lookout.change_due_in() == 0.25
+    clock[0] += 0.25
+    assert lookout.must_look(0.0)
+    assert lookout.change_due_in() == math.inf and not lookout.must_look(0.0)
+    store.delay = 0.0  # the first daemon (or one alone): at once
+    store.moves += 1
+    assert lookout.must_look(0.0)

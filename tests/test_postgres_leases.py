@@ -4,7 +4,9 @@ Each "daemon" here is a PostgresStore holding a lease. A lease running out is ma
 ``until`` in the past (what the database's clock would do after ``lease_ttl`` seconds)."""
 from __future__ import annotations
 
+import select
 import threading
+import time
 from typing import Any, Iterator
 
 import psycopg
@@ -12,11 +14,12 @@ import pytest
 
 from tests.postgres_server import _pg_shared_database, pg_clean_url, pg_server, pg_url  # noqa: F401  (fixtures)
 from tests.store_helpers import apply
-from tests.test_store_contract import create, daemon, task
+from tests.test_store_contract import create, daemon, instance, started, task
 from zenaton_runtime.errors import LeaseLost, StoreError
 from zenaton_runtime.models import Entry, InboxKind, InstanceStatus, TaskStatus, Timer
 from zenaton_runtime.store import Batch, NewEntry
 from zenaton_runtime.store.postgres import PostgresStore
+from zenaton_runtime.store.postgres_leases import FOLLOWER_DELAY
 from zenaton_runtime.store.postgres_schema import DAEMON_LOCK
 
 TTL = 60.0
@@ -301,3 +304,51 @@ def test_between_two_looks_at_the_leases_a_claim_takes_the_unowned_alone(
     create(client, "w3")
     clock[0] = 101.0
     assert b.claim_instances(5) == (["w1", "w3"], 1, 0)  # its next look: A's instance taken over
+
+
+def test_new_work_goes_to_the_first_daemon_and_the_others_take_what_it_leaves(
+    stores: list[PostgresStore],
+) -> None:
+    client, a, b = stores
+    for store in (a, b):
+        store.claim_instances(5)  # each looks at the leases: "A" is the first of those alive
+    assert a.look_delay(a.changes()) == 0.0 and b.look_delay(b.changes()) == FOLLOWER_DELAY
+    now = time.time()
+    create(client, "fresh", created_at=now)
+    assert b.claim_instances(5).ids == []  # too new for a daemon after the first
+    b.now = lambda: now + FOLLOWER_DELAY  # the first left it that long: B takes it
+    assert b.claim_instances(5).ids == ["fresh"]
+    create(client, "next", created_at=now)
+    a.release()  # the first stops: at its next look at the leases, B is the first
+    assert b.claim_instances(5).ids == ["next"] and b.look_delay(b.changes()) == 0.0
+    assert client.look_delay(client.changes()) == 0.0  # a client's store holds no lease
+
+
+def test_a_daemon_after_the_first_looks_at_once_at_news_of_its_own_instances(stores: list[PostgresStore]) -> None:
+    client, a, b = stores
+    for store in (a, b):
+        store.claim_instances(5)
+    create(client, "theirs")
+    create(client, "mine")
+    assert a.claim_instances(1).ids == ["theirs"]
+    assert b.claim_instances(1).ids == ["mine"]
+    seen = news(b, lambda: client.create_instance(instance("other"), started("other")))
+    assert b.look_delay(seen) == FOLLOWER_DELAY  # new work: B may let it wait for the first
+    seen = news(b, lambda: client.post("theirs", InboxKind.EVENT, "Ping", "{}"))
+    assert b.look_delay(seen) == FOLLOWER_DELAY  # A's instance: B may let it wait too
+    seen = news(b, lambda: client.post("mine", InboxKind.EVENT, "Ping", "{}"))
+    assert b.look_delay(seen) == 0.0  # B's own: it looks at once
+    assert a.look_delay(a.changes()) == 0.0  # the first looks at once at everything
+
+
+def news(store: PostgresStore, write: Any) -> object:
+    """``write``, then wait on the store's socket until its notification arrived (it travels on
+    its own, after the commit); what ``changes()`` said before it."""
+    seen = store.changes()
+    fd = store.wakeup_fd()
+    write()
+    deadline = time.monotonic() + 10
+    while store.changes() == seen:
+        assert time.monotonic() < deadline, "no notification within 10 s"
+        select.select([fd], [], [], 1.0)
+    return seen

@@ -160,6 +160,17 @@ def test_store_wake_follows_the_store_s_fd_and_registers_it_again_now_and_then()
     assert wake.fd is None and pool.calls[5:] == [("remove", 9)]
 
 
+def test_store_wake_lets_go_of_the_fd_while_a_change_seen_waits_out_the_look_delay() -> None:
+    store, pool, clock = FakeStore(), FakePool(), [0.0]
+    wake = StoreWake(store, pool, renew=1.0, monotonic=lambda: clock[0])  # type: ignore[arg-type]
+    store.fd = 7
+    wake.refresh()
+    wake.refresh(wanted=False)  # the notifications meanwhile must not wake the daemon one by one
+    assert wake.fd is None and pool.calls == [("add", 7), ("remove", 7)]
+    wake.refresh()
+    assert wake.fd == 7 and pool.calls[2:] == [("add", 7)]
+
+
 def test_an_idle_sqlite_daemon_picks_up_a_dispatch_at_once_not_at_its_fallback_poll(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

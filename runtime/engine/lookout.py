@@ -2,7 +2,8 @@
 
 New work reaches the store in three ways:
 - other writers (scripts, the CLI, tasks, another connection) dispatch, post to an inbox or
-  add a schedule: ``store.changes()`` moves;
+  add a schedule: ``store.changes()`` moves (looked at ``store.look_delay()`` after it was
+  noticed: at once, but for the daemons after the first on a shared store);
 - time passes: a timer, a task retry or a schedule falls due (``next_due``);
 - the engine's own commits: a child instance created, an inbox item posted to a parent, a task
   re-queued now, or more due work than one step takes (``again``).
@@ -33,12 +34,13 @@ class Lookout:
         self.again = True  # the engine's own writes (or a full step) left work behind
         self.claimable = True  # queued tasks may be waiting for a free worker
         self.safety = SAFETY
+        self._noticed: float | None = None  # time.monotonic() when changes() was seen moving, not looked at yet
 
     def wants_look(self, now: float, settled: bool = True) -> bool:
         """Whether ``must_look(now)`` would look, without marking anything. With a commit still
         in flight (not ``settled``) the store cannot say when the next timer falls due: unless
         that is known already, the answer is yes."""
-        if self.again or self.store.changes() != self._seen or time.monotonic() - self._looked_at >= self.safety:
+        if self.again or self._changed() or time.monotonic() - self._looked_at >= self.safety:
             return True
         if not settled and self._next_due is None:
             return True
@@ -48,8 +50,25 @@ class Lookout:
         if not self.wants_look(now):
             return False
         self._seen, self._last, self.again, self._next_due = self.store.changes(), now, False, None
-        self._looked_at = time.monotonic()
+        self._looked_at, self._noticed = time.monotonic(), None
         return True
+
+    def _changed(self) -> bool:
+        """Other writers wrote since the last look, and the store's look delay has passed."""
+        if self.store.changes() == self._seen:
+            return False
+        delay = self.store.look_delay(self._seen)
+        if delay <= 0:
+            return True
+        if self._noticed is None:
+            self._noticed = time.monotonic()
+        return time.monotonic() - self._noticed >= delay
+
+    def change_due_in(self) -> float:
+        """Seconds until a change seen but not looked at yet is looked at (inf: none waits)."""
+        if self._noticed is None:
+            return math.inf
+        return max(0.0, self._noticed + self.store.look_delay(self._seen) - time.monotonic())
 
     def next_due(self) -> float:
         """When a timer, retry or schedule the last look could not see falls due (inf: none)."""

@@ -114,6 +114,10 @@ class WorkerPool:
         self._keep_warm = True
         self._top_up()
 
+    def all_ready(self) -> bool:
+        """Whether every worker has loaded the project: a task starts at once on any of them."""
+        return all(w.ready for w in self._workers)
+
     def wait_ready(self, timeout: float) -> bool:
         """Wait until every worker has loaded the project; False if ``timeout`` ran out first.
         Raises WorkerStartError if the project cannot be loaded."""

@@ -170,6 +170,12 @@ class Store(StoreReads, Protocol):
         """A clean stop: running tasks back to queued and every instance let go of, for the other
         daemons to take at once; how many tasks were re-queued."""
 
+    def look_delay(self, since: object) -> float:
+        """Seconds the daemon may let what ``changes()`` reports, compared with its value
+        ``since``, wait before it looks: 0 when it has the store to itself, for the first of
+        several daemons, and for news of its own instances; the others come later, for what the
+        first left (see ``postgres_leases.py``)."""
+
     def changes(self) -> object:
         """A value that differs between two calls when anything other than ``commit_step``
         wrote to the store in between, in this process or another: a client's

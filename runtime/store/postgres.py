@@ -30,7 +30,7 @@ from psycopg.pq import TransactionStatus
 from zenaton_runtime.errors import ConfigError, NotFoundError, StoreError
 from zenaton_runtime.models import InboxItem, InboxKind, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, Timer
 from zenaton_runtime.store.ops import NewEntry
-from zenaton_runtime.store.postgres_changes import NOTIFY, Notifications
+from zenaton_runtime.store.postgres_changes import Notifications, notify_daemons
 from zenaton_runtime.store.postgres_commit import PostgresStepCommits
 from zenaton_runtime.store.postgres_leases import PostgresLeases
 from zenaton_runtime.store.postgres_monitoring import PostgresMonitoring
@@ -93,6 +93,7 @@ class PostgresStore(
         self._ttl = 0.0
         self._held: dict[str, int] = {}  # instance id -> the epoch this store claimed it at
         self._leases_looked = -math.inf
+        self._first = True
         self._journal_lengths: dict[str, int] = {}  # of the instances the last get_instances read
         self._conn = self._connect()
         try:
@@ -218,7 +219,7 @@ class PostgresStore(
                     result = fn(writer)
                     writer.flush()
                     if notify:
-                        conn.execute(NOTIFY)
+                        notify_daemons(conn, writer.notify_owners)
                     conn.execute("COMMIT")
                     return result
                 except BaseException:

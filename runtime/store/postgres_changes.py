@@ -9,6 +9,11 @@ counts the notifications other sessions sent. Reading them costs no query and no
 the notifications that arrive while a query runs are counted as psycopg reads them. A store
 that never asks, a client's, never listens, so its connection never holds a backlog of them.
 
+A post to an instance a daemon owns (an event, a pause, a child's result for its parent) also
+names its owner (``notify_daemons``): that daemon looks at once even when it lets other news wait (the
+daemons after the first, ``Store.look_delay``), so it answers its own instances within
+milliseconds.
+
 A notification travels on its own: it may reach the daemon a moment after the client's commit
 returned. The connection's socket becomes readable when one arrives: the daemon waits on it
 beside its workers (``Store.wakeup_fd``, the pool's ``add_wake_fd``), so an idle daemon wakes
@@ -25,13 +30,27 @@ from zenaton_runtime.store.postgres_schema import Connection
 
 CHANNEL = "zenaton"
 NOTIFY = f"NOTIFY {CHANNEL}"
+# Every daemon is told, and the owners of the instances posted to are named: one statement.
+NOTIFY_OWNERS = f"SELECT pg_notify('{CHANNEL}', owner) FROM unnest(%s::text[]) AS owner"
+
+
+def notify_daemons(c: Connection, owners: set[str]) -> None:
+    """In the transaction of ``c``: a notification for every daemon, and one naming each of
+    ``owners`` (the daemons whose instances it posted to)."""
+    if owners:
+        c.execute(NOTIFY_OWNERS, (["", *sorted(owners)],))
+    else:
+        c.execute(NOTIFY)
 
 
 class Notifications:
-    """The notifications of other sessions received on one connection, counted."""
+    """The notifications of other sessions received on one connection, counted, and those
+    naming ``me`` (the lease of the daemon whose store this is) apart."""
 
     def __init__(self) -> None:
         self.received = 0
+        self.addressed = 0  # those naming ``me``
+        self.me: str | None = None
         self.listening = False
         self._own_pid = 0
 
@@ -44,7 +63,12 @@ class Notifications:
 
     def _on_notify(self, notify: Notify) -> None:
         if notify.pid != self._own_pid:  # the store counts its own writes itself, at once
-            self.received += 1
+            self._count(notify.payload)
+
+    def _count(self, payload: str) -> None:
+        self.received += 1
+        if payload and payload == self.me:
+            self.addressed += 1
 
     def drain(self, conn: Connection) -> None:
         """Count what the server already sent, without waiting (no query, no round trip)."""
@@ -53,4 +77,4 @@ class Notifications:
             pgconn.consume_input()
             while (notify := pgconn.notifies()) is not None:
                 if notify.be_pid != self._own_pid:
-                    self.received += 1
+                    self._count(notify.extra.decode())

@@ -11,8 +11,8 @@ is rolled back whole and raises StoreError; the engine keeps its results and tri
 Once the store holds a lease (``postgres_leases.py``) a step is fenced: its writes as an owner
 must be to instances it holds at the epoch it claimed them (``Writer``; else ``LeaseLost``, the
 step refused whole), and it claims only tasks of instances it owns. A step that posts to an inbox
-or creates instances then ends with a NOTIFY: the receiver may be another daemon's, or nobody's
-yet. Otherwise a step writes no NOTIFY: the engine knows its own work.
+or creates instances then ends with a NOTIFY (naming the owners posted to): the receiver may be
+another daemon's, or nobody's yet. Otherwise a step writes no NOTIFY: the engine knows its own work.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import psycopg
 from zenaton_runtime.models import TaskRecord, TaskStatus
 from zenaton_runtime.store.ops import Batch
 from zenaton_runtime.store.pending import PendingCommit
-from zenaton_runtime.store.postgres_changes import NOTIFY, Notifications
+from zenaton_runtime.store.postgres_changes import Notifications, notify_daemons
 from zenaton_runtime.store.postgres_schema import CLAIMABLE, OWNED_CLAIMABLE, Connection
 from zenaton_runtime.store.postgres_writer import Writer
 from zenaton_runtime.store.sqlite_rows import TASK_COLS
@@ -74,7 +74,7 @@ class PostgresStepCommits:
             w.run(batch)
             w.flush()  # the batch's own task writes first
             if me is not None and (batch.posts_to or w.created):
-                w.c.execute(NOTIFY)
+                notify_daemons(w.c, w.notify_owners - {me})
             finished.clear()
             finished.update(w.finished)
             return claim(w.c, now, limit, me) if limit > 0 else []
@@ -102,7 +102,8 @@ class PostgresStepCommits:
             self._reconnects += 1
         except psycopg.Error as e:
             raise self._error(e) from None
-        return (self._notifications.received, self._other_writes, self._reconnects)
+        notes = self._notifications
+        return (notes.received, self._other_writes, self._reconnects, notes.addressed)
 
     def wakeup_fd(self) -> int | None:
         """The connection's socket, LISTENing from now on: a notification from another session

@@ -27,10 +27,19 @@ under the row locks the step takes anyway). A finished instance has no owner.
   everything it holds and takes a new lease.
 - ``release``: at a clean stop, the running tasks of its instances back to the queue, its
   instances unowned, its lease deleted, and a NOTIFY: the others take them at once.
+- ``look_delay``: new work (a dispatch, an event: every client's NOTIFY wakes every daemon) is
+  taken first by one daemon, the first of those alive (the smallest lease id, as the look at the
+  leases found it); the others look ``FOLLOWER_DELAY`` later, and take what it left. Each daemon
+  reacting at once would split a stream of dispatches into steps of one or two instances each,
+  every step paying its fixed cost (a dozen statements) for little work; this way the first
+  daemon batches as it would alone, and the others share the work once it falls behind. A post
+  to an instance names its owner in its notification (``postgres_changes.py``): news of its own
+  instances, a daemon looks at at once.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +47,7 @@ from typing import Any
 import psycopg
 
 from zenaton_runtime.models import NOTHING_CLAIMED, Claimed
-from zenaton_runtime.store.postgres_changes import NOTIFY
+from zenaton_runtime.store.postgres_changes import NOTIFY, Notifications
 from zenaton_runtime.store.postgres_schema import CLAIMABLE_INSTANCE, idle_limit
 from zenaton_runtime.store.postgres_writer import Writer
 
@@ -50,15 +59,18 @@ _CLAIM = """WITH picked AS MATERIALIZED (
 )
 UPDATE instances SET owner = %(me)s, epoch = instances.epoch + 1 FROM picked WHERE instances.ord = picked.ord
 RETURNING instances.id, instances.epoch, picked.owner"""
-CLAIM_UNOWNED = _CLAIM.format(who="owner IS NULL", claimable=CLAIMABLE_INSTANCE)
-CLAIM_WITH_EXPIRED = _CLAIM.format(who="(owner IS NULL OR owner = ANY(%(expired)s))", claimable=CLAIMABLE_INSTANCE)
+# Unowned, and created before %(before)s: the daemons after the first leave it the newest.
+_UNOWNED = "owner IS NULL AND created_at <= %(before)s"
+CLAIM_UNOWNED = _CLAIM.format(who=_UNOWNED, claimable=CLAIMABLE_INSTANCE)
+CLAIM_WITH_EXPIRED = _CLAIM.format(who=f"(({_UNOWNED}) OR owner = ANY(%(expired)s))", claimable=CLAIMABLE_INSTANCE)
 # Between two looks at the leases: the unowned instances, in one statement (its own transaction,
 # one round trip), if this store's lease is alive.
 CLAIM_UNOWNED_ALONE = _CLAIM.format(
-    who=f"owner IS NULL AND EXISTS (SELECT 1 FROM leases WHERE id = %(me)s AND until > {DB_NOW})",
+    who=f"{_UNOWNED} AND EXISTS (SELECT 1 FROM leases WHERE id = %(me)s AND until > {DB_NOW})",
     claimable=CLAIMABLE_INSTANCE,
 )
 LEASES_LOOK = 1.0  # seconds between two looks for expired leases (a takeover waits that much more at most)
+FOLLOWER_DELAY = 0.05  # seconds a daemon other than the first lets new work wait before it looks
 # The session that holds a lease (its server process and when it started: a pid alone may have
 # been reused), written with the lease and again at each renewal (a reconnection brings another).
 SESSION = (
@@ -86,11 +98,15 @@ class PostgresLeases:
     _ttl: float
     _held: dict[str, int]
     _leases_looked: float  # time.monotonic() of the last look for expired leases
+    _first: bool  # the first of the daemons alive at that look: it takes new work at once
+    now: Callable[[], float]
+    changes: Callable[[], object]
     _write: Callable[..., Any]
     _read: Callable[..., list[Any]]
     _take_daemon_lock: Callable[[], None]
     _let_go_of_daemon_lock: Callable[[], None]
     _set: Callable[[str], None]
+    _notifications: Notifications
 
     def take_lease(self, daemon_id: str, ttl: float) -> int:
         """This store becomes the daemon ``daemon_id``'s, with a lease of ``ttl`` seconds. It
@@ -104,7 +120,8 @@ class PostgresLeases:
             ),
             notify=False,
         )
-        self._me, self._ttl, self._held = daemon_id, float(ttl), {}
+        self._me, self._ttl, self._held, self._first = daemon_id, float(ttl), {}, True
+        self._notifications.me = daemon_id
         return 0
 
     def renew_lease(self) -> bool:
@@ -128,26 +145,22 @@ class PostgresLeases:
             return NOTHING_CLAIMED
         now = time.monotonic()
         if now - self._leases_looked < LEASES_LOOK:
-            rows = self._read(CLAIM_UNOWNED_ALONE, {"me": me, "limit": limit})
+            rows = self._read(CLAIM_UNOWNED_ALONE, {"me": me, "limit": limit, "before": self._claims_before()})
             for instance_id, epoch, _ in rows:
                 self._held[instance_id] = epoch
             return Claimed([r[0] for r in rows]) if rows else NOTHING_CLAIMED
 
         def claim(w: Writer) -> Claimed:
             expired: list[str] = []
-            mine = False
-            for lease_id, alive in w.c.execute(
-                f"SELECT id, until > {DB_NOW} FROM leases WHERE id = %s OR until <= {DB_NOW}", (me,)
-            ):
-                if lease_id == me:
-                    mine = bool(alive)
-                else:
-                    expired.append(lease_id)
-            if not mine:
+            alive: list[str] = []
+            for lease_id, live in w.c.execute(f"SELECT id, until > {DB_NOW} FROM leases"):
+                (alive if live else expired).append(lease_id)
+            if me not in alive:
                 return NOTHING_CLAIMED  # this store's lease ran out: it claims nothing until it has a new one
+            self._first = me == min(alive)
             if expired:
                 self._end_sessions(w, expired)
-            params = {"me": me, "limit": limit, "expired": expired}
+            params = {"me": me, "limit": limit, "expired": expired, "before": self._claims_before()}
             rows = w.c.execute(CLAIM_WITH_EXPIRED if expired else CLAIM_UNOWNED, params).fetchall()
             taken = [r[0] for r in rows if r[2] is not None]
             requeued = 0
@@ -163,6 +176,22 @@ class PostgresLeases:
 
         claimed: Claimed = self._write(claim, notify=False)
         return claimed
+
+    def look_delay(self, since: object) -> float:
+        """0 for the first daemon, and for a post to an instance of this one (a notification
+        naming it) or a new connection (which may have missed one) since ``since``."""
+        if self._me is None or self._first:
+            return 0.0
+        now = self.changes()
+        if not isinstance(since, tuple) or not isinstance(now, tuple) or now[2:] != since[2:]:
+            return 0.0  # a new connection (it may have missed some), or news naming this daemon
+        return FOLLOWER_DELAY
+
+    def _claims_before(self) -> float:
+        """The newest creation time a claim takes: any for the first daemon; for the others,
+        what the first left for FOLLOWER_DELAY (on this daemon's clock, as clients' instances
+        are on theirs)."""
+        return math.inf if self._first else self.now() - FOLLOWER_DELAY
 
     def _end_sessions(self, w: Writer, expired: list[str]) -> None:
         """End the sessions still open of these expired leases (their transactions roll back,
@@ -194,6 +223,6 @@ class PostgresLeases:
             return int(requeued)
 
         requeued = self._write(release, notify=False)
-        self._me, self._held = None, {}
+        self._me, self._held, self._notifications.me = None, {}, None
         self._let_go_of_daemon_lock()
         return int(requeued)

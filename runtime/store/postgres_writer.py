@@ -109,6 +109,8 @@ class Writer:
         self.now = now
         self.fence = fence
         self.created: set[str] = set()  # instances this transaction inserts
+        self.owners: dict[str, str | None] = {}  # the owner of each instance locked, as read then
+        self.notify_owners: set[str] = set()  # the daemons whose instances it posted to: to be named
         self.finished: set[str] = set()  # instances it moves to a finished status
         self.time = now()  # of the journal entries written: the transaction's, for them all
         self.last_seq: dict[str, int] = {}
@@ -188,6 +190,7 @@ class Writer:
             self.last_seq[instance_id] = last_seq
             self.named[instance_id] = (kind, env, name, custom_id)
             owners[instance_id] = (owner, epoch)
+            self.owners[instance_id] = owner
         return owners
 
     def flush(self) -> None:
@@ -445,6 +448,9 @@ class Writer:
             (instance_id, stored_value(kind, InboxKind), name, data, self.now()),
         ).fetchone()
         self.c.execute("UPDATE instances SET ready = true WHERE id = %s", (instance_id,))
+        owner = self.owners.get(instance_id)
+        if owner is not None:
+            self.notify_owners.add(owner)
         return int(row[0]) if row is not None else 0
 
     def rewind(self, instance_id: str, keep_through_seq: int, position: int) -> None:
