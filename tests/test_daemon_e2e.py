@@ -24,6 +24,7 @@ def project(tmp_path):
 def test_plain_script_dispatch_find_pause_resume(project):
     daemon = Daemon(project).started()
     try:
+        daemon.expect("2 workers ready")  # once both loaded the project (make_project: concurrency 2)
         python(project, SCRIPT_HEADER + "from flowlib.workflows import EventFlow\nEventFlow('ada').dispatch()\n")
         daemon.expect(r"EventFlow \w+: waiting for Ping")
         found = python(project, SCRIPT_HEADER + (
