@@ -1,5 +1,5 @@
-"""Applying a Batch inside one open PostgreSQL transaction: each op type in one place,
-``OP_HANDLERS``.
+"""Applying a Batch inside one open PostgreSQL transaction (each op type to one of the Writer's
+methods: ``writer_ops.py``, shared with SQLite's writer).
 
 The Writer first locks the rows of the instances the batch refers to (``SELECT ... FOR UPDATE``,
 in id order), reading their journal length and what names their custom id. Holding these locks,
@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from zenaton_runtime.errors import DuplicateInstanceError, LeaseLost, NotFoundError, StoreError
+from zenaton_runtime.errors import LeaseLost, NotFoundError, StoreError
 from zenaton_runtime.models import (
     UNFINISHED,
     Entry,
@@ -59,7 +59,6 @@ from zenaton_runtime.store.ops import (
     DeleteTimers,
     NewEntry,
     Op,
-    Post,
     Rewind,
     UpdateInstance,
     UpdateTask,
@@ -67,6 +66,7 @@ from zenaton_runtime.store.ops import (
 from zenaton_runtime.store.postgres_schema import CUSTOM_ID_INDEX, CUSTOM_ID_TARGET, OPEN_TASK, Connection
 from zenaton_runtime.store.sqlite_rows import INSTANCE_COLS, JOURNAL_COLS, TASK_COLS, stored_value
 from zenaton_runtime.store.sqlite_schedules import SCHEDULE_COLS, schedule_values
+from zenaton_runtime.store.writer_ops import apply_ops, duplicate_instance
 
 INSTANCE_MARKS = ", ".join(["%s"] * 15)
 TASK_MARKS = ", ".join(["%s"] * 10)
@@ -128,11 +128,7 @@ class Writer:
 
     def run(self, batch: Batch) -> None:
         self._lock(batch)
-        for op in batch.ops:
-            kind = type(op)
-            if kind not in GATHERED_OPS:
-                self.flush()
-            OP_HANDLERS[kind](self, op)
+        apply_ops(self, batch)
 
     def _lock(self, batch: Batch) -> None:
         """Lock the rows of every instance the batch refers to, in one query, in id order (two
@@ -282,7 +278,7 @@ class Writer:
             for row in rows:
                 kind, env, name, custom_id = self.named.get(row[-1], ("", "", "", None))
                 if kind == Kind.WORKFLOW.value and custom_id is not None and row[at] in _UNFINISHED:
-                    return _duplicate(name, custom_id, env)
+                    return duplicate_instance(name, custom_id, env)
         return StoreError("an instance update broke a uniqueness rule")
 
     def require(self, instance_id: str) -> None:
@@ -348,7 +344,7 @@ class Writer:
             self.c.execute(INSERT_INSTANCE, row)
         except pg_errors.UniqueViolation as e:
             if e.diag.constraint_name == CUSTOM_ID_INDEX:
-                raise _duplicate(name, custom_id, env) from e
+                raise duplicate_instance(name, custom_id, env) from e
             raise StoreError(f"cannot create instance {row[0]!r}: {_first_line(e)}") from e
         return True
 
@@ -499,53 +495,6 @@ def _instance_updates(
         (shape, f"UPDATE instances SET {', '.join(f'{name} = %s' for name in shape)} WHERE id = %s", rows)
         for shape, rows in shapes.items()
     ]
-
-
-def _create_child(w: Writer, op: CreateInstance) -> None:
-    try:
-        w.create_instance(op.instance, op.started, op.task, skip_duplicate=False)
-    except DuplicateInstanceError as e:  # taken after the step checked it: the step decides again
-        raise StoreError(f"{e}: taken after the step decided; it is decided again") from e
-
-
-def _update_instance(w: Writer, op: UpdateInstance) -> None:
-    w.update_instance(op.instance_id, status=op.status, properties=op.properties, error=op.error)
-
-
-def _update_task(w: Writer, op: UpdateTask) -> None:
-    w.update_task(op.task_id, status=op.status, retry_index=op.retry_index, run_at=op.run_at)
-
-
-def _post(w: Writer, op: Post) -> None:
-    w.post(op.instance_id, op.kind, op.name, op.data)
-
-
-# Each op type interpreted in one place.
-OP_HANDLERS: dict[type[Op], Callable[[Writer, Any], object]] = {
-    CreateInstance: _create_child,
-    Append: lambda w, op: w.append(op.entry),
-    UpdateInstance: _update_instance,
-    AddTask: lambda w, op: w.add_task(op.task),
-    UpdateTask: _update_task,
-    CancelTasks: lambda w, op: w.cancel_tasks(op.instance_id),
-    AddTimer: lambda w, op: w.add_timer(op.timer),
-    DeleteTimer: lambda w, op: w.delete_timer(op.instance_id, op.position),
-    DeleteTimers: lambda w, op: w.delete_timers(op.instance_id),
-    ConsumeInbox: lambda w, op: w.consume_inbox(op.instance_id, op.item_ids),
-    Post: _post,
-    Rewind: lambda w, op: w.rewind(op.instance_id, op.keep_through_seq, op.position),
-    AddSchedule: lambda w, op: w.add_schedule(op.schedule),
-}
-# Ops whose rows are gathered for the flush; the others write at once, after a flush.
-GATHERED_OPS = frozenset(
-    {CreateInstance, Append, UpdateInstance, AddTask, UpdateTask, ConsumeInbox, DeleteTimer, DeleteTimers}
-)
-
-
-def _duplicate(name: str, custom_id: str, env: str) -> DuplicateInstanceError:
-    return DuplicateInstanceError(
-        f"workflow {name!r} already has an unfinished instance with id {custom_id!r} (env {env!r})"
-    )
 
 
 def _first_line(error: psycopg.Error) -> str:

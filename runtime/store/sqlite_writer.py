@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from zenaton_runtime.errors import DuplicateInstanceError, NotFoundError, StoreError
+from zenaton_runtime.errors import NotFoundError, StoreError
 from zenaton_runtime.models import (
     Entry,
     InboxKind,
@@ -25,16 +25,8 @@ from zenaton_runtime.store.ops import (
     AddTimer,
     Append,
     Batch,
-    CancelTasks,
-    ConsumeInbox,
     CreateInstance,
-    DeleteTimer,
-    DeleteTimers,
     NewEntry,
-    Op,
-    Post,
-    Rewind,
-    UpdateInstance,
     UpdateTask,
 )
 from zenaton_runtime.store.schema import OPEN_TASK, UNFINISHED_SQL
@@ -47,6 +39,7 @@ from zenaton_runtime.store.sqlite_rows import (
     task_row,
 )
 from zenaton_runtime.store.sqlite_schedules import INSERT_SCHEDULE, schedule_values
+from zenaton_runtime.store.writer_ops import apply_ops, duplicate_instance
 
 # A kill cancels the open tasks but the failed ones: written so, the partial index of open
 # tasks serves it (a condition that differs from the index's by a word makes SQLite scan).
@@ -84,11 +77,7 @@ class Writer:
 
     def run(self, batch: Batch) -> None:
         self._preload(batch)
-        for op in batch.ops:
-            kind = type(op)
-            if kind not in GATHERED_OPS:
-                self.flush()
-            OP_HANDLERS[kind](self, op)
+        apply_ops(self, batch)
 
     def _preload(self, batch: Batch) -> None:
         """Read the ``last_seq`` of every instance the batch refers to, in one query."""
@@ -210,7 +199,7 @@ class Writer:
                 (env, name, custom_id, instance_id),
             ).fetchone()
             if clash:
-                return _duplicate(name, custom_id, env)
+                return duplicate_instance(name, custom_id, env)
         return StoreError("an instance update broke a uniqueness rule")
 
     def require(self, instance_id: str) -> None:
@@ -255,7 +244,7 @@ class Writer:
             if taken:
                 if skip_duplicate:
                     return False
-                raise _duplicate(i.name, i.custom_id, i.env)
+                raise duplicate_instance(i.name, i.custom_id, i.env)
             try:
                 self.c.execute(
                     f"INSERT INTO instances ({INSTANCE_COLS}, ready, last_seq) VALUES ({INSTANCE_MARKS})", row
@@ -396,50 +385,3 @@ class Writer:
             "UPDATE instances SET parent_position = NULL WHERE parent_id = ? AND parent_position >= ?",
             (instance_id, position),
         )
-
-
-def _create_child(w: Writer, op: CreateInstance) -> None:
-    try:
-        w.create_instance(op.instance, op.started, op.task, skip_duplicate=False)
-    except DuplicateInstanceError as e:  # taken after the step checked it: the step decides again
-        raise StoreError(f"{e}: taken after the step decided; it is decided again") from e
-
-
-def _update_instance(w: Writer, op: UpdateInstance) -> None:
-    w.update_instance(op.instance_id, status=op.status, properties=op.properties, error=op.error)
-
-
-def _update_task(w: Writer, op: UpdateTask) -> None:
-    w.update_task(op.task_id, status=op.status, retry_index=op.retry_index, run_at=op.run_at)
-
-
-def _post(w: Writer, op: Post) -> None:
-    w.post(op.instance_id, op.kind, op.name, op.data)
-
-
-# Each op type interpreted in one place.
-OP_HANDLERS: dict[type[Op], Callable[[Writer, Any], object]] = {
-    CreateInstance: _create_child,
-    Append: lambda w, op: w.append(op.entry),
-    UpdateInstance: _update_instance,
-    AddTask: lambda w, op: w.add_task(op.task),
-    UpdateTask: _update_task,
-    CancelTasks: lambda w, op: w.cancel_tasks(op.instance_id),
-    AddTimer: lambda w, op: w.add_timer(op.timer),
-    DeleteTimer: lambda w, op: w.delete_timer(op.instance_id, op.position),
-    DeleteTimers: lambda w, op: w.delete_timers(op.instance_id),
-    ConsumeInbox: lambda w, op: w.consume_inbox(op.instance_id, op.item_ids),
-    Post: _post,
-    Rewind: lambda w, op: w.rewind(op.instance_id, op.keep_through_seq, op.position),
-    AddSchedule: lambda w, op: w.add_schedule(op.schedule),
-}
-# Ops whose rows are gathered for the flush; the others write at once, after a flush.
-GATHERED_OPS = frozenset(
-    {CreateInstance, Append, UpdateInstance, AddTask, UpdateTask, ConsumeInbox, DeleteTimer, DeleteTimers}
-)
-
-
-def _duplicate(name: str, custom_id: str, env: str) -> DuplicateInstanceError:
-    return DuplicateInstanceError(
-        f"workflow {name!r} already has an unfinished instance with id {custom_id!r} (env {env!r})"
-    )
