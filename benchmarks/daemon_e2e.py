@@ -3,9 +3,11 @@ durability, reload on, 8 workers) in a copy of benchmarks/project, the work disp
 instance at a time by a plain client script once the daemon logged its workers ready (none is
 still loading the project as the clock runs), the clock read from what the store recorded.
 
-    python -m benchmarks.daemon_e2e [--quick] [--json FILE]
+    python -m benchmarks.daemon_e2e [--quick] [--rounds N] [--json FILE]
 
-Figures, each beside the raw SQLite FULL commit rate measured on the same disk in the same run:
+Figures, each beside the raw SQLite FULL commit rate measured on the same disk in the same round
+(each figure is the median of --rounds rounds, 3, and each ratio the median of the rounds' ratios:
+a disk's fsync rate can double or halve from one minute to the next; every round is in the JSON):
 - one-step: N one-step workflows, first dispatch to last completion (workflows/s);
 - ten-step: N ten-step workflows, the same (steps/s);
 - long: one 2,000-step workflow, first task start to last task end (steps/s, ms a step for the
@@ -223,9 +225,20 @@ def latency(directory: Path, samples: int) -> dict[str, Any]:
     }
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every figure of these runs, the median of its values (nested as the runs are)."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {key: median_run([run[key] for run in runs]) for key in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return round(statistics.median(runs), 3)  # type: ignore[arg-type, return-value]
+    return first  # type: ignore[return-value]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.daemon_e2e")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each scenario (medians; default 3)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
         "--log-outside",
@@ -236,24 +249,35 @@ def main(argv: list[str] | None = None) -> int:
     global LOG_OUTSIDE
     LOG_OUTSIDE = args.log_outside
     sizes = QUICK if args.quick else FULL
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="zenaton-e2e-", dir=os.environ.get("BENCH_DIR")) as tmp:
-        directory = Path(tmp)
-        baseline = statistics.median(sqlite_baseline(directory, 2000) for _ in range(3))
-        results: dict[str, Any] = {"baseline_commits_per_s": round(baseline, 1), "log_outside": LOG_OUTSIDE}
-        results["one_step"] = workflows(directory, "one", sizes["one"], 1)
-        results["ten_step"] = workflows(directory, "ten", sizes["ten"], 10)
-        results["long"] = long_workflow(directory, sizes["long"])
-        results["dispatch"] = singles(directory, sizes["singles"])
-        results["latency"] = latency(directory, sizes["latency"])
-    rows = [
-        ("one-step workflows/s", results["one_step"]["workflows_per_s"]),
-        ("ten-step steps/s", results["ten_step"]["steps_per_s"]),
-        ("2,000-step steps/s", results["long"]["steps_per_s"]),
-        ("single dispatch()/s", results["dispatch"]["dispatches_per_s"]),
-    ]
-    print(f"raw SQLite FULL commits/s: {baseline:.0f}")
-    for label, value in rows:
-        print(f"{label:<24} {value:>9.1f}  {value / baseline:.2f}x")
+        for round_ in range(max(args.rounds, 1)):
+            directory = Path(tmp) / f"round{round_}"
+            directory.mkdir()
+            run: dict[str, Any] = {
+                "baseline_commits_per_s": statistics.median(sqlite_baseline(directory, 2000) for _ in range(3))
+            }
+            run["one_step"] = workflows(directory, "one", sizes["one"], 1)
+            run["ten_step"] = workflows(directory, "ten", sizes["ten"], 10)
+            run["long"] = long_workflow(directory, sizes["long"])
+            run["dispatch"] = singles(directory, sizes["singles"])
+            run["latency"] = latency(directory, sizes["latency"])
+            runs.append(run)
+    results = median_run(runs)
+    results["log_outside"], results["runs"] = LOG_OUTSIDE, runs
+    baseline = results["baseline_commits_per_s"]
+    print(
+        f"raw SQLite FULL commits/s: {baseline:.0f} (median of {len(runs)} rounds; ratios: the median of each round's)"
+    )
+    for label, key, field in (
+        ("one-step workflows/s", "one_step", "workflows_per_s"),
+        ("ten-step steps/s", "ten_step", "steps_per_s"),
+        ("2,000-step steps/s", "long", "steps_per_s"),
+        ("single dispatch()/s", "dispatch", "dispatches_per_s"),
+    ):
+        ratio = statistics.median(run[key][field] / run["baseline_commits_per_s"] for run in runs)
+        results[key]["ratio_to_raw"] = round(ratio, 2)
+        print(f"{label:<24} {results[key][field]:>9.1f}  {ratio:.2f}x")
     long = results["long"]
     print(f"2,000-step ms/step: first 100 {long['ms_per_step_first_100']}, last 100 {long['ms_per_step_last_100']}")
     lat = results["latency"]

@@ -182,7 +182,9 @@ def takeover(directory: Path, url: str, count: int, lease_ttl: float | None) -> 
             env=project_env(),
             stdout=subprocess.DEVNULL,
         )
-        most = "SELECT owner, count(*) FROM zenaton.instances WHERE owner IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
+        most = (
+            "SELECT owner, count(*) FROM zenaton.instances WHERE owner IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
+        )
         deadline = time.monotonic() + 120
         while not (top := read(url, most)) or top[0][1] < 5:
             if time.monotonic() > deadline:
