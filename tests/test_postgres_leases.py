@@ -314,14 +314,44 @@ def test_new_work_goes_to_the_first_daemon_and_the_others_take_what_it_leaves(
         store.claim_instances(5)  # each looks at the leases: "A" is the first of those alive
     assert a.look_delay(a.changes()) == 0.0 and b.look_delay(b.changes()) == FOLLOWER_DELAY
     now = time.time()
+    b.now = lambda: now  # B's clock stands still: the instance stays as young as it was made
     create(client, "fresh", created_at=now)
     assert b.claim_instances(5).ids == []  # too new for a daemon after the first
     b.now = lambda: now + FOLLOWER_DELAY  # the first left it that long: B takes it
     assert b.claim_instances(5).ids == ["fresh"]
-    create(client, "next", created_at=now)
+    create(client, "next", created_at=now + 60)  # newer than B's clock will say for a minute
     a.release()  # the first stops: at its next look at the leases, B is the first
     assert b.claim_instances(5).ids == ["next"] and b.look_delay(b.changes()) == 0.0
     assert client.look_delay(client.changes()) == 0.0  # a client's store holds no lease
+
+
+def test_a_daemon_after_the_first_takes_an_expired_leases_instances_however_new(
+    stores: list[PostgresStore], pg_clean_url: str
+) -> None:
+    client, a, b = stores
+    for store in (a, b):
+        store.claim_instances(5)
+    create(client, "young", created_at=time.time() + 60)
+    assert a.claim_instances(5).ids == ["young"]
+    expire(pg_clean_url, "A")  # A is gone: its instances go to whoever looks, at once
+    taken = b.claim_instances(5)
+    assert taken.ids == ["young"] and taken.taken_over == 1
+
+
+def test_a_daemon_after_the_first_looks_again_once_what_it_heard_of_is_old_enough(
+    stores: list[PostgresStore],
+) -> None:
+    client, a, b = stores
+    for store in (a, b):
+        store.claim_instances(5)
+    now = time.time()
+    b.now = lambda: now
+    news(b, lambda: create(client, "fresh", created_at=now), 1)
+    assert b.claim_instances(5).ids == []  # too young
+    # whatever the first does meanwhile (it may be stopping, or frozen), B looks again then:
+    assert b.next_due(now) == now + FOLLOWER_DELAY
+    assert b.next_due(now + FOLLOWER_DELAY) is None  # that look was made: nothing more to wait for
+    assert a.next_due(now) is None  # the first looks at once, never later
 
 
 def test_a_daemon_after_the_first_looks_at_once_at_news_of_its_own_instances(stores: list[PostgresStore]) -> None:
@@ -332,23 +362,23 @@ def test_a_daemon_after_the_first_looks_at_once_at_news_of_its_own_instances(sto
     create(client, "mine")
     assert a.claim_instances(1).ids == ["theirs"]
     assert b.claim_instances(1).ids == ["mine"]
-    seen = news(b, lambda: client.create_instance(instance("other"), started("other")))
+    seen = news(b, lambda: client.create_instance(instance("other"), started("other")), 1)
     assert b.look_delay(seen) == FOLLOWER_DELAY  # new work: B may let it wait for the first
-    seen = news(b, lambda: client.post("theirs", InboxKind.EVENT, "Ping", "{}"))
-    assert b.look_delay(seen) == FOLLOWER_DELAY  # A's instance: B may let it wait too
-    seen = news(b, lambda: client.post("mine", InboxKind.EVENT, "Ping", "{}"))
+    seen = news(b, lambda: client.post("theirs", InboxKind.EVENT, "Ping", "{}"), 2)
+    assert b.look_delay(seen) == FOLLOWER_DELAY  # A's instance (named for A): B may let it wait too
+    seen = news(b, lambda: client.post("mine", InboxKind.EVENT, "Ping", "{}"), 2)
     assert b.look_delay(seen) == 0.0  # B's own: it looks at once
     assert a.look_delay(a.changes()) == 0.0  # the first looks at once at everything
 
 
-def news(store: PostgresStore, write: Any) -> object:
-    """``write``, then wait on the store's socket until its notification arrived (it travels on
-    its own, after the commit); what ``changes()`` said before it."""
+def news(store: PostgresStore, write: Any, count: int) -> object:
+    """``write``, then wait on the store's socket until its ``count`` notifications arrived (they
+    travel on their own, after the commit); what ``changes()`` said before them."""
     seen = store.changes()
     fd = store.wakeup_fd()
     write()
     deadline = time.monotonic() + 10
-    while store.changes() == seen:
-        assert time.monotonic() < deadline, "no notification within 10 s"
+    while store.changes()[0] < seen[0] + count:  # type: ignore[index]
+        assert time.monotonic() < deadline, f"fewer than {count} notification(s) within 10 s"
         select.select([fd], [], [], 1.0)
     return seen

@@ -94,6 +94,7 @@ class PostgresStore(
         self._held: dict[str, int] = {}  # instance id -> the epoch this store claimed it at
         self._leases_looked = -math.inf
         self._first = True
+        self._news_counted, self._young_until = 0, -math.inf
         self._journal_lengths: dict[str, int] = {}  # of the instances the last get_instances read
         self._conn = self._connect()
         try:
@@ -401,7 +402,7 @@ class PostgresStore(
             " (SELECT min(next_fire) FROM schedules WHERE next_fire > %s)",
             (after, *params, after, *params, after),
         )[0]
-        return min((t for t in times if t is not None), default=None)
+        return min((t for t in (*times, self._recheck_after(after)) if t is not None), default=None)
 
     def _owned_timers(self) -> tuple[str, tuple[str, ...]]:
         if self._me is None:

@@ -26,6 +26,7 @@ from zenaton_runtime.models import TaskRecord, TaskStatus
 from zenaton_runtime.store.ops import Batch
 from zenaton_runtime.store.pending import PendingCommit
 from zenaton_runtime.store.postgres_changes import Notifications, notify_daemons
+from zenaton_runtime.store.postgres_leases import FOLLOWER_DELAY
 from zenaton_runtime.store.postgres_schema import CLAIMABLE, OWNED_CLAIMABLE, Connection
 from zenaton_runtime.store.postgres_writer import Writer
 from zenaton_runtime.store.sqlite_rows import TASK_COLS
@@ -48,6 +49,8 @@ class PostgresStepCommits:
 
     _conn: Connection
     _me: str | None
+    _news_counted: int  # the notifications received when changes() last saw them move
+    _young_until: float  # when the newest instance this store heard of is old enough for a follower
     _held: dict[str, int]
     _other_writes: int
     _reconnects: int
@@ -55,6 +58,7 @@ class PostgresStepCommits:
     _connection: Callable[[], Connection]
     _write: Callable[..., Any]
     _error: Callable[[psycopg.Error], Exception]
+    now: Callable[[], float]
     _lost: Callable[[psycopg.Error], bool]
 
     def commit_step(
@@ -69,6 +73,7 @@ class PostgresStepCommits:
                 return PendingCommit.done([])
             return PendingCommit.done(self._write(lambda w: claim(w.c, now, limit, me), notify=False))
         finished: set[str] = set()
+        created: set[str] = set()
 
         def step(w: Writer) -> list[TaskRecord]:
             w.run(batch)
@@ -77,9 +82,13 @@ class PostgresStepCommits:
                 notify_daemons(w.c, w.notify_owners - {me})
             finished.clear()
             finished.update(w.finished)
+            created.clear()
+            created.update(w.created)
             return claim(w.c, now, limit, me) if limit > 0 else []
 
         claimed = self._write(step, notify=False, fenced=True)
+        if created:  # its own new instances: the first daemon takes them, or this one once they are old enough
+            self._young_until = self.now() + FOLLOWER_DELAY
         for instance_id in finished:  # finished instances have no owner any more
             self._held.pop(instance_id, None)
         return PendingCommit.done(claimed)
@@ -102,6 +111,14 @@ class PostgresStepCommits:
             self._reconnects += 1
         except psycopg.Error as e:
             raise self._error(e) from None
+        counted = self._counted()
+        if counted[0] != self._news_counted:  # news from others: instances created up to now, maybe
+            self._news_counted = counted[0]
+            self._young_until = self.now() + FOLLOWER_DELAY
+        return counted
+
+    def _counted(self) -> tuple[int, int, int, int]:
+        """What ``changes()`` says, as it last read it (no query, never a reconnection)."""
         notes = self._notifications
         return (notes.received, self._other_writes, self._reconnects, notes.addressed)
 

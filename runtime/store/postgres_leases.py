@@ -100,7 +100,8 @@ class PostgresLeases:
     _leases_looked: float  # time.monotonic() of the last look for expired leases
     _first: bool  # the first of the daemons alive at that look: it takes new work at once
     now: Callable[[], float]
-    changes: Callable[[], object]
+    _counted: Callable[[], tuple[int, int, int, int]]
+    _young_until: float
     _write: Callable[..., Any]
     _read: Callable[..., list[Any]]
     _take_daemon_lock: Callable[[], None]
@@ -182,10 +183,17 @@ class PostgresLeases:
         naming it) or a new connection (which may have missed one) since ``since``."""
         if self._me is None or self._first:
             return 0.0
-        now = self.changes()
-        if not isinstance(since, tuple) or not isinstance(now, tuple) or now[2:] != since[2:]:
+        if not isinstance(since, tuple) or self._counted()[2:] != since[2:]:
             return 0.0  # a new connection (it may have missed some), or news naming this daemon
         return FOLLOWER_DELAY
+
+    def _recheck_after(self, after: float) -> float | None:
+        """For a daemon after the first: when instances it heard of (a notification, its own
+        step creating some) since ``after`` are old enough for its claim, so that it looks again
+        then, whatever the first daemon does meanwhile (stopping, frozen, deep in a decision)."""
+        if self._me is None or self._first or self._young_until <= after:
+            return None
+        return self._young_until
 
     def _claims_before(self) -> float:
         """The newest creation time a claim takes: any for the first daemon; for the others,
