@@ -179,7 +179,11 @@ def timeline_table(steps: list[dict[str, Any]]) -> None:
             ]
         )
     columns = ("pos", "kind", "name", "task", "status", "tries", "started", "duration", "result / error", "changed")
-    out.print(_grid(columns, rows), end="")
+    grid = _grid(columns, rows)
+    if out.color_system is None:  # no styles to draw (a pipe, a file): the text as it is, at once
+        out.file.write(grid.plain)
+    else:
+        out.print(grid, end="")
 
 
 def _call_outcome(kind: str, result: Any, target_id: str | None) -> Any:
