@@ -388,7 +388,7 @@ def test_the_cli_starts_without_what_only_some_commands_need() -> None:
 
     heavy = ("greenlet", "zenaton_runtime.replay.run", "zenaton_runtime.engine.engine", "zenaton_runtime.daemon",
              "logging.handlers", "starlette", "uvicorn", "jinja2", "psycopg", "watchdog", "prometheus_client",
-             "zenaton_runtime.store.sqlite", "zenaton_runtime.store.postgres")
+             "zenaton_runtime.store.sqlite", "zenaton_runtime.store.postgres", "croniter", "dotenv")
     code = f"import sys, zenaton_cli.main; print([m for m in {heavy!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

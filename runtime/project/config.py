@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
 from zenaton_runtime.errors import ConfigError
 from zenaton_runtime.models import HEARTBEAT_INTERVAL
 
@@ -249,6 +247,8 @@ def read_dotenv(path: Path, *, required: bool = False) -> dict[str, str]:
         if required:
             raise ConfigError(f"env file not found: {path}")
         return {}
+    from dotenv import dotenv_values  # here: only a project with a .env pays for the import
+
     try:
         values = dotenv_values(path, encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

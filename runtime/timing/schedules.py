@@ -13,9 +13,6 @@ import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
-from croniter import croniter
-from croniter.croniter import CroniterError
-
 from zenaton.exceptions import InvalidArgumentError
 from zenaton_runtime.errors import DuplicateInstanceError
 from zenaton_runtime.instances import new_id, new_instance
@@ -37,6 +34,9 @@ def check_cron(expression: Any) -> str:
             f"or 6 ({FIELD_NAMES[6]})"
         )
     normalised = " ".join(fields)
+    from croniter import croniter  # here: most commands never read a cron expression (start-up)
+    from croniter.croniter import CroniterError
+
     try:
         croniter(normalised, dt.datetime(2000, 1, 1), second_at_beginning=len(fields) == 6)
     except (CroniterError, ValueError, KeyError) as error:
@@ -54,6 +54,8 @@ def check_timezone(name: str) -> zoneinfo.ZoneInfo:
 def next_fire(cron: str, timezone: str, after: float) -> float:
     """The first fire time strictly after ``after`` (unix seconds)."""
     start = dt.datetime.fromtimestamp(after, check_timezone(timezone))
+    from croniter import croniter  # here: most commands never read a cron expression (start-up)
+
     iterator = croniter(cron, start, second_at_beginning=len(cron.split()) == 6)
     return float(iterator.get_next(float))
 
