@@ -179,11 +179,10 @@ def timeline_table(steps: list[dict[str, Any]]) -> None:
             ]
         )
     columns = ("pos", "kind", "name", "task", "status", "tries", "started", "duration", "result / error", "changed")
-    grid = _grid(columns, rows)
     if out.color_system is None:  # no styles to draw (a pipe, a file): the text as it is, at once
-        out.file.write(grid.plain)
+        out.file.write(_grid_plain(columns, rows))
     else:
-        out.print(grid, end="")
+        out.print(_grid(columns, rows), end="")
 
 
 def _call_outcome(kind: str, result: Any, target_id: str | None) -> Any:
@@ -247,14 +246,42 @@ def _took(started: str | None, finished: str | None) -> str:
     return f"{seconds.total_seconds() * 1000:.0f} ms"
 
 
+def _width(text: str) -> int:
+    """Columns ``text`` takes on a terminal (rich's count, skipped for printable ASCII)."""
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
+
+
+def _widths(columns: tuple[str, ...], rows: list[list[tuple[str, str | None]]]) -> list[int]:
+    widths = [_width(c) for c in columns]
+    for row in rows:
+        for n, (text, _) in enumerate(row):
+            width = _width(text)
+            if width > widths[n]:
+                widths[n] = width
+    return widths
+
+
+def _grid_plain(columns: tuple[str, ...], rows: list[list[tuple[str, str | None]]]) -> str:
+    """``_grid``'s text without its styles, as one string."""
+    widths = _widths(columns, rows)
+    last = len(columns) - 1
+    lines = []
+    for row in [[(c, None) for c in columns], *rows]:
+        cells = [" "]
+        for n, (text, _) in enumerate(row):
+            cells.append(text)
+            if n < last:
+                cells.append(" " * (widths[n] - _width(text) + 2))
+        cells.append("\n")
+        lines.append("".join(cells))
+    return "".join(lines)
+
+
 def _grid(columns: tuple[str, ...], rows: list[list[tuple[str, str | None]]]) -> Text:
     """A table laid out as one Text: each column as wide as its widest cell, two spaces apart, the
     header bold. A rich Table lays out every cell on its own, which takes seconds for the
     thousands of rows of a long instance's timeline; this takes milliseconds."""
-    widths = [cell_len(c) for c in columns]
-    for row in rows:
-        for n, (text, _) in enumerate(row):
-            widths[n] = max(widths[n], cell_len(text))
+    widths = _widths(columns, rows)
     grid = Text()
     last = len(columns) - 1
     header: list[tuple[str, str | None]] = [(c, "bold") for c in columns]
@@ -269,7 +296,7 @@ def _grid(columns: tuple[str, ...], rows: list[list[tuple[str, str | None]]]) ->
                 grid.append(text, style=style)
                 plain = []
             if n < last:
-                plain.append(" " * (widths[n] - cell_len(text) + 2))
+                plain.append(" " * (widths[n] - _width(text) + 2))
         plain.append("\n")
     grid.append("".join(plain))
     return grid
