@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine_scenarios import sqlite_baseline
-from .harness import PROJECT, ZENATON, print_results, project_env
+from .harness import PROJECT, ZENATON, median_run, print_results, project_env
 
 FULL = {"one": 500, "ten": 200, "long": 2000, "singles": 5000, "latency": 300}
 QUICK = {"one": 50, "ten": 20, "long": 200, "singles": 300, "latency": 30}
@@ -223,16 +223,6 @@ def latency(directory: Path, samples: int) -> dict[str, Any]:
             "p99": round(percentile(between, 99), 2),
         },
     }
-
-
-def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every figure of these runs, the median of its values (nested as the runs are)."""
-    first = runs[0]
-    if isinstance(first, dict):
-        return {key: median_run([run[key] for run in runs]) for key in first}
-    if isinstance(first, (int, float)) and not isinstance(first, bool):
-        return round(statistics.median(runs), 3)  # type: ignore[arg-type, return-value]
-    return first  # type: ignore[return-value]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 The daemon scenarios run `zenaton start --no-reload` in a temporary project directory, as a
 user would, and detect progress by polling the SQLite store with plain read-only queries.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,6 +49,16 @@ def print_results(results: dict[str, Any], path: Path | None) -> None:
         Path(path).write_text(text + "\n")
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every figure of these runs, the median of its values (nested as the runs are)."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {key: median_run([run[key] for run in runs]) for key in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return round(statistics.median(runs), 3)  # type: ignore[arg-type, return-value]
+    return first  # type: ignore[return-value]
+
+
 def project_env() -> dict[str, str]:
     """The environment of the commands a benchmark runs, as a user's shell has it: no app
     credentials, and bytecode written and read (PYTHONDONTWRITEBYTECODE, which some machines
@@ -87,7 +98,11 @@ class Daemon:
         self.started_wall = time.time()
         self._started = time.perf_counter()
         self.process = subprocess.Popen(
-            [ZENATON, "start", "--no-reload"], cwd=root, env=project_env(), stdout=self._log, stderr=subprocess.STDOUT,
+            [ZENATON, "start", "--no-reload"],
+            cwd=root,
+            env=project_env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         self.pid = self.process.pid
 
@@ -178,16 +193,24 @@ class StoreView:
 def client(root: Path, *args: str, timeout: float = 900.0) -> dict[str, Any]:
     """Run benchclient.py in the project; its JSON report."""
     result = subprocess.run(
-        [sys.executable, "benchclient.py", *args], cwd=root, env=project_env(),
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "benchclient.py", *args],
+        cwd=root,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return _report(result.returncode, result.stdout, result.stderr, args)
 
 
 def start_client(root: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "benchclient.py", *args], cwd=root, env=project_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "benchclient.py", *args],
+        cwd=root,
+        env=project_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

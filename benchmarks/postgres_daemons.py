@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .daemon_e2e import CLIENT, workflow_rates
-from .harness import PROJECT, ZENATON, print_results, project_env
+from .harness import PROJECT, ZENATON, median_run, print_results, project_env
 
 FULL = {"one": 500, "ten": 200, "long": 2000, "singles": 5000, "takeover": 100}
 QUICK = {"one": 50, "ten": 20, "long": 200, "singles": 300, "takeover": 30}
@@ -203,14 +203,6 @@ def takeover(directory: Path, url: str, count: int, lease_ttl: float | None) -> 
     return {"instances_held_at_kill": held, "seconds_to_take_over": round(seconds, 2), "lease_ttl": lease_ttl or 15.0}
 
 
-def medians(scenarios: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each figure of these runs of the same scenarios, the median of its runs."""
-    return {
-        name: {field: statistics.median(run[name][field] for run in scenarios) for field in scenarios[0][name]}
-        for name in scenarios[0]
-    }
-
-
 @contextmanager
 def databases(url: str | None) -> Iterator[Any]:
     """A function giving a new empty database's url each time it is called."""
@@ -270,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[daemons].append(scenario)
         results["raw_commits_per_s"] = round(statistics.median(raws), 1)
         for daemons, scenarios in runs.items():
-            results[f"daemons_{daemons}"] = medians(scenarios)
+            results[f"daemons_{daemons}"] = median_run(scenarios)
             results[f"daemons_{daemons}_runs"] = scenarios
         (directory / "takeover").mkdir()
         results["takeover"] = takeover(directory / "takeover", new_database(), sizes["takeover"], args.lease_ttl)
