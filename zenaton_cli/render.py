@@ -266,7 +266,8 @@ def _grid_plain(columns: tuple[str, ...], rows: list[list[tuple[str, str | None]
     widths = _widths(columns, rows)
     last = len(columns) - 1
     lines = []
-    for row in [[(c, None) for c in columns], *rows]:
+    header: list[tuple[str, str | None]] = [(c, None) for c in columns]
+    for row in [header, *rows]:
         cells = [" "]
         for n, (text, _) in enumerate(row):
             cells.append(text)
