@@ -24,7 +24,6 @@ Nothing here asserts: these are figures.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import statistics
 import subprocess
@@ -37,7 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .daemon_e2e import CLIENT, workflow_rates
+from .daemon_e2e import CLIENT, client, workflow_rates
 from .harness import PROJECT, ZENATON, median_run, print_results, project_env
 
 FULL = {"one": 500, "ten": 200, "long": 2000, "singles": 5000, "takeover": 100}
@@ -99,17 +98,7 @@ class Daemons:
                 time.sleep(0.02)
 
     def client(self, count: int, steps: int) -> dict[str, Any]:
-        result = subprocess.run(
-            [sys.executable, "client.py", "burst", str(count), str(steps)],
-            cwd=self.roots[0],
-            env=project_env(),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=1800,
-        )
-        data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-        return data
+        return client(self.roots[0], "burst", count, steps)
 
     def wait_completed(self, count: int, timeout: float = 1800) -> None:
         deadline = time.monotonic() + timeout
