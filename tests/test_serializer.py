@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zenaton_runtime.errors import SerializationError
+from zenaton_runtime.project import serializer
 from zenaton_runtime.project.serializer import Codec, display, properties_of
 from tests import serializer_fixtures as fx
 from zenaton._record import Record
@@ -373,6 +374,25 @@ def test_display_imports_nothing() -> None:
     payload = json.dumps({"$": "obj", "cls": "evil_never_imported:Thing", "v": {"x": 1}})
     assert display(payload) == {"__class__": "evil_never_imported.Thing", "x": 1}
     assert "evil_never_imported" not in sys.modules
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4).filter(lambda k: k != "$"), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(deadline=None, max_examples=300)
+@given(json_values)
+def test_display_of_untagged_json_is_what_the_decoder_shows(value: Any) -> None:
+    """Untagged JSON is shown as read (a quick path): the same as decoding it for display, floats
+    JSON cannot hold (NaN, Infinity, as a hand-edited store may have them) included."""
+    text = json.dumps(value)
+    slow = serializer._plain(serializer._Viewer(type).value(json.loads(text)), set())
+    assert display(text) == slow
+    assert serializer.display_parsed(json.loads(text)) == slow
+    json.dumps(display(text), allow_nan=False)  # NaN and Infinity are shown as words
 
 
 # -- property test --------------------------------------------------------------------------

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import logging
 
 FORMATS = ("plain", "json")
 MAX_BYTES = 10 * 1024 * 1024  # default size of a log file before it is rotated
@@ -37,7 +39,7 @@ class StepLog:
         self._stamp = ""
         self._file: logging.Handler | None = None
         if file is not None:
-            import logging.handlers  # only with a file: the CLI starts without it
+            import logging.handlers  # only with a file: the CLI starts without logging
 
             file.parent.mkdir(parents=True, exist_ok=True)
             self._file = logging.handlers.RotatingFileHandler(
@@ -63,6 +65,8 @@ class StepLog:
         if not lines:
             return
         if self._file is not None:  # one record for the step's lines: rotation happens between steps
+            import logging
+
             self._file.emit(logging.makeLogRecord({"msg": "".join(lines).rstrip("\n")}))
             return
         sys.stderr.write("".join(lines))

@@ -186,18 +186,27 @@ class Watcher:
 
     def due_in(self) -> float | None:
         """Seconds until the changes noted so far have settled, or None when there are none."""
+        if self._debounce.due_at() is None:  # nothing noted: no lock taken (see take_due)
+            return None
         with self._lock:
             at = self._debounce.due_at()
         return None if at is None else max(0.0, at - time.monotonic())
 
     def take_due(self, now: float | None = None) -> set[Path]:
-        """The changed files, once they have been quiet long enough; else an empty set."""
-        try:
-            while os.read(self._read, 4096):
-                pass
-        except BlockingIOError:
-            pass
+        """The changed files, once they have been quiet long enough; else an empty set.
+
+        The daemon asks at every turn of its loop: when nothing was noted, that costs neither the
+        lock nor a read of the pipe. Read without the lock, a note being made is seen at the next
+        turn, which its byte in the pipe brings; the pipe holds bytes only while a note does (both
+        are written, and emptied, under the lock), so an empty answer never leaves it readable."""
+        if self._debounce.due_at() is None:
+            return set()
         with self._lock:
+            try:
+                while os.read(self._read, 4096):
+                    pass
+            except BlockingIOError:
+                pass
             if not self._debounce.due(time.monotonic() if now is None else now):
                 return set()
             return {Path(p) for p in self._debounce.take()}

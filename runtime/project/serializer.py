@@ -382,12 +382,17 @@ def _guarded(read: Callable[[], Any]) -> Any:
 
 def display(text: str) -> Any:
     """Plain JSON-compatible data for an encoded value, for people and scripts; imports nothing."""
+    if "$" not in text and "NaN" not in text and "Infinity" not in text:
+        return _guarded(lambda: json.loads(text))  # no tag and no float to spell out: the JSON is the display
     return _guarded(lambda: _plain(_Viewer(type).value(json.loads(text)), set()))  # resolves no name
 
 
 def display_parsed(value: Any) -> Any:
     """``display`` of an encoded value already parsed from its JSON text (a part of a journal
     entry's data): the same result, without writing it out and reading it back."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
     return _guarded(lambda: _plain(_Viewer(type).value(value), set()))
 
 

@@ -33,10 +33,14 @@ OPEN_TASK = "status IN ('queued', 'running', 'failed')"  # models.OPEN_TASKS
 UNFINISHED_SQL = "status IN ('running', 'paused')"  # models.UNFINISHED: holds its custom id
 FINISHED_SQL = "status IN ('completed', 'killed', 'failed')"  # InstanceStatus.finished: what retention removes
 # Tasks of a paused instance stay queued: a pause starts nothing new, retries included.
-RUNNING_INSTANCE = "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running')"
-# The same, of an instance a lease holds (a daemon's reads: postgres_leases.py).
+# A task's instance is looked up by its id, one probe of the unique index per task: written as a
+# scalar subquery, never as EXISTS, which the planner may turn into a scan of every instance a
+# daemon owns for each task when its statistics are young (a new or fast-growing database).
+RUNNING_INSTANCE = "(SELECT i.status = 'running' FROM instances i WHERE i.id = tasks.instance_id)"
+# The same, of an instance a lease holds (a daemon's reads: postgres_leases.py); NULL, so false,
+# when it has no owner.
 OWNED_RUNNING_INSTANCE = (
-    "EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.status = 'running' AND i.owner = %s)"
+    "(SELECT i.status = 'running' AND i.owner = %s FROM instances i WHERE i.id = tasks.instance_id)"
 )
 CLAIMABLE = f"{QUEUED_TASK} AND run_at <= %s AND {RUNNING_INSTANCE}"
 OWNED_CLAIMABLE = f"{QUEUED_TASK} AND run_at <= %s AND {OWNED_RUNNING_INSTANCE}"

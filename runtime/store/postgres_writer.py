@@ -85,7 +85,7 @@ UPDATE_TASK = (
     " run_at = coalesce(%s, run_at) WHERE id = %s"
 )
 UPDATE_OWNED_TASK = (
-    UPDATE_TASK + " AND EXISTS (SELECT 1 FROM instances i WHERE i.id = tasks.instance_id AND i.owner = %s)"
+    UPDATE_TASK + " AND (SELECT i.owner = %s FROM instances i WHERE i.id = tasks.instance_id)"  # see RUNNING_INSTANCE
 )
 # Ops that write to their instance as its owner (a Post is anyone's to make).
 OWNER_OPS: frozenset[type[Op]] = frozenset(

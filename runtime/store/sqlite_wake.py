@@ -12,16 +12,21 @@ socket and the daemon polls as before.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import os
-import socket
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
 
 
 def address(store_path: str) -> str | None:
     """The abstract socket's name for this store file (None where there is no such namespace)."""
     if not sys.platform.startswith("linux"):
         return None
+    import hashlib  # here: a store opened to read never needs it (OpenSSL's module is slow to load)
+
     digest = hashlib.sha256(os.path.realpath(store_path).encode()).hexdigest()[:32]
     return f"\0zenaton-wake-{digest}"
 
@@ -30,13 +35,20 @@ class Waker:
     """One process's end: ``listen`` in the daemon, ``nudge`` in the others."""
 
     def __init__(self, store_path: str) -> None:
-        self.address = address(store_path)
+        self._store_path = store_path
         self._listening: socket.socket | None = None
         self._sending: socket.socket | None = None
+
+    @functools.cached_property
+    def address(self) -> str | None:
+        """Worked out on first use: a process that only reads never needs it."""
+        return address(self._store_path)
 
     def listen(self) -> int | None:
         """The daemon's socket (bound once), or None when it cannot be."""
         if self._listening is None and self.address is not None:
+            import socket
+
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
             try:
                 sock.bind(self.address)
@@ -61,6 +73,8 @@ class Waker:
         """Tell the daemon (if one listens) that this process wrote; never waits, never fails."""
         if self.address is None or self._listening is not None:
             return  # the daemon's own writes wake nobody
+        import socket
+
         try:
             if self._sending is None:
                 self._sending = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
