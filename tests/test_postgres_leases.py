@@ -153,6 +153,22 @@ def test_a_task_update_of_a_lost_instance_is_refused_too(stores: list[PostgresSt
     assert client.tasks_of("w")[0].status is TaskStatus.QUEUED
 
 
+def test_a_step_claims_the_tasks_it_adds_as_written_but_not_those_of_the_instances_it_creates(
+    stores: list[PostgresStore],
+) -> None:
+    client, a, _ = stores
+    create(client, "wa")
+    assert a.claim_instances(1).ids == ["wa"]
+    batch = Batch()
+    batch.add_task(task("ta", "wa"))
+    batch.create_instance(instance("child", parent_id="wa"), started("child"), task("tc", "child"))
+    claimed = a.commit_step(batch, 1e9, 10, only_added=True).wait()
+    assert [(t.id, t.status, t.attempts) for t in claimed] == [("ta", TaskStatus.RUNNING, 1)]
+    # the child is nobody's yet: its task waits for the daemon that claims it
+    assert sql(client.url, "SELECT id, status, attempts FROM tasks ORDER BY id") == [("ta", "running", 1), ("tc", "queued", 0)]
+    assert owners(client.url)["child"] == (None, 0)
+
+
 def test_a_step_may_post_to_another_daemons_instance_and_wakes_it(stores: list[PostgresStore]) -> None:
     client, a, b = stores
     create(client, "parent")

@@ -64,9 +64,10 @@ class PostgresStepCommits:
     def commit_step(
         self, batch: Batch, now: float, limit: int, *, only_added: bool = False, background: bool = False
     ) -> PendingCommit:
-        """The step and its claim in one transaction, landed when it returns (``only_added`` and
-        ``background`` change nothing here: the claim query finds the batch's tasks, and the
-        COMMIT is never left in flight)."""
+        """The step and its claim in one transaction, landed when it returns (``background``
+        changes nothing here: the COMMIT is never left in flight). ``only_added``: the caller knows
+        no task was claimable before this batch; the tasks it adds are then claimed as they are
+        written, with no claim query."""
         me = self._me
         if not batch.ops:
             if limit <= 0:
@@ -77,14 +78,16 @@ class PostgresStepCommits:
 
         def step(w: Writer) -> list[TaskRecord]:
             w.run(batch)
-            w.flush()  # the batch's own task writes first
+            added = w.claim_added(limit) if only_added and limit > 0 else None
+            # the claim sees the batch's own task writes: sent after them, in the same round trip
+            rows = w.flush(claim_query(now, limit, me) if limit > 0 and added is None else None)
             if me is not None and (batch.posts_to or w.created):
                 notify_daemons(w.c, w.notify_owners - {me})
             finished.clear()
             finished.update(w.finished)
             created.clear()
             created.update(w.created)
-            return claim(w.c, now, limit, me) if limit > 0 else []
+            return claimed_tasks(rows) if added is None else added
 
         claimed = self._write(step, notify=False, fenced=True)
         if created:  # its own new instances: the first daemon takes them, or this one once they are old enough
@@ -142,10 +145,16 @@ class PostgresStepCommits:
 def claim(c: Connection, now: float, limit: int, owner: str | None = None) -> list[TaskRecord]:
     """Up to ``limit`` claimable tasks become running (attempts + 1), oldest run_at first; with an
     ``owner``, only tasks of the instances it owns."""
-    if owner is None:
-        rows = c.execute(CLAIM, (now, limit)).fetchall()
-    else:
-        rows = c.execute(CLAIM_OWNED, (now, owner, limit)).fetchall()
+    return claimed_tasks(c.execute(*claim_query(now, limit, owner)).fetchall())
+
+
+def claim_query(now: float, limit: int, owner: str | None = None) -> tuple[str, tuple[Any, ...]]:
+    """``claim``'s statement and parameters, to be sent with others."""
+    return (CLAIM, (now, limit)) if owner is None else (CLAIM_OWNED, (now, owner, limit))
+
+
+def claimed_tasks(rows: list[tuple[Any, ...]]) -> list[TaskRecord]:
+    """The claim's rows as tasks, in claim order."""
     rows.sort(key=lambda r: (r[8], r[10]))
     running = TaskStatus.RUNNING
     return [TaskRecord(r[0], r[1], r[2], r[3], r[4], running, r[6], r[7], r[8], r[9]) for r in rows]

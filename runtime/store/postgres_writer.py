@@ -66,7 +66,7 @@ from zenaton_runtime.store.ops import (
 from zenaton_runtime.store.postgres_schema import CUSTOM_ID_INDEX, CUSTOM_ID_TARGET, OPEN_TASK, Connection
 from zenaton_runtime.store.sqlite_rows import INSTANCE_COLS, JOURNAL_COLS, TASK_COLS, stored_value
 from zenaton_runtime.store.sqlite_schedules import SCHEDULE_COLS, schedule_values
-from zenaton_runtime.store.writer_ops import apply_ops, duplicate_instance
+from zenaton_runtime.store.writer_ops import apply_ops, claim_gathered, duplicate_instance
 
 INSTANCE_MARKS = ", ".join(["%s"] * 15)
 TASK_MARKS = ", ".join(["%s"] * 10)
@@ -125,6 +125,7 @@ class Writer:
         self.all_timer_deletes: list[tuple[str]] = []
         self.ready_checks: list[tuple[str, str]] = []
         self.instance_sets: dict[str, dict[str, Any]] = {}
+        self.flushed = False  # something gathered was already written (claim_added cannot tell)
 
     def run(self, batch: Batch) -> None:
         self._lock(batch)
@@ -189,18 +190,43 @@ class Writer:
             self.owners[instance_id] = owner
         return owners
 
-    def flush(self) -> None:
+    def claim_added(self, limit: int) -> list[TaskRecord] | None:
+        """Claim (up to ``limit``) the tasks this batch adds, still gathered: written as running,
+        attempt 1, unless their instance stops in this batch, or (fenced) is one it creates: no
+        daemon owns a new instance until one claims it. None when a flush already wrote some of
+        them (then only the claim query knows)."""
+        if self.flushed:
+            return None
+        return claim_gathered(self.new_tasks, self.instance_sets, limit, self.created if self.fence else frozenset())
+
+    def flush(self, then: tuple[str, tuple[Any, ...]] | None = None) -> list[tuple[Any, ...]]:
         """Send every gathered row write, in an order where each finds what it needs: in one
         pipeline (one round trip to the server for them all). The instances' UPDATEs go last, in
         it too unless one brings an instance back to unfinished: its custom-id clash, if any, is
-        named from the rows it came from."""
+        named from the rows it came from. ``then``: a query (sql, params) that must see these
+        writes, sent after them in the same round trip when it can be; its rows are returned."""
         c = self.c
         updating: tuple[list[tuple[Any, ...]], Any] | None = None
         for instance_id in self.moved:
             self.instance_sets.setdefault(instance_id, {})["last_seq"] = self.last_seq[instance_id]
         self.moved = set()
+        self.flushed = self.flushed or bool(self.new_tasks or self.instance_sets)
         changes, self.instance_sets = self.instance_sets, {}
         clashless = all(columns.get("status") not in _UNFINISHED for columns in changes.values())
+        gathered = (
+            self.new_instances
+            or self.new_tasks
+            or self.task_updates
+            or self.entries
+            or self.inbox_deletes
+            or self.timer_deletes
+            or self.all_timer_deletes
+            or self.ready_checks
+            or changes
+        )
+        if not gathered:  # nothing to send: no pipeline (its sync alone is a round trip)
+            return [] if then is None else c.execute(*then).fetchall()
+        answer = None
         try:
             with c.pipeline(), c.cursor() as cur:
                 if self.new_instances:
@@ -239,6 +265,9 @@ class Writer:
                 if changes and clashless:
                     for _, sql, rows in _instance_updates(changes):
                         cur.executemany(sql, rows)
+                if then is not None and (clashless or not changes):
+                    answer = c.cursor()  # its own: read once the pipeline has synced
+                    answer.execute(*then)
         except pg_errors.UniqueViolation as e:  # a random id met twice: nothing of the batch is kept
             raise StoreError(f"cannot insert: {_first_line(e)}") from e
         if updating is not None:
@@ -249,6 +278,13 @@ class Writer:
                 self._task_update_refused([r[3] for r in rows])
         if changes and not clashless:
             self._update_instances(changes)
+        if then is None:
+            return []
+        if answer is None:  # after the instances' updates made one at a time
+            return c.execute(*then).fetchall()
+        found: list[tuple[Any, ...]] = answer.fetchall()
+        answer.close()
+        return found
 
     def _task_update_refused(self, ids: list[str]) -> None:
         """Fewer tasks updated than asked: a task that does not exist, or (fenced) one of an

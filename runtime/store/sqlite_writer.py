@@ -36,10 +36,9 @@ from zenaton_runtime.store.sqlite_rows import (
     JOURNAL_COLS,
     TASK_COLS,
     stored_value,
-    task_row,
 )
 from zenaton_runtime.store.sqlite_schedules import INSERT_SCHEDULE, schedule_values
-from zenaton_runtime.store.writer_ops import apply_ops, duplicate_instance
+from zenaton_runtime.store.writer_ops import apply_ops, claim_gathered, duplicate_instance
 
 # A kill cancels the open tasks but the failed ones: written so, the partial index of open
 # tasks serves it (a condition that differs from the index's by a word makes SQLite scan).
@@ -104,15 +103,7 @@ class Writer:
         some of them (then only the claim query knows)."""
         if self.flushed:
             return None
-        stopped = {i for i, columns in self.instance_sets.items() if columns.get("status", "running") != "running"}
-        claimed: list[TaskRecord] = []
-        for n, row in enumerate(self.new_tasks):
-            if len(claimed) >= limit:
-                break
-            if row[1] not in stopped and row[5] == "queued":
-                row = self.new_tasks[n] = (*row[:5], "running", row[6], row[7] + 1, *row[8:])
-                claimed.append(task_row(row))
-        return claimed
+        return claim_gathered(self.new_tasks, self.instance_sets, limit)
 
     def flush(self) -> None:
         """Send every gathered row write, in an order where each finds what it needs."""

@@ -8,6 +8,7 @@ tables: ``memory_ops.py``.)"""
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 from zenaton_runtime.errors import DuplicateInstanceError, StoreError
@@ -35,7 +36,7 @@ from zenaton_runtime.store.ops import (
 class RowWriter(Protocol):
     """What a backend's writer does for each op, inside its open transaction."""
 
-    def flush(self) -> None: ...
+    def flush(self) -> object: ...
 
     def create_instance(
         self, instance: Instance, started: NewEntry, task: TaskRecord | None = None, *, skip_duplicate: bool
@@ -82,6 +83,26 @@ def apply_ops(writer: RowWriter, batch: Batch) -> None:
         if kind not in GATHERED_OPS:
             writer.flush()
         OP_HANDLERS[kind](writer, op)
+
+
+def claim_gathered(
+    new_tasks: list[tuple[Any, ...]],
+    instance_sets: dict[str, dict[str, Any]],
+    limit: int,
+    not_mine: AbstractSet[str] = frozenset(),
+) -> list[TaskRecord]:
+    """Claim (up to ``limit``) the tasks a batch adds while they are still gathered rows (the
+    task columns' order): each becomes running, attempt 1, unless its instance stops in this
+    batch or is one of ``not_mine``. Both writers' ``claim_added``."""
+    stopped = {i for i, columns in instance_sets.items() if columns.get("status", "running") != "running"}
+    claimed: list[TaskRecord] = []
+    for n, row in enumerate(new_tasks):
+        if len(claimed) >= limit:
+            break
+        if row[5] == "queued" and row[1] not in stopped and row[1] not in not_mine:
+            row = new_tasks[n] = (*row[:5], "running", row[6], row[7] + 1, *row[8:])
+            claimed.append(TaskRecord(row[0], row[1], row[2], row[3], row[4], TaskStatus.RUNNING, *row[6:10]))
+    return claimed
 
 
 def duplicate_instance(name: str, custom_id: str, env: str) -> DuplicateInstanceError:
