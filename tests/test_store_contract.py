@@ -1,6 +1,7 @@
 """One contract suite for every Store backend, on real databases in tmp_path."""
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -364,6 +365,37 @@ def test_timers_and_next_wakeup(store: Store) -> None:
     assert store.due_timers(1e9, 10) == [Timer("a", 1, 20.0)]
     apply_calls(store, ("delete_timers", ("a",)))
     assert next_wakeup(store) is None
+
+
+def test_a_big_batch_keeps_every_character_of_its_rows(store: Store) -> None:
+    """Many rows in one step (PostgreSQL copies them rather than inserting them one by one):
+    tabs, newlines, backslashes, quotes, non-ASCII text, empty strings and NULLs come back as
+    written, floats to the last bit."""
+    create(store, "a")
+    odd = ['tab\there', "line\nbreak\r", "back\\slash \\N", "\\.", 'quote " \'', "é ✓ 中文 😀", "", "\\x00"]
+    batch = Batch()
+    for n in range(40):
+        text = odd[n % len(odd)]
+        batch.append(NewEntry("a", Entry.EVENT_RECEIVED, position=None if n % 3 else n, name=text or None,
+                              data=json.dumps({"v": text}), properties=None if n % 2 else json.dumps([text])))
+    for n in range(20):
+        text = odd[n % len(odd)]
+        batch.add_task(TaskRecord(f"t{n:02}", "a", n + 1, f"Task {text}", json.dumps({"t": text}), TaskStatus.QUEUED,
+                                  0, 0, 0.1 + n / 3, 1 / 3 + n))
+    apply(store, batch)
+    entries = store.journal("a", after_seq=1)
+    assert len(entries) == 40
+    for n, entry in enumerate(entries):
+        text = odd[n % len(odd)]
+        assert (entry.seq, entry.position, entry.name) == (n + 2, None if n % 3 else n, text or None)
+        assert json.loads(entry.data or "") == {"v": text}
+        assert entry.properties == (None if n % 2 else json.dumps([text]))
+    tasks = {t.id: t for t in store.tasks_of("a")}
+    assert len(tasks) == 20
+    for n in range(20):
+        t = tasks[f"t{n:02}"]
+        assert (t.name, json.loads(t.data), t.run_at, t.created_at) == (
+            f"Task {odd[n % len(odd)]}", {"t": odd[n % len(odd)]}, 0.1 + n / 3, 1 / 3 + n)
 
 
 def test_claiming_only_what_a_batch_adds(store: Store) -> None:

@@ -218,9 +218,7 @@ class PostgresStore(
                 try:
                     writer = Writer(conn, self.now, self._fence() if fenced else None)
                     result = fn(writer)
-                    writer.flush()
-                    if notify:
-                        notify_daemons(conn, writer.notify_owners)
+                    writer.flush([notify_daemons(writer.notify_owners)] if notify else [])  # one round trip
                     conn.execute("COMMIT")
                     return result
                 except BaseException:

@@ -24,6 +24,8 @@ lookout's look at least once a second bound what a late or lost one costs (a del
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import Notify
 
 from zenaton_runtime.store.postgres_schema import Connection
@@ -34,13 +36,10 @@ NOTIFY = f"NOTIFY {CHANNEL}"
 NOTIFY_OWNERS = f"SELECT pg_notify('{CHANNEL}', owner) FROM unnest(%s::text[]) AS owner"
 
 
-def notify_daemons(c: Connection, owners: set[str]) -> None:
-    """In the transaction of ``c``: a notification for every daemon, and one naming each of
-    ``owners`` (the daemons whose instances it posted to)."""
-    if owners:
-        c.execute(NOTIFY_OWNERS, (["", *sorted(owners)],))
-    else:
-        c.execute(NOTIFY)
+def notify_daemons(owners: set[str]) -> tuple[str, tuple[Any, ...]]:
+    """The statement (sql, params) that, in a writer's transaction, notifies every daemon, and
+    names each of ``owners`` (the daemons whose instances it posted to) in one notification more."""
+    return (NOTIFY_OWNERS, (["", *sorted(owners)],)) if owners else (NOTIFY, ())
 
 
 class Notifications:

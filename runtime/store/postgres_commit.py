@@ -79,15 +79,19 @@ class PostgresStepCommits:
         def step(w: Writer) -> list[TaskRecord]:
             w.run(batch)
             added = w.claim_added(limit) if only_added and limit > 0 else None
-            # the claim sees the batch's own task writes: sent after them, in the same round trip
-            rows = w.flush(claim_query(now, limit, me) if limit > 0 and added is None else None)
+            then = []
             if me is not None and (batch.posts_to or w.created):
-                notify_daemons(w.c, w.notify_owners - {me})
+                then.append(notify_daemons(w.notify_owners - {me}))
+            if limit > 0 and added is None:
+                then.append(claim_query(now, limit, me))  # it sees the batch's own task writes
+            rows = w.flush(then)  # all of it in one round trip
             finished.clear()
             finished.update(w.finished)
             created.clear()
             created.update(w.created)
-            return claimed_tasks(rows) if added is None else added
+            if added is not None:
+                return added
+            return claimed_tasks(rows) if limit > 0 else []
 
         claimed = self._write(step, notify=False, fenced=True)
         if created:  # its own new instances: the first daemon takes them, or this one once they are old enough

@@ -25,7 +25,7 @@ both write. A task update is fenced by its instance's owner in its own statement
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,8 @@ from zenaton_runtime.store.sqlite_rows import INSTANCE_COLS, JOURNAL_COLS, TASK_
 from zenaton_runtime.store.sqlite_schedules import SCHEDULE_COLS, schedule_values
 from zenaton_runtime.store.writer_ops import apply_ops, claim_gathered, duplicate_instance
 
+Query = tuple[str, tuple[Any, ...]]  # a statement and its parameters
+COPY_FROM = 16  # new journal entries or tasks in one flush from which they are copied, not inserted
 INSTANCE_MARKS = ", ".join(["%s"] * 15)
 TASK_MARKS = ", ".join(["%s"] * 10)
 JOURNAL_MARKS = ", ".join(["%s"] * 8)
@@ -199,12 +201,13 @@ class Writer:
             return None
         return claim_gathered(self.new_tasks, self.instance_sets, limit, self.created if self.fence else frozenset())
 
-    def flush(self, then: tuple[str, tuple[Any, ...]] | None = None) -> list[tuple[Any, ...]]:
+    def flush(self, then: Sequence[Query] = ()) -> list[tuple[Any, ...]]:
         """Send every gathered row write, in an order where each finds what it needs: in one
         pipeline (one round trip to the server for them all). The instances' UPDATEs go last, in
         it too unless one brings an instance back to unfinished: its custom-id clash, if any, is
-        named from the rows it came from. ``then``: a query (sql, params) that must see these
-        writes, sent after them in the same round trip when it can be; its rows are returned."""
+        named from the rows it came from. ``then``: statements (sql, params) that must see these
+        writes, sent after them, in the same round trip when they can be; the rows of the last
+        are returned (none when it returns none)."""
         c = self.c
         updating: tuple[list[tuple[Any, ...]], Any] | None = None
         for instance_id in self.moved:
@@ -225,9 +228,17 @@ class Writer:
             or changes
         )
         if not gathered:  # nothing to send: no pipeline (its sync alone is a round trip)
-            return [] if then is None else c.execute(*then).fetchall()
+            return _run(c, then)
         answer = None
         try:
+            # many new rows are copied, before the rest (the task updates may be of new tasks):
+            # COPY takes a round trip of its own but costs a fraction of an INSERT a row
+            if len(self.new_tasks) >= COPY_FROM:
+                rows, self.new_tasks = self.new_tasks, []
+                _copy(c, f"COPY tasks ({TASK_COLS}) FROM STDIN", rows)
+            if len(self.entries) >= COPY_FROM:
+                rows, self.entries = self.entries, []
+                _copy(c, f"COPY journal ({JOURNAL_COLS}) FROM STDIN", rows)
             with c.pipeline(), c.cursor() as cur:
                 if self.new_instances:
                     rows, self.new_instances = self.new_instances, []
@@ -265,9 +276,11 @@ class Writer:
                 if changes and clashless:
                     for _, sql, rows in _instance_updates(changes):
                         cur.executemany(sql, rows)
-                if then is not None and (clashless or not changes):
+                if then and (clashless or not changes):
+                    for query in then[:-1]:
+                        cur.execute(*query)
                     answer = c.cursor()  # its own: read once the pipeline has synced
-                    answer.execute(*then)
+                    answer.execute(*then[-1])
         except pg_errors.UniqueViolation as e:  # a random id met twice: nothing of the batch is kept
             raise StoreError(f"cannot insert: {_first_line(e)}") from e
         if updating is not None:
@@ -278,11 +291,9 @@ class Writer:
                 self._task_update_refused([r[3] for r in rows])
         if changes and not clashless:
             self._update_instances(changes)
-        if then is None:
-            return []
-        if answer is None:  # after the instances' updates made one at a time
-            return c.execute(*then).fetchall()
-        found: list[tuple[Any, ...]] = answer.fetchall()
+        if answer is None:  # none asked, or after the instances' updates made one at a time
+            return _run(c, then)
+        found: list[tuple[Any, ...]] = answer.fetchall() if answer.description else []
         answer.close()
         return found
 
@@ -531,6 +542,20 @@ def _instance_updates(
         (shape, f"UPDATE instances SET {', '.join(f'{name} = %s' for name in shape)} WHERE id = %s", rows)
         for shape, rows in shapes.items()
     ]
+
+
+def _copy(c: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    with c.cursor() as cur, cur.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _run(c: Connection, queries: Sequence[Query]) -> list[tuple[Any, ...]]:
+    """Each statement in turn; the rows of the last (none when it returns none)."""
+    cur = None
+    for query in queries:
+        cur = c.execute(*query)
+    return cur.fetchall() if cur is not None and cur.description else []
 
 
 def _first_line(error: psycopg.Error) -> str:
