@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                 scenario["dispatch"] = singles(at / "singles", new_database(), daemons, sizes["singles"])
                 runs[daemons].append(scenario)
         results["raw_commits_per_s"] = round(statistics.median(raws), 1)
+        results["raw_samples"] = [round(raw, 1) for raw in raws]  # three a round, in order
         for daemons, scenarios in runs.items():
             results[f"daemons_{daemons}"] = median_run(scenarios)
             results[f"daemons_{daemons}_runs"] = scenarios
