@@ -395,6 +395,12 @@ def test_display_of_untagged_json_is_what_the_decoder_shows(value: Any) -> None:
     json.dumps(display(text), allow_nan=False)  # NaN and Infinity are shown as words
 
 
+def test_display_shows_floats_json_cannot_hold_as_words() -> None:
+    assert display('{"big": 1e400, "small": -1e400, "nan": NaN, "x": [0.5]}') == {
+        "big": "inf", "small": "-inf", "nan": "nan", "x": [0.5]}
+    assert display('{"\\u0024": "obj", "cls": "m:C", "v": {"a": 1}}') == {"__class__": "m.C", "a": 1}
+
+
 # -- property test --------------------------------------------------------------------------
 
 fixed_offsets = st.builds(lambda m: dt.timezone(dt.timedelta(minutes=m)), st.integers(-23 * 60, 23 * 60))

@@ -382,9 +382,27 @@ def _guarded(read: Callable[[], Any]) -> Any:
 
 def display(text: str) -> Any:
     """Plain JSON-compatible data for an encoded value, for people and scripts; imports nothing."""
-    if "$" not in text and "NaN" not in text and "Infinity" not in text:
-        return _guarded(lambda: json.loads(text))  # no tag and no float to spell out: the JSON is the display
+    if "$" not in text and "\\u0024" not in text:  # no tag: the JSON is the display, unless a float is not finite
+        try:
+            return json.loads(text, parse_float=_finite, parse_constant=_not_finite)
+        except (_NotFinite, ValueError, RecursionError):
+            pass  # read again below, as any stored text, to say what it holds or why it cannot be read
     return _guarded(lambda: _plain(_Viewer(type).value(json.loads(text)), set()))  # resolves no name
+
+
+class _NotFinite(Exception):
+    """A float JSON holds only as a word (NaN, Infinity, or too big: 1e400): shown as that word."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
+
+
+def _not_finite(text: str) -> float:
+    raise _NotFinite(text)
 
 
 def display_parsed(value: Any) -> Any:
