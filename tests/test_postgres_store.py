@@ -285,6 +285,22 @@ def test_a_lost_connection_is_opened_again(pg_clean_url: str) -> None:
         s.close()
 
 
+def test_a_dispatch_whose_begin_travels_with_its_rows_fails_whole_and_leaves_the_session_usable(
+    store: PostgresStore,
+) -> None:
+    """Without a custom id, a dispatch's BEGIN, rows, NOTIFY go in one pipeline: an insert that
+    fails there (an id met twice) leaves nothing of it, no transaction open, and the next works."""
+    create(store, "w")
+    with pytest.raises(StoreError, match="cannot insert"):
+        store.create_instance(instance("w", name="Other"), started("w"), task("t-new", "w"))
+    assert store._conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert store._conn.execute("SELECT count(*) FROM tasks WHERE id = 't-new'").fetchone() == (0,)
+    assert [e.type for e in store.journal("w")] == [Entry.STARTED]
+    create(store, "v")
+    assert sorted(i.id for i in store.list_instances()) == ["v", "w"]
+    assert store.get_instance("w").name == "Order"  # type: ignore[union-attr]
+
+
 def test_text_with_a_nul_character_names_nothing_and_is_refused_in_writes(store: PostgresStore) -> None:
     create(store, "w")
     assert store.get_instance("w\x00") is None

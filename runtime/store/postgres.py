@@ -202,28 +202,35 @@ class PostgresStore(
         state = e.sqlstate
         return self._conn.broken or state is None or state.startswith("08") or state in SESSION_ENDED
 
-    def _write(self, fn: Callable[[Writer], T], *, notify: bool = True, fenced: bool = False) -> T:
+    def _write(
+        self, fn: Callable[[Writer], T], *, notify: bool = True, fenced: bool = False, gathers_only: bool = False
+    ) -> T:
         """``fn`` and the Writer's gathered rows in one transaction, tried again after a deadlock,
-        or when the session turns out lost at its BEGIN (nothing was written yet). ``notify``: a
+        or when the session turns out lost before its COMMIT was sent (nothing was written). ``notify``: a
         change other stores' ``changes()`` must see (NOTIFY, delivered at COMMIT). ``fenced``: a
-        step of a store holding a lease, whose writes as an owner must be to instances it holds."""
+        step of a store holding a lease, whose writes as an owner must be to instances it holds.
+        ``gathers_only``: ``fn`` sends nothing itself (it only gathers rows), so the BEGIN goes
+        in the rows' pipeline: a round trip fewer (a dispatch: two instead of three)."""
         delay = 0.002
         for attempt in range(1, RETRIES + 1):
             conn = self._connection()
-            try:
-                conn.execute("BEGIN")
-            except psycopg.Error as e:
-                lost = isinstance(e, psycopg.OperationalError) and self._lost(e)
-                if lost:
-                    self._conn.close()  # the next call opens another
-                if lost and attempt == 1:
-                    continue
-                raise self._error(e) from None
+            if not gathers_only:
+                try:
+                    conn.execute("BEGIN")
+                except psycopg.Error as e:
+                    lost = isinstance(e, psycopg.OperationalError) and self._lost(e)
+                    if lost:
+                        self._conn.close()  # the next call opens another
+                    if lost and attempt == 1:
+                        continue
+                    raise self._error(e) from None
+            committing = False
             try:
                 try:
-                    writer = Writer(conn, self.now, self._fence() if fenced else None)
+                    writer = Writer(conn, self.now, self._fence() if fenced else None, begin=gathers_only)
                     result = fn(writer)
                     writer.flush([notify_daemons(writer.notify_owners)] if notify else [])  # one round trip
+                    committing = True
                     conn.execute("COMMIT")
                     return result
                 except BaseException:
@@ -235,8 +242,11 @@ class PostgresStore(
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.1)
             except psycopg.Error as e:
-                if isinstance(e, psycopg.OperationalError) and self._lost(e):
+                lost = isinstance(e, psycopg.OperationalError) and self._lost(e)
+                if lost:
                     self._conn.close()  # the next call opens another (a lost COMMIT may have landed)
+                if lost and gathers_only and not committing and attempt == 1:
+                    continue  # lost with its BEGIN, before any COMMIT: nothing was written
                 raise self._error(e) from None
             finally:
                 if notify:
@@ -263,7 +273,11 @@ class PostgresStore(
 
     # -- clients -------------------------------------------------------------
     def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
-        self._write(lambda w: w.create_instance(instance, started, task, skip_duplicate=False))
+        # Without a custom id, creating is gathering rows (a custom id is inserted at once, its index deciding)
+        gathers_only = instance.custom_id is None
+        self._write(
+            lambda w: w.create_instance(instance, started, task, skip_duplicate=False), gathers_only=gathers_only
+        )
 
     def create_instances(self, records: list[tuple[Instance, NewEntry, TaskRecord | None]]) -> list[bool]:
         return self._write(lambda w: [w.create_instance(*r, skip_duplicate=True) for r in records])

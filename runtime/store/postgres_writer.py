@@ -106,10 +106,11 @@ class Fence:
 class Writer:
     """The ops of a Batch inside one open transaction of ``c``."""
 
-    def __init__(self, c: Connection, now: Callable[[], float], fence: Fence | None = None):
+    def __init__(self, c: Connection, now: Callable[[], float], fence: Fence | None = None, *, begin: bool = False):
         self.c = c
         self.now = now
         self.fence = fence
+        self.begin = begin  # the transaction's BEGIN is still to be sent: first thing of the first flush
         self.created: set[str] = set()  # instances this transaction inserts
         self.owners: dict[str, str | None] = {}  # the owner of each instance locked, as read then
         self.notify_owners: set[str] = set()  # the daemons whose instances it posted to: to be named
@@ -209,6 +210,7 @@ class Writer:
         writes, sent after them, in the same round trip when they can be; the rows of the last
         are returned (none when it returns none)."""
         c = self.c
+        begin, self.begin = self.begin, False
         updating: tuple[list[tuple[Any, ...]], Any] | None = None
         for instance_id in self.moved:
             self.instance_sets.setdefault(instance_id, {})["last_seq"] = self.last_seq[instance_id]
@@ -227,6 +229,9 @@ class Writer:
             or self.ready_checks
             or changes
         )
+        if begin and (not gathered or len(self.new_tasks) >= COPY_FROM or len(self.entries) >= COPY_FROM):
+            c.execute("BEGIN")  # before what goes outside the pipeline
+            begin = False
         if not gathered:  # nothing to send: no pipeline (its sync alone is a round trip)
             return _run(c, then)
         answer = None
@@ -240,6 +245,8 @@ class Writer:
                 rows, self.entries = self.entries, []
                 _copy(c, f"COPY journal ({JOURNAL_COLS}) FROM STDIN", rows)
             with c.pipeline(), c.cursor() as cur:
+                if begin:
+                    cur.execute("BEGIN")
                 if self.new_instances:
                     rows, self.new_instances = self.new_instances, []
                     cur.executemany(INSERT_INSTANCE, rows)
