@@ -70,6 +70,7 @@ DAEMON_LOCK_PATIENCE = 3.0  # seconds a starting daemon waits for the lock of on
 RETRIES = 20  # deadlocks and serialization failures, tried again with a growing pause
 # Transient: the whole transaction was rolled back and may simply run again.
 SESSION_ENDED = ("57P01", "57P02", "57P03")  # admin_shutdown, crash_shutdown, cannot_connect_now
+COMMIT: tuple[str, tuple[Any, ...]] = ("COMMIT", ())
 TRANSIENT = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 
 
@@ -203,18 +204,27 @@ class PostgresStore(
         return self._conn.broken or state is None or state.startswith("08") or state in SESSION_ENDED
 
     def _write(
-        self, fn: Callable[[Writer], T], *, notify: bool = True, fenced: bool = False, gathers_only: bool = False
+        self,
+        fn: Callable[[Writer], T],
+        *,
+        notify: bool = True,
+        fenced: bool = False,
+        landed: Callable[[], bool] | None = None,
     ) -> T:
         """``fn`` and the Writer's gathered rows in one transaction, tried again after a deadlock,
-        or when the session turns out lost before its COMMIT was sent (nothing was written). ``notify``: a
+        or when the session turns out lost at its BEGIN (nothing was written yet). ``notify``: a
         change other stores' ``changes()`` must see (NOTIFY, delivered at COMMIT). ``fenced``: a
         step of a store holding a lease, whose writes as an owner must be to instances it holds.
-        ``gathers_only``: ``fn`` sends nothing itself (it only gathers rows), so the BEGIN goes
-        in the rows' pipeline: a round trip fewer (a dispatch: two instead of three)."""
+
+        ``landed``: ``fn`` sends nothing itself (it only gathers rows), so BEGIN, the rows, the
+        NOTIFY and COMMIT go in one pipeline: one round trip (a dispatch). A session lost on the
+        way leaves it unknown whether the COMMIT ran; ``landed()``, asked on a new session, tells
+        (a dispatch: its instance, by the id the client made, is there), and if not it is tried
+        once more."""
         delay = 0.002
         for attempt in range(1, RETRIES + 1):
             conn = self._connection()
-            if not gathers_only:
+            if landed is None:
                 try:
                     conn.execute("BEGIN")
                 except psycopg.Error as e:
@@ -224,14 +234,16 @@ class PostgresStore(
                     if lost and attempt == 1:
                         continue
                     raise self._error(e) from None
-            committing = False
             try:
                 try:
-                    writer = Writer(conn, self.now, self._fence() if fenced else None, begin=gathers_only)
+                    writer = Writer(conn, self.now, self._fence() if fenced else None, begin=landed is not None)
                     result = fn(writer)
-                    writer.flush([notify_daemons(writer.notify_owners)] if notify else [])  # one round trip
-                    committing = True
-                    conn.execute("COMMIT")
+                    then = [notify_daemons(writer.notify_owners)] if notify else []
+                    if landed is not None:
+                        writer.flush([*then, COMMIT])  # all of it in one round trip
+                    else:
+                        writer.flush(then)  # one round trip
+                        conn.execute("COMMIT")
                     return result
                 except BaseException:
                     self._rollback(conn)
@@ -245,8 +257,10 @@ class PostgresStore(
                 lost = isinstance(e, psycopg.OperationalError) and self._lost(e)
                 if lost:
                     self._conn.close()  # the next call opens another (a lost COMMIT may have landed)
-                if lost and gathers_only and not committing and attempt == 1:
-                    continue  # lost with its BEGIN, before any COMMIT: nothing was written
+                if lost and landed is not None and attempt == 1:
+                    if landed():
+                        return result
+                    continue
                 raise self._error(e) from None
             finally:
                 if notify:
@@ -274,10 +288,8 @@ class PostgresStore(
     # -- clients -------------------------------------------------------------
     def create_instance(self, instance: Instance, started: NewEntry, task: TaskRecord | None = None) -> None:
         # Without a custom id, creating is gathering rows (a custom id is inserted at once, its index deciding)
-        gathers_only = instance.custom_id is None
-        self._write(
-            lambda w: w.create_instance(instance, started, task, skip_duplicate=False), gathers_only=gathers_only
-        )
+        landed = (lambda: self.get_instance(instance.id) is not None) if instance.custom_id is None else None
+        self._write(lambda w: w.create_instance(instance, started, task, skip_duplicate=False), landed=landed)
 
     def create_instances(self, records: list[tuple[Instance, NewEntry, TaskRecord | None]]) -> list[bool]:
         return self._write(lambda w: [w.create_instance(*r, skip_duplicate=True) for r in records])
