@@ -301,6 +301,68 @@ def test_a_dispatch_whose_begin_travels_with_its_rows_fails_whole_and_leaves_the
     assert store.get_instance("w").name == "Order"  # type: ignore[union-attr]
 
 
+class CuttingProxy:
+    """A TCP relay between a store and the server that cuts its connection, once armed, at the
+    next bytes going ``"up"`` (to the server: they never arrive) or ``"down"`` (the server's
+    answer to a pipeline, sent once it ran all of it, at its sync: what it ran stays run, the
+    client never hears of it). Connections opened after the cut are relayed whole."""
+
+    def __init__(self, server_url: str) -> None:
+        address = server_url.split("@", 1)[1].split("/", 1)[0]
+        host, port = address.rsplit(":", 1)
+        self.server = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.armed: str | None = None
+        self.cuts = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, server_url: str) -> str:
+        user, rest = server_url.split("@", 1)
+        database = rest.split("/", 1)[1]
+        return f"{user}@127.0.0.1:{self.port}/{database}"
+
+    def _accept(self) -> None:
+        while True:
+            client, _ = self.listener.accept()
+            upstream = socket.create_connection(self.server)
+            for source, target, direction in ((client, upstream, "up"), (upstream, client, "down")):
+                threading.Thread(target=self._relay, args=(source, target, direction, client, upstream), daemon=True).start()
+
+    def _relay(self, source: socket.socket, target: socket.socket, direction: str, *pair: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if self.armed == direction:
+                    self.armed = None
+                    self.cuts += 1
+                    for sock in pair:
+                        sock.shutdown(socket.SHUT_RDWR)
+                        sock.close()
+                    return
+                target.sendall(data)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("where", ["up", "down"])
+def test_a_dispatch_whose_session_is_lost_on_the_way_lands_once(pg_clean_url: str, where: str) -> None:
+    """A dispatch is one round trip (BEGIN, rows, NOTIFY, COMMIT): a session lost on the way leaves
+    its COMMIT in doubt. Cut before the server read it ("up"), or after the server ran it and
+    before the client heard ("down"): either way the dispatch returns and its instance is there
+    once, its journal whole."""
+    proxy = CuttingProxy(pg_clean_url)
+    s = PostgresStore(proxy.url(pg_clean_url))
+    try:
+        create(s, "first")
+        proxy.armed = where
+        create(s, "w")
+        assert proxy.cuts == 1
+        assert sorted(i.id for i in s.list_instances()) == ["first", "w"]
+        assert [e.type for e in s.journal("w")] == [Entry.STARTED]
+    finally:
+        s.close()
+
+
 def test_text_with_a_nul_character_names_nothing_and_is_refused_in_writes(store: PostgresStore) -> None:
     create(store, "w")
     assert store.get_instance("w\x00") is None
