@@ -8,6 +8,7 @@ custom id taken by a commit in flight, a commit that fails, writes and closing m
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 import sqlite3
 import threading
 
@@ -17,7 +18,7 @@ from flowlib.workflows import Fanout, Parent, Sequential  # type: ignore[import-
 
 from zenaton_runtime.client.rewind_request import request_rewind
 from zenaton_runtime.store import open_store
-from zenaton_runtime.store.sqlite_commit import CommitThread
+from zenaton_runtime.store.commit_thread import CommitThread
 from zenaton_runtime.pool.attempts import Outcome
 from zenaton_runtime.pool.inline import InlineRunner
 
@@ -34,25 +35,20 @@ class LateCommits(CommitThread):
         self._gate = threading.Semaphore(0)
         self.started = 0
 
-    def start(self, conn: sqlite3.Connection) -> None:
+    def start(self, write: Callable[..., object], conn: sqlite3.Connection) -> None:  # type: ignore[override]
         self.started += 1
         if LateCommits.failures:
             LateCommits.failures -= 1
             conn = _FailingCommit(conn)  # type: ignore[assignment]
-        super().start(_Gated(conn, self._gate))  # type: ignore[arg-type]
+        super().start(self._gated, write, conn)
 
-    def wait(self) -> Exception | None:
+    def _gated(self, write: Callable[..., object], conn: sqlite3.Connection) -> object:
+        self._gate.acquire()
+        return write(conn)
+
+    def wait(self) -> tuple[object, Exception | None]:
         self._gate.release()
         return super().wait()
-
-
-class _Gated:
-    def __init__(self, conn: sqlite3.Connection, gate: threading.Semaphore) -> None:
-        self.conn, self.gate = conn, gate
-
-    def execute(self, sql: str) -> object:
-        self.gate.acquire()
-        return self.conn.execute(sql)
 
 
 class _FailingCommit:
@@ -86,6 +82,14 @@ class HeldRunner(InlineRunner):
                 self._released.append(self._finished.pop(n))
                 return
         raise AssertionError(f"no outcome of {name} held")
+
+    def release_instance(self, engine, instance_id: str) -> None:  # type: ignore[no-untyped-def]
+        """The first held outcome of an attempt of a task of that instance."""
+        for n, outcome in enumerate(self._finished):
+            if engine.in_flight[outcome.task_id].instance_id == instance_id:
+                self._released.append(self._finished.pop(n))
+                return
+        raise AssertionError(f"no outcome of {instance_id} held")
 
     def poll(self, timeout: float = 0) -> list[Outcome]:
         if not self.holding:

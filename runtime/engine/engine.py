@@ -227,6 +227,9 @@ class Engine:
             return 0
         try:
             return self._land()
+        except LeaseLost as lost:
+            self.drop(lost.instance_ids)
+            return 0
         except StoreError:
             return 0
 
@@ -244,6 +247,10 @@ class Engine:
         assert landing is not None
         try:
             claimed = landing.pending.wait()
+        except LeaseLost:  # refused whole: the caller drops what was lost, the rest waits for a step
+            self._landing = None  # its log lines go with it: what it decided is decided again
+            self._retry_later(landing.work)
+            raise
         except StoreError as error:
             self._landing = None
             self._keep_for_later(error, landing.work)

@@ -29,7 +29,9 @@ from psycopg.pq import TransactionStatus
 
 from zenaton_runtime.errors import ConfigError, NotFoundError, StoreError
 from zenaton_runtime.models import InboxItem, InboxKind, Instance, InstanceStatus, JournalEntry, Kind, TaskRecord, Timer
+from zenaton_runtime.store.commit_thread import CommitThread
 from zenaton_runtime.store.ops import NewEntry
+from zenaton_runtime.store.pending import PendingCommit
 from zenaton_runtime.store.postgres_changes import Notifications, notify_daemons
 from zenaton_runtime.store.postgres_commit import PostgresStepCommits
 from zenaton_runtime.store.postgres_leases import PostgresLeases
@@ -97,6 +99,9 @@ class PostgresStore(
         self._first = True
         self._news_counted, self._young_until = 0, -math.inf
         self._journal_lengths: dict[str, int] = {}  # of the instances the last get_instances read
+        self._in_flight: PendingCommit | None = None  # a step committing in the background
+        self._commit_thread: CommitThread | None = None
+        self._reader: Connection | None = None  # reads while a step commits on the connection
         self._conn = self._connect()
         try:
             self._setup()
@@ -185,7 +190,10 @@ class PostgresStore(
         return StoreError(f"store {self.where}: {_reason(e)}")
 
     def _read(self, sql: str, params: Any = ()) -> list[Any]:
-        """One statement; a read on a connection that just broke is tried once on a new one."""
+        """One statement; a read on a connection that just broke is tried once on a new one.
+        While a step commits in the background, on the second connection."""
+        if self._in_flight is not None:
+            return self._read_beside(sql, params)
         for attempt in (1, 2):
             try:
                 return self._connection().execute(sql, params).fetchall()
@@ -193,6 +201,24 @@ class PostgresStore(
                 if attempt == 2 or not self._lost(e):
                     raise self._error(e) from None
                 self._conn.close()  # the next call opens another
+            except psycopg.Error as e:
+                raise self._error(e) from None
+        raise AssertionError("unreachable")
+
+    def _read_beside(self, sql: str, params: Any) -> list[Any]:
+        """``_read`` on the reader, opened at its first use, and again after a loss."""
+        for attempt in (1, 2):
+            reader = self._reader
+            if reader is None or reader.closed:
+                reader = self._reader = self._connect()
+            try:
+                return reader.execute(sql, params).fetchall()
+            except psycopg.OperationalError as e:
+                state = e.sqlstate
+                lost = reader.broken or state is None or state.startswith("08") or state in SESSION_ENDED
+                if attempt == 2 or not lost:
+                    raise self._error(e) from None
+                reader.close()
             except psycopg.Error as e:
                 raise self._error(e) from None
         raise AssertionError("unreachable")
@@ -220,7 +246,20 @@ class PostgresStore(
         NOTIFY and COMMIT go in one pipeline: one round trip (a dispatch). A session lost on the
         way leaves it unknown whether the COMMIT ran; ``landed()``, asked on a new session, tells
         (a dispatch: its instance, by the id the client made, is there), and if not it is tried
-        once more."""
+        once more.
+
+        A step committing in the background lands first: writes are made in order."""
+        self.settle()
+        return self._write_now(fn, notify, fenced, landed)
+
+    def _write_now(
+        self,
+        fn: Callable[[Writer], T],
+        notify: bool = True,
+        fenced: bool = False,
+        landed: Callable[[], bool] | None = None,
+    ) -> T:
+        """``_write`` with no step in flight (or as the step in flight, on its thread)."""
         delay = 0.002
         for attempt in range(1, RETRIES + 1):
             conn = self._connection()
@@ -272,6 +311,7 @@ class PostgresStore(
 
     def _set(self, setting: str) -> None:
         """A session setting (``SET ...``) on the store's connection."""
+        self.settle()
         try:
             self._connection().execute(setting)
         except psycopg.Error as e:
@@ -450,7 +490,7 @@ class PostgresStore(
         if self._daemon_lock:
             return
         deadline = time.monotonic() + DAEMON_LOCK_PATIENCE
-        while not self._read("SELECT pg_try_advisory_lock_shared(%s)", (DAEMON_LOCK,))[0][0]:
+        while not self._on_connection("SELECT pg_try_advisory_lock_shared(%s)", (DAEMON_LOCK,))[0][0]:
             if time.monotonic() >= deadline:
                 raise StoreError(
                     f"the PostgreSQL store at {self.where} is locked by `zenaton migrate`, which is copying"
@@ -462,10 +502,25 @@ class PostgresStore(
     def _let_go_of_daemon_lock(self) -> None:
         if self._daemon_lock:
             self._daemon_lock = False
-            self._read("SELECT pg_advisory_unlock_shared(%s)", (DAEMON_LOCK,))
+            self._on_connection("SELECT pg_advisory_unlock_shared(%s)", (DAEMON_LOCK,))
+
+    def _on_connection(self, sql: str, params: Any) -> list[Any]:
+        """A statement on the store's own connection (its session holds the lock), never the
+        reader's: taking the lock again after a reconnection happens on a step's thread."""
+        try:
+            return self._connection().execute(sql, params).fetchall()
+        except psycopg.Error as e:
+            raise self._error(e) from None
 
     def close(self) -> None:
-        self._conn.close()
+        try:
+            self.settle()
+        finally:
+            if self._commit_thread is not None:
+                self._commit_thread.close()
+            if self._reader is not None:
+                self._reader.close()
+            self._conn.close()
 
 
 def storable(text: str) -> bool:

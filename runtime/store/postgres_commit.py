@@ -4,9 +4,15 @@ PostgresStore), and ``changes()``.
 A step is one transaction: every op of the batch (``postgres_writer.py``), then the claim of up to
 ``limit`` queued tasks, due and of a running instance, taken with ``FOR UPDATE SKIP LOCKED``: a
 task another transaction is claiming is passed over, never waited for nor claimed twice, so
-several daemons share one queue. The handle comes back landed: the COMMIT has returned
-(this backend never commits in the background, which the protocol allows). A step that fails
-is rolled back whole and raises StoreError; the engine keeps its results and tries again.
+several daemons share one queue. A step that fails is rolled back whole and raises StoreError
+(from its handle's ``wait()`` when it ran in the background); the engine keeps its results and
+tries again.
+
+In the background (the daemon asks while attempts run), the whole transaction runs on a thread
+on the store's connection: psycopg lets go of the GIL while it waits for the server, which is
+most of a step's commit, so the engine decides the next step meanwhile. Until it lands, reads go
+through a second connection (``PostgresStore._reader``), ``changes()`` says what it said when the
+step started, and every other write lands the step first.
 
 Once the store holds a lease (``postgres_leases.py``) a step is fenced: its writes as an owner
 must be to instances it holds at the epoch it claimed them (``Writer``; else ``LeaseLost``, the
@@ -18,11 +24,12 @@ another daemon's, or nobody's yet. Otherwise a step writes no NOTIFY: the engine
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
 from zenaton_runtime.models import TaskRecord, TaskStatus
+from zenaton_runtime.store.commit_thread import CommitThread
 from zenaton_runtime.store.ops import Batch
 from zenaton_runtime.store.pending import PendingCommit
 from zenaton_runtime.store.postgres_changes import Notifications, notify_daemons
@@ -43,6 +50,15 @@ CLAIM = _CLAIM.format(claimable=CLAIMABLE, columns=_COLUMNS)
 CLAIM_OWNED = _CLAIM.format(claimable=OWNED_CLAIMABLE, columns=_COLUMNS)  # params: now, owner, limit
 
 
+class Stepped(NamedTuple):
+    """What a step's transaction returns: the tasks it claimed, the instances it finished, and
+    whether it created any."""
+
+    claimed: list[TaskRecord]
+    finished: set[str]
+    created: bool
+
+
 class PostgresStepCommits:
     """``commit_step``, ``settle`` and ``changes``: a mixin of PostgresStore (it uses its
     connection, ``_write`` and ``_error``)."""
@@ -57,6 +73,9 @@ class PostgresStepCommits:
     _notifications: Notifications
     _connection: Callable[[], Connection]
     _write: Callable[..., Any]
+    _write_now: Callable[..., Any]
+    _in_flight: PendingCommit | None
+    _commit_thread: CommitThread | None
     _error: Callable[[psycopg.Error], Exception]
     now: Callable[[], float]
     _lost: Callable[[psycopg.Error], bool]
@@ -64,19 +83,18 @@ class PostgresStepCommits:
     def commit_step(
         self, batch: Batch, now: float, limit: int, *, only_added: bool = False, background: bool = False
     ) -> PendingCommit:
-        """The step and its claim in one transaction, landed when it returns (``background``
-        changes nothing here: the COMMIT is never left in flight). ``only_added``: the caller knows
-        no task was claimable before this batch; the tasks it adds are then claimed as they are
-        written, with no claim query."""
+        """The step and its claim in one transaction. ``only_added``: the caller knows no task was
+        claimable before this batch; the tasks it adds are then claimed as they are written, with
+        no claim query. ``background``: the whole transaction runs on a thread
+        (``commit_thread.py``) and the handle lands it; meanwhile reads go through a second
+        connection and see the store without this step, and any write waits for it to land."""
         me = self._me
         if not batch.ops:
             if limit <= 0:
                 return PendingCommit.done([])
             return PendingCommit.done(self._write(lambda w: claim(w.c, now, limit, me), notify=False))
-        finished: set[str] = set()
-        created: set[str] = set()
 
-        def step(w: Writer) -> list[TaskRecord]:
+        def step(w: Writer) -> Stepped:
             w.run(batch)
             added = w.claim_added(limit) if only_added and limit > 0 else None
             then = []
@@ -85,27 +103,47 @@ class PostgresStepCommits:
             if limit > 0 and added is None:
                 then.append(claim_query(now, limit, me))  # it sees the batch's own task writes
             rows = w.flush(then)  # all of it in one round trip
-            finished.clear()
-            finished.update(w.finished)
-            created.clear()
-            created.update(w.created)
-            if added is not None:
-                return added
-            return claimed_tasks(rows) if limit > 0 else []
+            if added is None:
+                added = claimed_tasks(rows) if limit > 0 else []
+            return Stepped(added, set(w.finished), bool(w.created))
 
-        claimed = self._write(step, notify=False, fenced=True)
-        if created:  # its own new instances: the first daemon takes them, or this one once they are old enough
+        if not background:
+            return PendingCommit.done(self._stepped(self._write(step, notify=False, fenced=True)))
+        self.settle()
+        if self._commit_thread is None:
+            self._commit_thread = CommitThread()
+        pending = PendingCommit([], self._counted(), self.settle)
+        self._in_flight = pending
+        self._commit_thread.start(self._write_now, step, False, True)
+        return pending
+
+    def _stepped(self, stepped: Stepped) -> list[TaskRecord]:
+        """A step landed: what this store keeps of it; its claimed tasks."""
+        if stepped.created:  # its own new instances: the first daemon takes them, or this one once they are old enough
             self._young_until = self.now() + FOLLOWER_DELAY
-        for instance_id in finished:  # finished instances have no owner any more
+        for instance_id in stepped.finished:  # finished instances have no owner any more
             self._held.pop(instance_id, None)
-        return PendingCommit.done(claimed)
+        return stepped.claimed
 
     def settle(self) -> None:
-        """Nothing to wait for: every commit here has landed when it returns."""
+        """Wait for the step in flight, if any; its PendingCommit learns how it ended."""
+        pending = self._in_flight
+        if pending is None:
+            return
+        stepped, error = self._commit_thread.wait()  # type: ignore[union-attr]
+        self._in_flight = None  # only now: an interrupted wait leaves the step in flight
+        if error is None:
+            pending.claimed = self._stepped(stepped)
+        else:
+            pending.claimed, pending.error = [], error
+        pending.landed = True
 
     def changes(self) -> object:
         """Notifications from other sessions (LISTEN from the first call on), this store's own
-        writes other than steps and heartbeats, and its reconnections (which may have missed some)."""
+        writes other than steps and heartbeats, and its reconnections (which may have missed some).
+        While a step is in flight, what they were when it started (its connection is busy)."""
+        if self._in_flight is not None:
+            return self._in_flight.changes
         try:
             conn = self._connection()
             if not self._notifications.listening:
@@ -135,6 +173,7 @@ class PostgresStepCommits:
         readable. None while the connection is lost: this never connects (the next step does,
         and its failure is the step's to handle); the daemon polls meanwhile. A new connection
         brings a new socket: the daemon asks each time."""
+        self.settle()  # the step in flight uses the connection
         conn = self._conn
         if conn.closed or conn.broken:
             return None

@@ -33,11 +33,12 @@ from zenaton_runtime.models import (
     TaskRecord,
     Timer,
 )
+from zenaton_runtime.store.commit_thread import CommitThread
 from zenaton_runtime.store.ops import NewEntry
 from zenaton_runtime.store.pending import PendingCommit
 from zenaton_runtime.store.schema import LATEST, OPEN_TASK, QUEUED_TASK, RUNNING_INSTANCE, current_version, migrate
 from zenaton_runtime.store.single_daemon import SingleDaemonLeases
-from zenaton_runtime.store.sqlite_commit import CommitThread, SQLiteStepCommits
+from zenaton_runtime.store.sqlite_commit import SQLiteStepCommits
 from zenaton_runtime.store.sqlite_monitoring import SQLiteMonitoring
 from zenaton_runtime.store.sqlite_prune import SQLitePrune
 from zenaton_runtime.store.sqlite_rewind import SQLiteRewind

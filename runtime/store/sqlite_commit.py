@@ -1,5 +1,5 @@
-"""Committing a step in SQLite (``SQLiteStepCommits.commit_step``, a mixin of SQLiteStore), and
-the thread its COMMIT may run on, so that the engine decides the next step meanwhile.
+"""Committing a step in SQLite (``SQLiteStepCommits.commit_step``, a mixin of SQLiteStore); its
+COMMIT may run on a thread (``commit_thread.py``), so that the engine decides the next step meanwhile.
 
 SQLite lets go of the GIL while it commits: the WAL write and its fsync, most of what a step
 waits for under ``synchronous=FULL``, then overlap the engine's Python work. Only the COMMIT
@@ -12,51 +12,20 @@ step back; the engine keeps its results in memory and tries again.
 
 from __future__ import annotations
 
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from zenaton_runtime.errors import StoreError
 from zenaton_runtime.models import TaskRecord, TaskStatus
+from zenaton_runtime.store.commit_thread import CommitThread
 from zenaton_runtime.store.ops import Batch
 from zenaton_runtime.store.pending import PendingCommit
 from zenaton_runtime.store.schema import CLAIMABLE
 from zenaton_runtime.store.sqlite_rows import TASK_COLS
 from zenaton_runtime.store.sqlite_wake import Waker
 from zenaton_runtime.store.sqlite_writer import Writer
-
-
-class CommitThread:
-    """Runs COMMIT on connections whose transactions the caller wrote, one at a time."""
-
-    def __init__(self) -> None:
-        self._requests: queue.SimpleQueue[sqlite3.Connection | None] = queue.SimpleQueue()
-        self._results: queue.SimpleQueue[Exception | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="zenaton-commit", daemon=True)
-        self._thread.start()
-
-    def start(self, conn: sqlite3.Connection) -> None:
-        self._requests.put(conn)
-
-    def wait(self) -> Exception | None:
-        """How the commit started last ended: None, or SQLite's error."""
-        return self._results.get()
-
-    def close(self) -> None:
-        self._requests.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        while (conn := self._requests.get()) is not None:
-            try:
-                conn.execute("COMMIT")
-            except Exception as error:  # never leave the waiting engine without an answer
-                self._results.put(error)
-            else:
-                self._results.put(None)
 
 
 class SQLiteStepCommits:
@@ -115,7 +84,7 @@ class SQLiteStepCommits:
 
         pending: PendingCommit = self._retry(write)
         self._in_flight = pending
-        self._commit_thread.start(self._conn)
+        self._commit_thread.start(_commit, self._conn)
         return pending
 
     def settle(self) -> None:
@@ -123,7 +92,7 @@ class SQLiteStepCommits:
         pending = self._in_flight
         if pending is None:
             return
-        error = self._commit_thread.wait()  # type: ignore[union-attr]
+        _, error = self._commit_thread.wait()  # type: ignore[union-attr]
         self._in_flight = None  # only now: an interrupted wait leaves the commit in flight
         if error is not None:
             if self._conn.in_transaction:
@@ -153,6 +122,10 @@ class SQLiteStepCommits:
         first call (only the daemon asks); None where it cannot be: the daemon then looks at
         ``data_version`` every IDLE_POLL (a cheap read of the file's header)."""
         return self._waker.listen()
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    conn.execute("COMMIT")
 
 
 def _apply_and_claim(w: Writer, batch: Batch, now: float, limit: int, only_added: bool) -> list[TaskRecord]:
