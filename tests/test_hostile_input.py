@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+import croniter  # noqa: F401  (before the sentinel stubs subprocess: its import asks platform.architecture(), which runs `file`)
 import pytest
 from flowlib.tasks import Add
 from flowlib.workflows import EventFlow, Sequential
