@@ -15,8 +15,8 @@ import pytest
 from flowlib.workflows import Sequential  # type: ignore[import-not-found]
 
 from tests.harness import Harness
-from tests.test_background_commits import HeldRunner
 from tests.postgres_server import _pg_shared_database, pg_clean_url, pg_server, pg_url  # noqa: F401  (fixtures)
+from tests.test_background_commits import HeldRunner
 from tests.test_store_contract import create, task
 from zenaton_runtime.errors import LeaseLost, StoreError
 from zenaton_runtime.models import Entry, InboxKind, InstanceStatus, TaskStatus
@@ -43,7 +43,7 @@ def waiting_on_lock(url: str) -> int:
 
 def eventually_waiting(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        # the server waits for us, not the test for a clock: pg_sleep in a loop bounded at 10 s
+        # the step runs on another thread: ask the server what it waits for, at most 10 s
         for _ in range(1000):
             if waiting_on_lock(url):
                 return
