@@ -77,19 +77,18 @@ class HeldRunner(InlineRunner):
 
     def release_task(self, engine, name: str) -> None:  # type: ignore[no-untyped-def]
         """The first held outcome of an attempt of task class ``name``."""
-        for n, outcome in enumerate(self._finished):
-            if engine.in_flight[outcome.task_id].name == name:
-                self._released.append(self._finished.pop(n))
-                return
-        raise AssertionError(f"no outcome of {name} held")
+        self._release_first(engine, lambda task: task.name == name, name)
 
     def release_instance(self, engine, instance_id: str) -> None:  # type: ignore[no-untyped-def]
         """The first held outcome of an attempt of a task of that instance."""
+        self._release_first(engine, lambda task: task.instance_id == instance_id, instance_id)
+
+    def _release_first(self, engine, wanted, what: str) -> None:  # type: ignore[no-untyped-def]
         for n, outcome in enumerate(self._finished):
-            if engine.in_flight[outcome.task_id].instance_id == instance_id:
+            if wanted(engine.in_flight[outcome.task_id]):
                 self._released.append(self._finished.pop(n))
                 return
-        raise AssertionError(f"no outcome of {instance_id} held")
+        raise AssertionError(f"no outcome of {what} held")
 
     def poll(self, timeout: float = 0) -> list[Outcome]:
         if not self.holding:

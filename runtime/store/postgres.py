@@ -214,20 +214,19 @@ class PostgresStore(
             try:
                 return reader.execute(sql, params).fetchall()
             except psycopg.OperationalError as e:
-                state = e.sqlstate
-                lost = reader.broken or state is None or state.startswith("08") or state in SESSION_ENDED
-                if attempt == 2 or not lost:
+                if attempt == 2 or not self._lost(e, reader):
                     raise self._error(e) from None
                 reader.close()
             except psycopg.Error as e:
                 raise self._error(e) from None
         raise AssertionError("unreachable")
 
-    def _lost(self, e: psycopg.Error) -> bool:
-        """Whether the error ended the session: the connection broke, or the server is ending it
-        (a restart, pg_terminate_backend) and will close it in a moment."""
+    def _lost(self, e: psycopg.Error, conn: Connection | None = None) -> bool:
+        """Whether the error ended the session (of ``conn``, by default the store's): the connection
+        broke, or the server is ending it (a restart, pg_terminate_backend) and will close it in a moment."""
         state = e.sqlstate
-        return self._conn.broken or state is None or state.startswith("08") or state in SESSION_ENDED
+        broken = (self._conn if conn is None else conn).broken
+        return broken or state is None or state.startswith("08") or state in SESSION_ENDED
 
     def _write(
         self,
@@ -252,13 +251,7 @@ class PostgresStore(
         self.settle()
         return self._write_now(fn, notify, fenced, landed)
 
-    def _write_now(
-        self,
-        fn: Callable[[Writer], T],
-        notify: bool = True,
-        fenced: bool = False,
-        landed: Callable[[], bool] | None = None,
-    ) -> T:
+    def _write_now(self, fn: Callable[[Writer], T], notify: bool, fenced: bool, landed: Callable[[], bool] | None) -> T:
         """``_write`` with no step in flight (or as the step in flight, on its thread)."""
         delay = 0.002
         for attempt in range(1, RETRIES + 1):

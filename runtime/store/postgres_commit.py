@@ -78,7 +78,7 @@ class PostgresStepCommits:
     _commit_thread: CommitThread | None
     _error: Callable[[psycopg.Error], Exception]
     now: Callable[[], float]
-    _lost: Callable[[psycopg.Error], bool]
+    _lost: Callable[..., bool]
 
     def commit_step(
         self, batch: Batch, now: float, limit: int, *, only_added: bool = False, background: bool = False
@@ -114,7 +114,7 @@ class PostgresStepCommits:
             self._commit_thread = CommitThread()
         pending = PendingCommit([], self._counted(), self.settle)
         self._in_flight = pending
-        self._commit_thread.start(self._write_now, step, False, True)
+        self._commit_thread.start(self._write_now, step, False, True, None)  # notify, fenced, landed
         return pending
 
     def _stepped(self, stepped: Stepped) -> list[TaskRecord]:
