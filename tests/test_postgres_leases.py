@@ -398,3 +398,17 @@ def news(store: PostgresStore, write: Any, count: int) -> object:
         assert time.monotonic() < deadline, f"fewer than {count} notification(s) within 10 s"
         select.select([fd], [], [], 1.0)
     return seen
+
+
+def test_a_daemon_re_queues_only_its_own_running_tasks_but_those_it_keeps(stores: list[PostgresStore]) -> None:
+    """After a step whose COMMIT may have landed unheard (``Engine._settle_doubt``)."""
+    client, a, b = stores
+    create(client, "wa", with_task=task("ta", "wa"))
+    create(client, "wa2", with_task=task("ta2", "wa2"))
+    create(client, "wb", with_task=task("tb", "wb"))
+    assert a.claim_instances(2).ids == ["wa", "wa2"] and b.claim_instances(1).ids == ["wb"]
+    assert sorted(t.id for t in a.commit_step(Batch(), 1e9, 10).wait()) == ["ta", "ta2"]
+    assert [t.id for t in b.commit_step(Batch(), 1e9, 10).wait()] == ["tb"]
+    assert a.recover(keep={"ta2"}) == 1  # its own "ta"; not B's "tb", not the "ta2" it keeps
+    status = {t.id: t.status for i in ("wa", "wa2", "wb") for t in client.tasks_of(i)}
+    assert status == {"ta": TaskStatus.QUEUED, "ta2": TaskStatus.RUNNING, "tb": TaskStatus.RUNNING}

@@ -27,7 +27,7 @@ from zenaton_runtime.engine.stats import EngineStats
 from zenaton_runtime.engine.task_activation import TaskActivation
 from zenaton_runtime.engine.workflow_activation import WorkflowActivation
 from zenaton_runtime.errors import LeaseLost, StoreError
-from zenaton_runtime.models import InboxItem, Instance, Kind, LogLine, TaskRecord, Timer
+from zenaton_runtime.models import InboxItem, Instance, Kind, LogLine, TaskRecord, TaskStatus, Timer
 from zenaton_runtime.pool.attempts import Attempt, Outcome
 from zenaton_runtime.pool.runner import Runner
 from zenaton_runtime.project.loader import Project
@@ -120,10 +120,13 @@ class Engine:
         self.lookout = Lookout(store)
         self.background_commits = background_commits  # the store may land a step's commit later
         self._landing: Landing | None = None
+        self._in_doubt = False  # a commit failed: it may have landed all the same (its answer lost)
         self.stats = EngineStats()  # counted once a commit landed (the daemon publishes them)
 
     def step(self, timeout: float = 0.0) -> int:
         """One round; returns how many things happened (0 means idle)."""
+        if self._in_doubt and not self._settle_doubt():
+            return 0
         landing = self._landing
         outcomes = self._pending + list(self.runner.poll(0.0 if landing else timeout))
         self._pending = []
@@ -357,6 +360,35 @@ class Engine:
         self._lines.clear()  # what it decided is decided (and logged) again
         self.lookout.store_failed()
         self._retry_later(work)
+        self._in_doubt = True
+
+    def _settle_doubt(self) -> bool:
+        """A commit failed, and may have landed all the same (a session lost while COMMIT ran, a
+        disk reporting an error after the write). Before the next step: a result it carried that
+        the store holds already (its task is no longer running that attempt) is dropped, not
+        recorded twice; the tasks it claimed, running in the store with no worker here, go back to
+        the queue. False: the store still fails (the next step tries again)."""
+        kept: dict[str, list[TaskRecord]] = defaultdict(list)
+        for outcome in self._pending:
+            task = self.in_flight.get(outcome.task_id)
+            if task is not None:
+                kept[task.instance_id].append(task)
+        try:
+            recorded = set()
+            for instance_id, tasks in kept.items():
+                stored = {task.id: task for task in self.store.open_tasks_of(instance_id)}
+                for task in tasks:
+                    now = stored.get(task.id)
+                    if now is None or now.status is not TaskStatus.RUNNING or now.attempts != task.attempts:
+                        recorded.add(task.id)
+            self.store.recover(keep=set(self.in_flight) - recorded)
+        except StoreError:
+            return False
+        for task_id in recorded:
+            del self.in_flight[task_id]
+        self._pending = [outcome for outcome in self._pending if outcome.task_id not in recorded]
+        self._in_doubt = False
+        return True
 
     def _retry_later(self, work: Work) -> None:
         """A step was not written: its runs may have moved past the store (evicted), its task

@@ -21,7 +21,7 @@ May import ``errors`` and ``models`` only: a backend stores records and text.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Protocol
 
 from zenaton_runtime.models import (
@@ -148,8 +148,11 @@ class Store(StoreReads, Protocol):
     def settle(self) -> None:
         """Wait for a commit still in flight, if any; reads show it from then on."""
 
-    def recover(self) -> int:
-        """Put running tasks back to queued (after a crash); return how many."""
+    def recover(self, keep: Collection[str] = ()) -> int:
+        """Put running tasks back to queued, but those named in ``keep``; return how many. After a
+        crash, all of them. After a step whose COMMIT may have landed unheard, the engine keeps the
+        attempts it still runs or holds results of: the tasks that commit claimed reach no worker
+        otherwise. A store holding a lease touches only the tasks of its own instances."""
 
     # -- ownership: which daemon drives which instance (store/postgres_leases.py) --
     def take_lease(self, daemon_id: str, ttl: float) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Hashable, MutableMapping
+from collections.abc import Callable, Collection, Hashable, MutableMapping
 from typing import Any
 
 from zenaton_runtime.errors import NotFoundError
@@ -255,9 +255,9 @@ class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind, MemoryMonitoring, Me
             times += [s.next_fire for s in self._schedules.values() if s.next_fire > after]
         return min(times, default=None)
 
-    def recover(self) -> int:
+    def recover(self, keep: Collection[str] = ()) -> int:
         def run() -> int:
-            running = [t for t in self._tasks.values() if t.status == TaskStatus.RUNNING]
+            running = [t for t in self._tasks.values() if t.status == TaskStatus.RUNNING and t.id not in keep]
             for task in running:
                 self._set(self._tasks, task.id, dataclasses.replace(task, status=TaskStatus.QUEUED))
             return len(running)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import psycopg
@@ -471,11 +471,16 @@ class PostgresStore(
             return "", ()
         return " AND instance_id IN (SELECT id FROM instances WHERE owner = %s)", (self._me,)
 
-    def recover(self) -> int:
-        """Every running task back to queued, whichever daemon claimed it: for a store no daemon
-        holds a lease on. A daemon uses take_lease and release, which touch only its own."""
-        requeue = f"UPDATE tasks SET status = 'queued' WHERE {OPEN_TASK} AND status = 'running'"
-        return self._write(lambda w: w.c.execute(requeue).rowcount)
+    def recover(self, keep: Collection[str] = ()) -> int:
+        """Running tasks back to queued, but ``keep``: with no lease held, whichever daemon claimed
+        them (a daemon starts with take_lease, and stops with release, which touch only its own);
+        with one, those of its own instances (a step's COMMIT that may have landed unheard)."""
+        requeue = f"UPDATE tasks SET status = 'queued' WHERE {OPEN_TASK} AND status = 'running' AND NOT (id = ANY(%s))"
+        params: tuple[Any, ...] = (list(keep),)
+        if self._me is not None:
+            requeue += " AND instance_id IN (SELECT id FROM instances WHERE owner = %s)"
+            params += (self._me,)
+        return self._write(lambda w: w.c.execute(requeue, params).rowcount)
 
     def _take_daemon_lock(self) -> None:
         """The daemon lock, shared by every daemon on the database and taken exclusively by

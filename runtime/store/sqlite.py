@@ -18,7 +18,7 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -333,12 +333,17 @@ class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonito
         )[0]
         return min((t for t in times if t is not None), default=None)
 
-    def recover(self) -> int:
-        return self._write(  # through the index of open tasks: a restart does not scan every task ever run
-            lambda w: (
-                w.c.execute(f"UPDATE tasks SET status = 'queued' WHERE {OPEN_TASK} AND status = 'running'").rowcount
-            )
-        )
+    def recover(self, keep: Collection[str] = ()) -> int:
+        def requeue(w: Writer) -> int:
+            where = f"{OPEN_TASK} AND status = 'running'"  # through the index of open tasks, not every task
+            if not keep:
+                return int(w.c.execute(f"UPDATE tasks SET status = 'queued' WHERE {where}").rowcount)
+            running = w.c.execute(f"SELECT id FROM tasks WHERE {where}").fetchall()
+            orphans = [(task_id,) for (task_id,) in running if task_id not in keep]
+            w.c.executemany("UPDATE tasks SET status = 'queued' WHERE id = ?", orphans)
+            return len(orphans)
+
+        return self._write(requeue)
 
     def close(self) -> None:
         try:

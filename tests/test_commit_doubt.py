@@ -1,0 +1,98 @@
+"""A step's COMMIT lands, but the daemon never hears it did (the session is lost on the way back,
+or the disk reports an error after writing): the engine cannot tell whether the step was
+written. Whatever it does next, no task result is recorded twice, and no task it claimed in that
+commit is left running with no worker."""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from flowlib.workflows import Long
+
+from tests.harness import Harness
+
+
+class Doubt:
+    """Arms one COMMIT that runs, then fails as if its answer were lost."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.fired = 0
+
+    def after(self, commit: Callable[[], Any], failure: Exception) -> Any:
+        result = commit()
+        if self.armed:
+            self.armed, self.fired = False, self.fired + 1
+            raise failure
+        return result
+
+
+class DoubtedSQLite:
+    """The store's sqlite3 connection (its type takes no new attributes), with Doubt at COMMIT."""
+
+    def __init__(self, conn: sqlite3.Connection, doubt: Doubt) -> None:
+        self._conn, self._doubt = conn, doubt
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql != "COMMIT" or not self._doubt.armed:
+            return self._conn.execute(sql, *args)
+        return self._doubt.after(lambda: self._conn.execute(sql, *args), sqlite3.OperationalError("disk I/O error"))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def doubted(request: pytest.FixtureRequest, tmp_path, monkeypatch) -> Iterator[tuple[Harness, Doubt]]:  # type: ignore[no-untyped-def]
+    doubt = Doubt()
+    if request.param == "sqlite":
+        h = Harness(f"sqlite:///{tmp_path}/zenaton.db", background_commits=True)
+        h.store._conn = DoubtedSQLite(h.store._conn, doubt)  # type: ignore[attr-defined]
+    else:
+        h = Harness(request.getfixturevalue("pg_clean_url"), background_commits=True)
+        store: Any = h.store
+        lost = psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+
+        def connection() -> Any:
+            conn = real_connection()
+            if not getattr(conn, "doubted", False):
+                real_execute = conn.execute
+
+                def execute(query: Any, *args: Any, **kwargs: Any) -> Any:
+                    if query != "COMMIT" or not doubt.armed:
+                        return real_execute(query, *args, **kwargs)
+                    return doubt.after(lambda: real_execute(query, *args, **kwargs), lost)
+
+                conn.execute, conn.doubted = execute, True
+            return conn
+
+        real_connection = store._connection
+        monkeypatch.setattr(store, "_connection", connection)
+    h.engine.emit = lambda line: None
+    try:
+        yield h, doubt
+    finally:
+        h.close()
+
+
+def test_a_step_whose_commit_landed_unheard_records_no_result_twice(doubted: tuple[Harness, Doubt]) -> None:
+    h, doubt = doubted
+    instance_id = h.dispatch(Long(8))
+    for _ in range(6):
+        h.engine.step()
+    assert "task_completed:1:Add" in h.kinds(instance_id)  # on its way, results coming
+    doubt.armed = True
+    for _ in range(20):
+        h.engine.step()
+        if doubt.fired:
+            break
+    assert doubt.fired == 1 and h.engine.store_failure is not None
+    h.run()
+    assert h.status(instance_id) == "completed" and h.result(instance_id) == 8
+    kinds = h.kinds(instance_id)
+    for position in range(1, 9):
+        assert kinds.count(f"task_completed:{position}:Add") == 1, kinds
+    assert not [t for t in h.store.tasks_of(instance_id) if t.status.value in ("queued", "running")]
