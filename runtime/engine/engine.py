@@ -368,6 +368,7 @@ class Engine:
         the store holds already (its task is no longer running that attempt) is dropped, not
         recorded twice; the tasks it claimed, running in the store with no worker here, go back to
         the queue. False: the store still fails (the next step tries again)."""
+        self.settle()  # a commit still in flight hands its tasks out first: they are not orphans
         kept: dict[str, list[TaskRecord]] = defaultdict(list)
         for outcome in self._pending:
             task = self.in_flight.get(outcome.task_id)
