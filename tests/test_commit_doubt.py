@@ -96,3 +96,39 @@ def test_a_step_whose_commit_landed_unheard_records_no_result_twice(doubted: tup
     for position in range(1, 9):
         assert kinds.count(f"task_completed:{position}:Add") == 1, kinds
     assert not [t for t in h.store.tasks_of(instance_id) if t.status.value in ("queued", "running")]
+
+
+def test_running_attempts_waits_for_the_statement_a_lost_session_still_runs(pg_clean_url: str) -> None:
+    """The server may still be running the COMMIT of a session the daemon lost: what is running
+    is read once that session's statement ended. Here another session stands for the lost one."""
+    import threading
+
+    from tests.test_store_contract import create, task
+    from zenaton_runtime.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_clean_url)
+    create(store, "w", with_task=task("t", "w"))
+    ghost = psycopg.connect(pg_clean_url, autocommit=True)
+    ghost.execute("SET search_path = zenaton")
+    ended = threading.Event()
+
+    def slow_commit() -> None:  # one statement, still running when the client went away
+        ghost.execute("BEGIN; UPDATE tasks SET status = 'running', attempts = 1 WHERE id = 't';"
+                      " SELECT pg_sleep(0.3); COMMIT")
+        ended.set()
+
+    try:
+        store._lost_pid = ghost.info.backend_pid  # as _connection() notes it when it reopens
+        thread = threading.Thread(target=slow_commit)
+        thread.start()
+        watch = "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'"
+        with psycopg.connect(pg_clean_url, autocommit=True) as watcher:  # until the server runs it
+            while not watcher.execute(watch, (ghost.info.backend_pid,)).fetchall():
+                assert thread.is_alive()
+        assert store.running_attempts(["t", "other"]) == {"t": 1}  # waited, then saw what it wrote
+        assert ended.wait(0)
+        thread.join()
+        assert store.running_attempts(["t"]) == {"t": 1} and store._lost_pid is None
+    finally:
+        ghost.close()
+        store.close()

@@ -340,6 +340,7 @@ def test_cancel_tasks_and_recover(store: Store) -> None:
         ("v1", TaskStatus.QUEUED, 1), ("v2", TaskStatus.QUEUED, 1)}
     assert store.recover() == 0
     assert [t.attempts for t in claim_tasks(store, 10.0, 10)] == [2, 2]
+    assert store.running_attempts(["v1", "v2", "q", "nope"]) == {"v1": 2, "v2": 2}
     assert store.recover(keep={"v2", "elsewhere"}) == 1  # what the engine still runs stays running
     assert {(t.id, t.status) for t in store.tasks_of("v")} == {("v1", TaskStatus.QUEUED), ("v2", TaskStatus.RUNNING)}
 

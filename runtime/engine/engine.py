@@ -27,7 +27,7 @@ from zenaton_runtime.engine.stats import EngineStats
 from zenaton_runtime.engine.task_activation import TaskActivation
 from zenaton_runtime.engine.workflow_activation import WorkflowActivation
 from zenaton_runtime.errors import LeaseLost, StoreError
-from zenaton_runtime.models import InboxItem, Instance, Kind, LogLine, TaskRecord, TaskStatus, Timer
+from zenaton_runtime.models import InboxItem, Instance, Kind, LogLine, TaskRecord, Timer
 from zenaton_runtime.pool.attempts import Attempt, Outcome
 from zenaton_runtime.pool.runner import Runner
 from zenaton_runtime.project.loader import Project
@@ -284,10 +284,11 @@ class Engine:
             self.emit(line)
 
     def _hand_off(self, claimed: list[TaskRecord]) -> int:
-        for task in claimed:
-            self.in_flight[task.id] = task
         if claimed:
-            self.runner.submit_many([self._attempt(task) for task in claimed])
+            attempts = [self._attempt(task) for task in claimed]  # may read the store: before in_flight
+            for task in claimed:
+                self.in_flight[task.id] = task
+            self.runner.submit_many(attempts)
         return len(claimed)
 
     def _look(self, now: float, work: Work) -> bool:
@@ -369,19 +370,10 @@ class Engine:
         recorded twice; the tasks it claimed, running in the store with no worker here, go back to
         the queue. False: the store still fails (the next step tries again)."""
         self.settle()  # a commit still in flight hands its tasks out first: they are not orphans
-        kept: dict[str, list[TaskRecord]] = defaultdict(list)
-        for outcome in self._pending:
-            task = self.in_flight.get(outcome.task_id)
-            if task is not None:
-                kept[task.instance_id].append(task)
+        kept = [self.in_flight[o.task_id] for o in self._pending if o.task_id in self.in_flight]
         try:
-            recorded = set()
-            for instance_id, tasks in kept.items():
-                stored = {task.id: task for task in self.store.open_tasks_of(instance_id)}
-                for task in tasks:
-                    now = stored.get(task.id)
-                    if now is None or now.status is not TaskStatus.RUNNING or now.attempts != task.attempts:
-                        recorded.add(task.id)
+            running = self.store.running_attempts([task.id for task in kept])
+            recorded = {task.id for task in kept if running.get(task.id) != task.attempts}
             self.store.recover(keep=set(self.in_flight) - recorded)
         except StoreError:
             return False

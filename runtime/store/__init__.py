@@ -148,6 +148,10 @@ class Store(StoreReads, Protocol):
     def settle(self) -> None:
         """Wait for a commit still in flight, if any; reads show it from then on."""
 
+    def running_attempts(self, task_ids: Collection[str]) -> dict[str, int]:
+        """Which of these tasks are running, and at which attempt: read once any COMMIT whose
+        answer this store lost has ended (on PostgreSQL the server may still be running it)."""
+
     def recover(self, keep: Collection[str] = ()) -> int:
         """Put running tasks back to queued, but those named in ``keep``; return how many. After a
         crash, all of them. After a step whose COMMIT may have landed unheard, the engine keeps the

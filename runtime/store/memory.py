@@ -255,6 +255,10 @@ class MemoryStore(MemoryOps, MemorySchedules, MemoryRewind, MemoryMonitoring, Me
             times += [s.next_fire for s in self._schedules.values() if s.next_fire > after]
         return min(times, default=None)
 
+    def running_attempts(self, task_ids: Collection[str]) -> dict[str, int]:
+        tasks = (self._tasks.get(task_id) for task_id in task_ids)
+        return {t.id: t.attempts for t in tasks if t is not None and t.status == TaskStatus.RUNNING}
+
     def recover(self, keep: Collection[str] = ()) -> int:
         def run() -> int:
             running = [t for t in self._tasks.values() if t.status == TaskStatus.RUNNING and t.id not in keep]

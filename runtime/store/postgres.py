@@ -70,6 +70,7 @@ T = TypeVar("T")
 CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
 DAEMON_LOCK_PATIENCE = 3.0  # seconds a starting daemon waits for the lock of one that just died
 RETRIES = 20  # deadlocks and serialization failures, tried again with a growing pause
+LOST_SESSION_PATIENCE = 10.0  # seconds a lost session's last statement (a COMMIT) may still run on the server
 # Transient: the whole transaction was rolled back and may simply run again.
 SESSION_ENDED = ("57P01", "57P02", "57P03")  # admin_shutdown, crash_shutdown, cannot_connect_now
 COMMIT: tuple[str, tuple[Any, ...]] = ("COMMIT", ())
@@ -103,6 +104,8 @@ class PostgresStore(
         self._commit_thread: CommitThread | None = None
         self._reader: Connection | None = None  # reads while a step commits on the connection
         self._conn = self._connect()
+        self._pid = self._conn.info.backend_pid  # the server process of this session
+        self._lost_pid: int | None = None  # that of the session lost last, until running_attempts waited for it
         try:
             self._setup()
         except BaseException:
@@ -175,7 +178,9 @@ class PostgresStore(
         if not conn.closed:
             return conn
         conn.close()
+        self._lost_pid = self._pid
         self._conn = self._connect()
+        self._pid = self._conn.info.backend_pid
         self._reconnects += 1
         if self._notifications.listening:
             self._notifications.listen(self._conn)
@@ -470,6 +475,25 @@ class PostgresStore(
         if self._me is None:
             return "", ()
         return " AND instance_id IN (SELECT id FROM instances WHERE owner = %s)", (self._me,)
+
+    def running_attempts(self, task_ids: Collection[str]) -> dict[str, int]:
+        """Once the session lost last (if any) has no statement running any more: its COMMIT, sent
+        before the loss, may still be running on the server, and the answer depends on it."""
+        self.settle()
+        self._wait_for_lost_session()
+        rows = self._read("SELECT id, attempts FROM tasks WHERE id = ANY(%s) AND status = 'running'", (list(task_ids),))
+        return dict(rows)
+
+    def _wait_for_lost_session(self) -> None:
+        pid, self._lost_pid = self._lost_pid, None
+        if pid is None:
+            return
+        deadline = time.monotonic() + LOST_SESSION_PATIENCE
+        while self._read("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'", (pid,)):
+            if time.monotonic() > deadline:
+                self._lost_pid = pid
+                raise StoreError(f"store {self.where}: a lost session (pid {pid}) is still running a statement")
+            time.sleep(0.005)
 
     def recover(self, keep: Collection[str] = ()) -> int:
         """Running tasks back to queued, but ``keep``: with no lease held, whichever daemon claimed

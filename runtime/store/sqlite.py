@@ -333,6 +333,16 @@ class SQLiteStore(SQLiteStepCommits, SQLiteSchedules, SQLiteRewind, SQLiteMonito
         )[0]
         return min((t for t in times if t is not None), default=None)
 
+    def running_attempts(self, task_ids: Collection[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        ids = list(task_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT id, attempts FROM tasks WHERE id IN ({marks}) AND status = 'running'"
+            found.update(self._read(sql, chunk))
+        return found
+
     def recover(self, keep: Collection[str] = ()) -> int:
         def requeue(w: Writer) -> int:
             where = f"{OPEN_TASK} AND status = 'running'"  # through the index of open tasks, not every task
