@@ -13,6 +13,7 @@ import pytest
 from flowlib.workflows import Long
 
 from tests.harness import Harness
+from zenaton_runtime.store.postgres_writer import Writer
 
 
 class Doubt:
@@ -69,8 +70,13 @@ def doubted(request: pytest.FixtureRequest, tmp_path, monkeypatch) -> Iterator[t
                 conn.execute, conn.doubted = execute, True
             return conn
 
-        real_connection = store._connection
+        def flush(writer: Writer, then: Any = (), commit: bool = False) -> Any:  # a step's COMMIT goes with its rows
+            rows = real_flush(writer, then, commit)
+            return doubt.after(lambda: rows, lost) if writer.committed else rows
+
+        real_connection, real_flush = store._connection, Writer.flush
         monkeypatch.setattr(store, "_connection", connection)
+        monkeypatch.setattr(Writer, "flush", flush)
     h.engine.emit = lambda line: None
     try:
         yield h, doubt

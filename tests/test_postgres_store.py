@@ -281,6 +281,20 @@ def test_a_lost_connection_is_opened_again(pg_clean_url: str) -> None:
                        "the session ended")
         create(s, "x")
         assert s._conn.info.backend_pid != pid and len(s.list_instances()) == 3
+
+        # a step's BEGIN travels with its row locks: a session lost there wrote nothing either,
+        # and the step is tried again on a new connection
+        pid = s._conn.info.backend_pid
+        with admin(pg_clean_url) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            eventually(lambda: not conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchall(),
+                       "the session ended")
+        batch = Batch()
+        batch.append(NewEntry("x", Entry.PAUSED))
+        batch.add_task(task("t-x", "x"))
+        assert [t.id for t in s.commit_step(batch, 1e9, 5).wait()] == ["t-x"]
+        assert s._conn.info.backend_pid != pid
+        assert [e.type for e in s.journal("x")] == [Entry.STARTED, Entry.PAUSED]
     finally:
         s.close()
 

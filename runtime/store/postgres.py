@@ -244,7 +244,8 @@ class PostgresStore(
         """``fn`` and the Writer's gathered rows in one transaction, tried again after a deadlock,
         or when the session turns out lost at its BEGIN (nothing was written yet). ``notify``: a
         change other stores' ``changes()`` must see (NOTIFY, delivered at COMMIT). ``fenced``: a
-        step of a store holding a lease, whose writes as an owner must be to instances it holds.
+        step (``fn`` starts with ``Writer.run``, whose lock read takes the BEGIN with it), fenced
+        when the store holds a lease: its writes as an owner must be to instances it holds.
 
         ``landed``: ``fn`` sends nothing itself (it only gathers rows), so BEGIN, the rows, the
         NOTIFY and COMMIT go in one pipeline: one round trip (a dispatch). A session lost on the
@@ -261,7 +262,7 @@ class PostgresStore(
         delay = 0.002
         for attempt in range(1, RETRIES + 1):
             conn = self._connection()
-            if landed is None:
+            if landed is None and not fenced:  # a step's BEGIN goes with its first round trip
                 try:
                     conn.execute("BEGIN")
                 except psycopg.Error as e:
@@ -271,14 +272,16 @@ class PostgresStore(
                     if lost and attempt == 1:
                         continue
                     raise self._error(e) from None
+            writer = None
             try:
                 try:
-                    writer = Writer(conn, self.now, self._fence() if fenced else None, begin=landed is not None)
+                    fence = self._fence() if fenced else None
+                    writer = Writer(conn, self.now, fence, begin=landed is not None or fenced)
                     result = fn(writer)
                     then = [notify_daemons(writer.notify_owners)] if notify else []
                     if landed is not None:
                         writer.flush([*then, COMMIT])  # all of it in one round trip
-                    else:
+                    elif not writer.committed:  # (a step commits with its last flush: it asks for no notify)
                         writer.flush(then)  # one round trip
                         conn.execute("COMMIT")
                     return result
@@ -298,6 +301,8 @@ class PostgresStore(
                     if landed():
                         return result
                     continue
+                if lost and writer is not None and not writer.opened and attempt == 1:
+                    continue  # lost at BEGIN: nothing was written
                 raise self._error(e) from None
             finally:
                 if notify:

@@ -102,7 +102,7 @@ class PostgresStepCommits:
                 then.append(notify_daemons(w.notify_owners - {me}))
             if limit > 0 and added is None:
                 then.append(claim_query(now, limit, me))  # it sees the batch's own task writes
-            rows = w.flush(then)  # all of it in one round trip
+            rows = w.flush(then, commit=True)  # all of it in one round trip
             if added is None:
                 added = claimed_tasks(rows) if limit > 0 else []
             return Stepped(added, set(w.finished), bool(w.created))

@@ -86,9 +86,13 @@ UPDATE_TASK = (
     "UPDATE tasks SET status = coalesce(%s, status), retry_index = coalesce(%s, retry_index),"
     " run_at = coalesce(%s, run_at) WHERE id = %s"
 )
-UPDATE_OWNED_TASK = (
-    UPDATE_TASK + " AND (SELECT i.owner = %s FROM instances i WHERE i.id = tasks.instance_id)"  # see RUNNING_INSTANCE
-)
+_OWNED = "(SELECT i.owner = %s FROM instances i WHERE i.id = tasks.instance_id)"  # see RUNNING_INSTANCE
+UPDATE_OWNED_TASK = f"{UPDATE_TASK} AND {_OWNED}"
+# After the task updates, in the same round trip: every task updated was there (and, fenced, of an
+# instance this lease owns), else the statement fails (division by zero) and so does the transaction,
+# COMMIT included when it was sent with them. Params: how many, their ids (, the owner).
+TASKS_UPDATED = "SELECT 1 / (count(*) = %s)::int FROM tasks WHERE id = ANY(%s)"
+OWNED_TASKS_UPDATED = f"{TASKS_UPDATED} AND {_OWNED}"
 # Ops that write to their instance as its owner (a Post is anyone's to make).
 OWNER_OPS: frozenset[type[Op]] = frozenset(
     {Append, UpdateInstance, AddTask, CancelTasks, AddTimer, DeleteTimer, DeleteTimers, ConsumeInbox, Rewind}
@@ -110,7 +114,8 @@ class Writer:
         self.c = c
         self.now = now
         self.fence = fence
-        self.begin = begin  # the transaction's BEGIN is still to be sent: first thing of the first flush
+        self.begin = begin  # the transaction's BEGIN is still to be sent, with the first round trip
+        self.opened = not begin  # that round trip came back: a session lost before it left nothing written
         self.created: set[str] = set()  # instances this transaction inserts
         self.owners: dict[str, str | None] = {}  # the owner of each instance locked, as read then
         self.notify_owners: set[str] = set()  # the daemons whose instances it posted to: to be named
@@ -128,6 +133,7 @@ class Writer:
         self.all_timer_deletes: list[tuple[str]] = []
         self.ready_checks: list[tuple[str, str]] = []
         self.instance_sets: dict[str, dict[str, Any]] = {}
+        self.committed = False
         self.flushed = False  # something gathered was already written (claim_added cannot tell)
 
     def run(self, batch: Batch) -> None:
@@ -161,6 +167,8 @@ class Writer:
                 owned.add(instance_id)
         wanted = sorted(i for i in ids if i not in self.last_seq)
         if not wanted:
+            if self.begin:  # before what the ops send themselves
+                self._begin()
             return
         owners = self._read_locked(wanted)
         fence = self.fence
@@ -180,11 +188,20 @@ class Writer:
 
     def _read_locked(self, ids: list[str]) -> dict[str, tuple[str | None, int]]:
         """Lock and read these instances' rows; their owner and epoch, by id."""
-        rows = self.c.execute(
+        query = (
             "SELECT id, last_seq, kind, env, name, custom_id, owner, epoch FROM instances"
             " WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
             (ids,),
-        ).fetchall()
+        )
+        if self.begin:  # BEGIN and the lock in one round trip
+            self.begin = False
+            with self.c.pipeline():
+                self.c.execute("BEGIN")
+                cur = self.c.execute(*query)
+            self.opened = True
+            rows = cur.fetchall()
+        else:
+            rows = self.c.execute(*query).fetchall()
         owners: dict[str, tuple[str | None, int]] = {}
         for instance_id, last_seq, kind, env, name, custom_id, owner, epoch in rows:
             self.last_seq[instance_id] = last_seq
@@ -192,6 +209,11 @@ class Writer:
             owners[instance_id] = (owner, epoch)
             self.owners[instance_id] = owner
         return owners
+
+    def _begin(self) -> None:
+        self.begin = False
+        self.c.execute("BEGIN")
+        self.opened = True
 
     def claim_added(self, limit: int) -> list[TaskRecord] | None:
         """Claim (up to ``limit``) the tasks this batch adds, still gathered: written as running,
@@ -202,16 +224,17 @@ class Writer:
             return None
         return claim_gathered(self.new_tasks, self.instance_sets, limit, self.created if self.fence else frozenset())
 
-    def flush(self, then: Sequence[Query] = ()) -> list[tuple[Any, ...]]:
+    def flush(self, then: Sequence[Query] = (), commit: bool = False) -> list[tuple[Any, ...]]:
         """Send every gathered row write, in an order where each finds what it needs: in one
         pipeline (one round trip to the server for them all). The instances' UPDATEs go last, in
         it too unless one brings an instance back to unfinished: its custom-id clash, if any, is
         named from the rows it came from. ``then``: statements (sql, params) that must see these
         writes, sent after them, in the same round trip when they can be; the rows of the last
-        are returned (none when it returns none)."""
+        are returned (none when it returns none). ``commit``: COMMIT goes last in that round trip
+        too when everything else did (``committed`` says whether it went); then nothing may follow."""
         c = self.c
         begin, self.begin = self.begin, False
-        updating: tuple[list[tuple[Any, ...]], Any] | None = None
+        updated: list[str] = []
         for instance_id in self.moved:
             self.instance_sets.setdefault(instance_id, {})["last_seq"] = self.last_seq[instance_id]
         self.moved = set()
@@ -230,7 +253,7 @@ class Writer:
             or changes
         )
         if begin and (not gathered or len(self.new_tasks) >= COPY_FROM or len(self.entries) >= COPY_FROM):
-            c.execute("BEGIN")  # before what goes outside the pipeline
+            self._begin()  # before what goes outside the pipeline
             begin = False
         if not gathered:  # nothing to send: no pipeline (its sync alone is a round trip)
             return _run(c, then)
@@ -255,12 +278,13 @@ class Writer:
                     cur.executemany(f"INSERT INTO tasks ({TASK_COLS}) VALUES ({TASK_MARKS})", rows)
                 if self.task_updates:
                     rows, self.task_updates = self.task_updates, []
-                    counted = c.cursor()  # its own: its rowcount is read once the pipeline has synced
+                    updated = list(dict.fromkeys(row[3] for row in rows))
                     if self.fence is None:
-                        counted.executemany(UPDATE_TASK, rows)
+                        cur.executemany(UPDATE_TASK, rows)
+                        cur.execute(TASKS_UPDATED, (len(updated), updated))
                     else:
-                        counted.executemany(UPDATE_OWNED_TASK, [(*row, self.fence.owner) for row in rows])
-                    updating = (rows, counted)
+                        cur.executemany(UPDATE_OWNED_TASK, [(*row, self.fence.owner) for row in rows])
+                        cur.execute(OWNED_TASKS_UPDATED, (len(updated), updated, self.fence.owner))
                 if self.entries:
                     rows, self.entries = self.entries, []
                     cur.executemany(f"INSERT INTO journal ({JOURNAL_COLS}) VALUES ({JOURNAL_MARKS})", rows)
@@ -288,14 +312,15 @@ class Writer:
                         cur.execute(*query)
                     answer = c.cursor()  # its own: read once the pipeline has synced
                     answer.execute(*then[-1])
+                if commit and (clashless or not changes):
+                    cur.execute("COMMIT")
+                    self.committed = True
         except pg_errors.UniqueViolation as e:  # a random id met twice: nothing of the batch is kept
             raise StoreError(f"cannot insert: {_first_line(e)}") from e
-        if updating is not None:
-            rows, counted = updating
-            updated = counted.rowcount
-            counted.close()
-            if updated != len(rows):
-                self._task_update_refused([r[3] for r in rows])
+        except pg_errors.DivisionByZero:  # the tasks-updated check: the transaction is over
+            c.execute("ROLLBACK")
+            self._task_update_refused(updated)
+        self.opened = True
         if changes and not clashless:
             self._update_instances(changes)
         if answer is None:  # none asked, or after the instances' updates made one at a time
