@@ -10,9 +10,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from flowlib.workflows import Long
+from flowlib.workflows import Long, Sequential
 
 from tests.harness import Harness
+from zenaton_runtime.models import TaskStatus
 from zenaton_runtime.store.postgres_writer import Writer
 
 
@@ -138,3 +139,58 @@ def test_running_attempts_waits_for_the_statement_a_lost_session_still_runs(pg_c
     finally:
         ghost.close()
         store.close()
+
+
+def rewind_with_an_attempt_running(h: Harness) -> tuple[str, str, list[Any]]:
+    """Sequential(1) with its first attempt finished unseen, paused, a rewind to step 1 asked:
+    the instance, the task of that attempt and its held outcome."""
+    instance_id = h.dispatch(Sequential(1))
+    h.engine.step()  # step 1 scheduled and claimed
+    held = h.finished_outcomes()
+    h.control.pause(h.instance(instance_id))
+    h.run()
+    h.control.rewind(h.instance(instance_id), 1)
+    (task,) = h.store.tasks_of(instance_id)
+    return instance_id, task.id, held
+
+
+REWOUND = [
+    "started", "rewound", "task_scheduled:1:Add", "task_completed:1:Add",
+    "task_scheduled:2:Add", "task_completed:2:Add", "completed",
+]
+
+
+def test_a_rewind_whose_commit_failed_still_awaits_the_attempt_it_cancels(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    h = Harness(f"sqlite:///{tmp_path}/zenaton.db")
+    h.engine.emit = lambda line: None
+    try:
+        instance_id, task_id, held = rewind_with_an_attempt_running(h)
+        h.store._conn.execute("PRAGMA query_only = ON")  # type: ignore[attr-defined]
+        h.engine.step()
+        assert h.engine.store_failure is not None
+        assert task_id in h.engine.in_flight  # the rewind is not written: its attempt still reports here
+        h.store._conn.execute("PRAGMA query_only = OFF")  # type: ignore[attr-defined]
+        h.engine.step()  # the doubt settled (the task still running: not re-queued), the rewind applied
+        assert task_id not in h.engine.in_flight
+        assert h.store.tasks_of(instance_id)[0].status is TaskStatus.CANCELLED
+        h.engine.take_outcomes(held)
+        h.run()
+        assert h.result(instance_id) == 12 and h.kinds(instance_id) == REWOUND
+    finally:
+        h.close()
+
+
+def test_a_rewind_whose_commit_landed_unheard_forgets_the_attempt_it_cancelled(
+    doubted: tuple[Harness, Doubt],
+) -> None:
+    h, doubt = doubted
+    instance_id, task_id, held = rewind_with_an_attempt_running(h)
+    doubt.armed = True
+    h.engine.step()
+    assert doubt.fired == 1 and h.engine.store_failure is not None
+    h.engine.step()  # the doubt settled: the store has the task cancelled, so the rewind landed
+    assert task_id not in h.engine.in_flight
+    h.engine.take_outcomes(held)  # the stale attempt reports: to no one
+    h.run()
+    assert h.result(instance_id) == 12 and h.kinds(instance_id) == REWOUND
+    assert [t.status for t in h.store.tasks_of(instance_id)] == [TaskStatus.CANCELLED] + [TaskStatus.DONE] * 2

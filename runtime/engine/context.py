@@ -70,11 +70,12 @@ NO_CUSTOM_IDS: frozenset[CustomId] = frozenset()
 class StepContext:
     """One engine step, as its activations see it. ``log`` lines are written once the step is
     committed; ``see_commit_in_flight`` lets reads show the commit still in flight (False:
-    there was none); ``forget_task`` says an attempt still running reports to no one (its task
-    was cancelled by a rewind). ``created`` and ``decided`` are what the store does not hold
-    yet: the instances this step's decisions created, and the statuses its finished activations
-    left; a workflow's call to another instance reads them over the store (``engine/calls.py``).
-    ``timezone`` is the project's, for the schedules a workflow adds."""
+    there was none); ``forget_task`` says an attempt still running reports to no one once this
+    step's commit lands (its task was cancelled by a rewind). ``created`` and ``decided`` are
+    what the store does not hold yet: the instances this step's decisions created, and the
+    statuses its finished activations left; a workflow's call to another instance reads them
+    over the store (``engine/calls.py``). ``timezone`` is the project's, for the schedules a
+    workflow adds."""
 
     reads: StoreReads
     codec: Codec

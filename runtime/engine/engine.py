@@ -121,6 +121,8 @@ class Engine:
         self.background_commits = background_commits  # the store may land a step's commit later
         self._landing: Landing | None = None
         self._in_doubt = False  # a commit failed: it may have landed all the same (its answer lost)
+        self._forgetting: set[str] = set()  # tasks this step's decisions forget, once its commit lands
+        self._forgotten_in_doubt: set[str] = set()  # those of a failed commit: forgotten if it landed
         self.stats = EngineStats()  # counted once a commit landed (the daemon publishes them)
 
     def step(self, timeout: float = 0.0) -> int:
@@ -157,6 +159,7 @@ class Engine:
                 handed += self._land()  # commits land in order: the last one before this one is written
             handed += self._commit(batch, work, now, looked, full, claimed)
         except LeaseLost as lost:
+            self._forgetting.clear()  # refused whole: those attempts still report here
             self.drop(lost.instance_ids, work)
             return 1
         except StoreError as error:
@@ -200,7 +203,10 @@ class Engine:
         )
 
     def _forget_task(self, task_id: str) -> None:
-        self.in_flight.pop(task_id, None)
+        """An attempt still running reports to no one once this step's commit lands (a rewind
+        cancelled its task); until then, and if the commit fails, it still does."""
+        if task_id in self.in_flight:
+            self._forgetting.add(task_id)
 
     def _commit(
         self, batch: Batch, work: Work, now: float, looked: bool, full: bool, claimed: AbstractSet[CustomId]
@@ -210,7 +216,13 @@ class Engine:
         limit = self.lookout.claim_limit(looked, batch, self._free_slots())
         only_added = self.lookout.only_added(looked, batch)
         # A rewind also writes to children that cannot be named without a read: not in the background.
-        background = self.background_commits and bool(batch.ops) and not batch.rewinds and self.runner.busy() > 0
+        background = (
+            self.background_commits
+            and bool(batch.ops)
+            and not batch.rewinds
+            and not self._forgetting
+            and self.runner.busy() > 0
+        )
         started = time.perf_counter()
         pending = self.store.commit_step(batch, now, limit, only_added=only_added, background=background)
         if not pending.landed:
@@ -219,6 +231,9 @@ class Engine:
             self._landing = Landing(pending, batch, work, held, claimed, lines, now, looked, full, limit, started)
             return 0
         tasks = pending.wait()
+        for task_id in self._forgetting:
+            self.in_flight.pop(task_id, None)
+        self._forgetting.clear()
         self._count(work, batch, tasks, started)
         self.lookout.after_step(batch, now, looked, full, limit, len(tasks))
         self._committed(self._take_lines())
@@ -361,6 +376,8 @@ class Engine:
         self._lines.clear()  # what it decided is decided (and logged) again
         self.lookout.store_failed()
         self._retry_later(work)
+        self._forgotten_in_doubt |= self._forgetting
+        self._forgetting.clear()
         self._in_doubt = True
 
     def _settle_doubt(self) -> bool:
@@ -368,9 +385,12 @@ class Engine:
         disk reporting an error after the write). Before the next step: a result it carried that
         the store holds already (its task is no longer running that attempt) is dropped, not
         recorded twice; the tasks it claimed, running in the store with no worker here, go back to
-        the queue. False: the store still fails (the next step tries again)."""
+        the queue; an attempt it forgot (a rewind cancelled its task) is forgotten if the store has
+        its task no longer running it, else still awaited. False: the store still fails (the next
+        step tries again)."""
         self.settle()  # a commit still in flight hands its tasks out first: they are not orphans
         kept = [self.in_flight[o.task_id] for o in self._pending if o.task_id in self.in_flight]
+        kept += [self.in_flight[i] for i in self._forgotten_in_doubt if i in self.in_flight]
         try:
             running = self.store.running_attempts([task.id for task in kept])
             recorded = {task.id for task in kept if running.get(task.id) != task.attempts}
@@ -380,6 +400,7 @@ class Engine:
         for task_id in recorded:
             del self.in_flight[task_id]
         self._pending = [outcome for outcome in self._pending if outcome.task_id not in recorded]
+        self._forgotten_in_doubt.clear()
         self._in_doubt = False
         return True
 

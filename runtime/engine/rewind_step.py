@@ -93,7 +93,7 @@ class RewindStep:
             rebuild()
             self._restore_timers(plan)
         for task_id in self.dropped_tasks:
-            self.ctx.forget_task(task_id)  # an attempt still running reports to no one
+            self.ctx.forget_task(task_id)  # an attempt still running reports to no one, once this lands
 
     def refuse(self, item: InboxItem, reason: str) -> None:
         """Answer a rewind request with a refusal, in the journal: the client reads it there."""
