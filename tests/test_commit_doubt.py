@@ -103,6 +103,7 @@ def test_a_step_whose_commit_landed_unheard_records_no_result_twice(doubted: tup
     for position in range(1, 9):
         assert kinds.count(f"task_completed:{position}:Add") == 1, kinds
     assert not [t for t in h.store.tasks_of(instance_id) if t.status.value in ("queued", "running")]
+    assert h.engine.stats.completed == 8  # the landed commit's results counted once, as they landed
 
 
 def test_running_attempts_waits_for_the_statement_a_lost_session_still_runs(pg_clean_url: str) -> None:

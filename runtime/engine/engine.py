@@ -180,12 +180,7 @@ class Engine:
                 continue
             del self.in_flight[outcome.task_id]
             work[task.instance_id].outcomes.append((task, outcome))
-            if outcome.ok:
-                stats.completed += 1
-            elif outcome.retry_delay:  # as DecisionApplier.task_failed decides it
-                stats.retried += 1
-            else:
-                stats.failed += 1
+            stats.count(outcome.ok, outcome.retry_delay)
 
     def _context(self, now: float) -> StepContext:
         landing = self._landing
@@ -399,6 +394,9 @@ class Engine:
             return False
         for task_id in recorded:
             del self.in_flight[task_id]
+        for outcome in self._pending:
+            if outcome.task_id in recorded:  # the landed commit's, counted as it landed
+                self.stats.count(outcome.ok, outcome.retry_delay)
         self._pending = [outcome for outcome in self._pending if outcome.task_id not in recorded]
         self._forgotten_in_doubt.clear()
         self._in_doubt = False

@@ -46,14 +46,18 @@ class EngineStats:
         self.commit_seconds += seconds
         self.commit_buckets[bisect_left(COMMIT_BOUNDS, seconds)] += 1
 
+    def count(self, ok: bool, retry_delay: float | None, by: int = 1) -> None:
+        """An attempt's outcome: completed, retried (as DecisionApplier.task_failed decides it) or failed."""
+        if ok:
+            self.completed += by
+        elif retry_delay:
+            self.retried += by
+        else:
+            self.failed += by
+
     def uncount(self, ok: bool, retry_delay: float | None) -> None:
         """Take back an attempt counted in a step whose commit failed (it is counted again)."""
-        if ok:
-            self.completed -= 1
-        elif retry_delay:
-            self.retried -= 1
-        else:
-            self.failed -= 1
+        self.count(ok, retry_delay, -1)
 
     def to_json(self) -> str:
         """The counters as ``DaemonRecord.stats`` holds them (see zenaton_runtime.models)."""
