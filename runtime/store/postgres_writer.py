@@ -133,7 +133,7 @@ class Writer:
         self.all_timer_deletes: list[tuple[str]] = []
         self.ready_checks: list[tuple[str, str]] = []
         self.instance_sets: dict[str, dict[str, Any]] = {}
-        self.committed = False
+        self.committed = False  # COMMIT went with the last flush (flush(commit=True))
         self.flushed = False  # something gathered was already written (claim_added cannot tell)
 
     def run(self, batch: Batch) -> None:
