@@ -12,7 +12,9 @@ in the same run (single-row INSERT + COMMIT per second, synchronous_commit = on)
 - one-step: N one-step workflows, first dispatch to last completion (workflows/s);
 - ten-step: N ten-step workflows, the same (steps/s);
 - long: one 2,000-step workflow (steps/s: one daemon drives it, whatever the number);
-- dispatch: single dispatch() calls from one script, daemons running (dispatches/s);
+- dispatch: single dispatch() calls from one script, daemons running (dispatches/s), and how
+  many of those one-step workflows were complete when the last dispatch returned: the daemons
+  run them meanwhile, on the cores the client needs too, so a rate is read beside the work done;
 - takeover: two daemons at work, one SIGKILLed; seconds until the survivor owns all its
   instances (the default lease_ttl, 15 s, unless --lease-ttl).
 Each figure is the median of --rounds runs (3), one daemon and two taking turns, and the raw rate
@@ -150,10 +152,16 @@ def singles(directory: Path, url: str, daemons: int, count: int) -> dict[str, An
     running = Daemons(directory, url, daemons)
     try:
         sent = running.client(count, 1)
+        done = read(url, "SELECT count(*) FROM zenaton.instances WHERE status = 'completed'")[0][0]
     finally:
         running.stop()
     seconds = sent["end"] - sent["start"]
-    return {"dispatches": count, "seconds": round(seconds, 3), "dispatches_per_s": round(count / seconds, 1)}
+    return {
+        "dispatches": count,
+        "seconds": round(seconds, 3),
+        "dispatches_per_s": round(count / seconds, 1),
+        "completed_when_sent": done,
+    }
 
 
 def takeover(directory: Path, url: str, count: int, lease_ttl: float | None) -> dict[str, Any]:
@@ -267,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         one, two = results["daemons_1"][key][field], results["daemons_2"][key][field]
         print(f"{label:<24} {one:>9.1f} ({one / raw:.2f}x) {two:>9.1f} ({two / raw:.2f}x)  {two / one:.2f}")
+    one, two = (results[f"daemons_{n}"]["dispatch"]["completed_when_sent"] for n in (1, 2))
+    print(f"{'  complete when sent':<24} {one:>16} {two:>16}")
     t = results["takeover"]
     print(
         f"takeover after SIGKILL: {t['seconds_to_take_over']} s"
